@@ -1,0 +1,164 @@
+//! A node of a tree blob: one directory entry with the metadata restic records.
+//!
+//! Field meanings and JSON names follow restic's `internal/restic/node.go` (0.14). Names and link
+//! targets are raw bytes because Unix file names need not be UTF-8; their JSON encoding is in
+//! [`super::encode`].
+
+use crate::Id;
+
+/// Go's `fs.FileMode` type bits, as restic stores them in `mode`.
+pub mod go_mode {
+    pub const DIR: u32 = 1 << 31;
+    pub const APPEND: u32 = 1 << 30;
+    pub const EXCLUSIVE: u32 = 1 << 29;
+    pub const TEMPORARY: u32 = 1 << 28;
+    pub const SYMLINK: u32 = 1 << 27;
+    pub const DEVICE: u32 = 1 << 26;
+    pub const NAMED_PIPE: u32 = 1 << 25;
+    pub const SOCKET: u32 = 1 << 24;
+    pub const SETUID: u32 = 1 << 23;
+    pub const SETGID: u32 = 1 << 22;
+    pub const CHAR_DEVICE: u32 = 1 << 21;
+    pub const STICKY: u32 = 1 << 20;
+    pub const IRREGULAR: u32 = 1 << 19;
+    /// The Unix permission bits.
+    pub const PERM: u32 = 0o777;
+}
+
+/// What kind of entry a node is; the JSON `type` string.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum NodeType {
+    File,
+    Dir,
+    Symlink,
+    /// A block device (`"dev"`).
+    Dev,
+    CharDev,
+    Fifo,
+    Socket,
+    /// A type string this version does not know; kept so a tree round-trips.
+    Other(String),
+}
+
+impl NodeType {
+    pub fn as_str(&self) -> &str {
+        match self {
+            NodeType::File => "file",
+            NodeType::Dir => "dir",
+            NodeType::Symlink => "symlink",
+            NodeType::Dev => "dev",
+            NodeType::CharDev => "chardev",
+            NodeType::Fifo => "fifo",
+            NodeType::Socket => "socket",
+            NodeType::Other(s) => s,
+        }
+    }
+
+    pub fn parse(s: &str) -> NodeType {
+        match s {
+            "file" => NodeType::File,
+            "dir" => NodeType::Dir,
+            "symlink" => NodeType::Symlink,
+            "dev" => NodeType::Dev,
+            "chardev" => NodeType::CharDev,
+            "fifo" => NodeType::Fifo,
+            "socket" => NodeType::Socket,
+            other => NodeType::Other(other.to_string()),
+        }
+    }
+}
+
+/// An instant as Go's `time.Time` carries it in JSON: Unix seconds, nanoseconds, and the UTC
+/// offset it is printed with. Restic prints times in the machine's local zone, so the offset is
+/// part of the bytes that make a tree's id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct GoTime {
+    pub unix_secs: i64,
+    /// 0..1_000_000_000.
+    pub nanos: u32,
+    /// Seconds east of UTC.
+    pub utc_offset_secs: i32,
+}
+
+impl GoTime {
+    /// The same instant; two `GoTime`s printed in different zones compare equal here.
+    pub fn same_instant(&self, other: &GoTime) -> bool {
+        self.unix_secs == other.unix_secs && self.nanos == other.nanos
+    }
+
+    /// Go's zero `time.Time` (`0001-01-01T00:00:00Z`), which restic writes for a missing time.
+    pub const GO_ZERO: GoTime = GoTime {
+        unix_secs: -62_135_596_800,
+        nanos: 0,
+        utc_offset_secs: 0,
+    };
+}
+
+/// One extended attribute: its name and raw value (base64 in JSON).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ExtendedAttribute {
+    pub name: String,
+    pub value: Vec<u8>,
+}
+
+/// One entry of a tree. Zero values mean "absent" where restic's JSON uses `omitempty`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Node {
+    /// The entry's name: raw bytes, never containing `/`.
+    pub name: Vec<u8>,
+    pub node_type: NodeType,
+    /// Go `fs.FileMode` bits: permissions, setuid/setgid/sticky and type bits.
+    pub mode: u32,
+    pub mtime: GoTime,
+    pub atime: GoTime,
+    pub ctime: GoTime,
+    pub uid: u32,
+    pub gid: u32,
+    pub user: String,
+    pub group: String,
+    pub inode: u64,
+    /// `st_dev` of the file system holding the entry.
+    pub device_id: u64,
+    /// Content length, for files.
+    pub size: u64,
+    pub links: u64,
+    /// Raw target bytes, for symlinks.
+    pub link_target: Vec<u8>,
+    pub extended_attributes: Vec<ExtendedAttribute>,
+    /// `st_rdev`, for devices.
+    pub device: u64,
+    /// The data blobs in order, for files; `None` encodes as `null`.
+    pub content: Option<Vec<Id>>,
+    /// The tree blob of a directory.
+    pub subtree: Option<Id>,
+    /// An error met while reading the entry, recorded instead of failing the backup.
+    pub error: String,
+}
+
+impl Node {
+    /// A node with the given name and type and every other field at its zero value.
+    pub fn new(name: Vec<u8>, node_type: NodeType) -> Node {
+        Node {
+            name,
+            node_type,
+            mode: 0,
+            mtime: GoTime::GO_ZERO,
+            atime: GoTime::GO_ZERO,
+            ctime: GoTime::GO_ZERO,
+            uid: 0,
+            gid: 0,
+            user: String::new(),
+            group: String::new(),
+            inode: 0,
+            device_id: 0,
+            size: 0,
+            links: 0,
+            link_target: Vec::new(),
+            extended_attributes: Vec::new(),
+            device: 0,
+            content: None,
+            subtree: None,
+            error: String::new(),
+        }
+    }
+}
