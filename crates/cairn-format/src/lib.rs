@@ -2,12 +2,35 @@
 //!
 //! # Layout
 //! - [`id`]: the SHA-256 identifiers that name every object and blob.
+//! - [`blob`]: data and tree blob types.
+//! - [`config`], [`key_file`], [`index`], [`snapshot`], [`lock`]: the JSON objects.
+//! - [`unpacked`]: the v2 framing (plain or `0x02`+zstd) of index, snapshot and lock files.
+//! - [`pack`]: the pack header codec.
 //! - [`tree`]: tree blobs and their nodes, encoded byte for byte as restic (Go) encodes them.
 //!
 //! This crate does no I/O and no cryptography: it turns plaintext bytes into typed values and
-//! back. The repository engine composes it with `cairn-crypto` and a storage.
+//! back. Every decoder takes untrusted bytes and returns an error, never panics. The repository
+//! engine composes it with `cairn-crypto` and a storage.
 
+mod base64_bytes;
+pub mod blob;
+pub mod config;
+mod error;
 pub mod id;
+pub mod index;
+pub mod key_file;
+pub mod lock;
+pub mod pack;
+pub mod snapshot;
 pub mod tree;
+pub mod unpacked;
 
+pub use blob::BlobType;
+pub use config::{RepoConfig, REPOSITORY_VERSION};
+pub use error::FormatError;
 pub use id::Id;
+pub use index::{IndexBlob, IndexFile, IndexPack};
+pub use key_file::KeyFile;
+pub use lock::LockFile;
+pub use pack::PackBlob;
+pub use snapshot::Snapshot;

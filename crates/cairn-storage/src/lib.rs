@@ -1,1 +1,76 @@
-//! cairn-storage
+//! Where repository files live: the [`Storage`] trait and its stores.
+//!
+//! # Layout
+//! - [`kind`]: the kinds of repository files and their directory names.
+//! - [`error`]: [`StorageError`] with a matchable [`ErrorKind`] and `is_retryable`.
+//! - [`local`]: a directory on a local file system, laid out as restic's local backend.
+//! - [`memory`]: an in-memory store for tests.
+//! - [`conformance`]: the suite every store must pass (feature `conformance`).
+//!
+//! A storage knows files by kind and name, never the repository format: it does not decrypt,
+//! parse or name objects. Policy (retry, rate limits, concurrency) wraps a storage from outside.
+//!
+//! The trait is synchronous. The engine's work is CPU-bound and runs on threads; an async
+//! store (S3) blocks on its own runtime inside its methods, and async callers (daemon, server)
+//! call the engine through `spawn_blocking`.
+
+#[cfg(any(test, feature = "conformance"))]
+pub mod conformance;
+pub mod error;
+pub mod kind;
+pub mod local;
+pub mod memory;
+
+pub use error::{ErrorKind, StorageError};
+pub use kind::FileKind;
+pub use local::LocalStore;
+pub use memory::MemoryStore;
+
+/// A file's name and size, as a listing returns them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectInfo {
+    pub name: String,
+    pub size: u64,
+}
+
+pub type Result<T> = std::result::Result<T, StorageError>;
+
+/// A place that holds repository files.
+///
+/// Invariants every implementation keeps (the conformance suite checks them):
+/// - `put` is atomic: a reader sees either no file or the whole file, never a prefix, even if
+///   the process dies during the call. Writing an existing name replaces it atomically.
+/// - `list` returns only complete files with valid names (no temporary files).
+/// - `get`/`get_range`/`size`/`remove` of a missing file fail with [`ErrorKind::NotFound`].
+/// - Files of kind [`FileKind::Config`] have the single name `config`; the name argument is
+///   ignored for it.
+pub trait Storage: Send + Sync {
+    /// Where this store is, for messages (a path or a URL without credentials).
+    fn location(&self) -> String;
+
+    /// Creates what a new repository needs (directories); fails if a `config` already exists.
+    fn create(&self) -> Result<()>;
+
+    /// Writes a whole file atomically.
+    fn put(&self, kind: FileKind, name: &str, data: &[u8]) -> Result<()>;
+
+    /// Reads a whole file.
+    fn get(&self, kind: FileKind, name: &str) -> Result<Vec<u8>>;
+
+    /// Reads `length` bytes at `offset`; fails if the file is shorter.
+    fn get_range(&self, kind: FileKind, name: &str, offset: u64, length: u64) -> Result<Vec<u8>>;
+
+    /// The size of a file.
+    fn size(&self, kind: FileKind, name: &str) -> Result<u64>;
+
+    /// Every file of a kind, in no particular order.
+    fn list(&self, kind: FileKind) -> Result<Vec<ObjectInfo>>;
+
+    /// Deletes a file.
+    fn remove(&self, kind: FileKind, name: &str) -> Result<()>;
+
+    /// Makes every completed `put` and `remove` durable (survives power loss). The engine calls
+    /// it at commit points: after packs and before the index that names them, after the index
+    /// and before the snapshot. Stores that are durable on return from `put` do nothing.
+    fn sync(&self) -> Result<()>;
+}

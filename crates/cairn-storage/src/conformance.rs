@@ -1,0 +1,238 @@
+//! The behaviour every [`Storage`] must show, as one suite each store's tests run.
+//!
+//! Each check starts from an empty store (the caller passes a fresh one to `run_all`) and panics
+//! with a message naming the broken rule.
+
+use std::collections::BTreeSet;
+
+use crate::{ErrorKind, FileKind, Storage};
+
+/// A 64-hex-digit name for test object `i` of a given run.
+pub fn name(i: u64) -> String {
+    format!("{i:064x}")
+}
+
+/// Runs every check against an empty store.
+pub fn run_all(store: &dyn Storage) {
+    creates_a_repository_once(store);
+    round_trips_every_kind(store);
+    reads_ranges(store);
+    reports_missing_files_as_not_found(store);
+    overwrites_atomically(store);
+    removes(store);
+    lists_past_a_thousand_objects(store);
+    takes_concurrent_writers(store);
+    store.sync().expect("sync after the suite");
+}
+
+pub fn creates_a_repository_once(store: &dyn Storage) {
+    store.create().expect("create on an empty store");
+    store
+        .put(FileKind::Config, "config", b"config bytes")
+        .expect("put config");
+    assert_eq!(
+        store.get(FileKind::Config, "ignored").expect("get config"),
+        b"config bytes"
+    );
+    let err = store
+        .create()
+        .expect_err("create must refuse when a config exists");
+    assert_eq!(
+        err.kind,
+        ErrorKind::AlreadyExists,
+        "create on a repository: {err}"
+    );
+    let listed = store.list(FileKind::Config).expect("list config");
+    assert_eq!(listed.len(), 1, "config listing");
+    assert_eq!(listed[0].size, 12);
+}
+
+pub fn round_trips_every_kind(store: &dyn Storage) {
+    for (i, kind) in [
+        FileKind::Key,
+        FileKind::Lock,
+        FileKind::Snapshot,
+        FileKind::Index,
+        FileKind::Pack,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let data: Vec<u8> = (0..1000 + i * 7).map(|b| (b * 31 % 251) as u8).collect();
+        let object = name(0x1000 + i as u64);
+        store.put(kind, &object, &data).expect("put");
+        assert_eq!(
+            store.get(kind, &object).expect("get"),
+            data,
+            "{kind} round trip"
+        );
+        assert_eq!(
+            store.size(kind, &object).expect("size"),
+            data.len() as u64,
+            "{kind} size"
+        );
+        let listed = store.list(kind).expect("list");
+        assert!(
+            listed
+                .iter()
+                .any(|o| o.name == object && o.size == data.len() as u64),
+            "{kind} listing lacks the object just written: {listed:?}"
+        );
+        let other = [FileKind::Key, FileKind::Snapshot][(kind == FileKind::Key) as usize];
+        assert!(
+            !store
+                .list(other)
+                .expect("list")
+                .iter()
+                .any(|o| o.name == object),
+            "{kind} object shows up in the {other} listing"
+        );
+    }
+    let empty = name(0x2000);
+    store
+        .put(FileKind::Snapshot, &empty, b"")
+        .expect("put empty");
+    assert!(store
+        .get(FileKind::Snapshot, &empty)
+        .expect("get empty")
+        .is_empty());
+    store
+        .remove(FileKind::Snapshot, &empty)
+        .expect("remove empty");
+}
+
+pub fn reads_ranges(store: &dyn Storage) {
+    let data: Vec<u8> = (0..10_000u32).map(|b| (b % 256) as u8).collect();
+    let object = name(0x3000);
+    store.put(FileKind::Pack, &object, &data).expect("put");
+    for (offset, length) in [
+        (0u64, 1u64),
+        (0, 10_000),
+        (9_999, 1),
+        (1234, 4321),
+        (5000, 0),
+    ] {
+        let got = store
+            .get_range(FileKind::Pack, &object, offset, length)
+            .expect("get_range");
+        assert_eq!(
+            got,
+            &data[offset as usize..(offset + length) as usize],
+            "range {offset}+{length}"
+        );
+    }
+    let err = store
+        .get_range(FileKind::Pack, &object, 9_990, 20)
+        .expect_err("a range past the end must fail");
+    assert_ne!(
+        err.kind,
+        ErrorKind::NotFound,
+        "a short read is not a missing file: {err}"
+    );
+}
+
+pub fn reports_missing_files_as_not_found(store: &dyn Storage) {
+    let missing = name(0xdead);
+    let errors = [
+        store
+            .get(FileKind::Index, &missing)
+            .expect_err("get missing"),
+        store
+            .get_range(FileKind::Pack, &missing, 0, 1)
+            .expect_err("get_range missing"),
+        store
+            .size(FileKind::Snapshot, &missing)
+            .expect_err("size missing"),
+        store
+            .remove(FileKind::Lock, &missing)
+            .expect_err("remove missing"),
+    ];
+    for err in errors {
+        assert!(
+            err.is_not_found(),
+            "missing file must be NotFound, got {:?}: {err}",
+            err.kind
+        );
+        assert!(!err.is_retryable());
+    }
+}
+
+pub fn overwrites_atomically(store: &dyn Storage) {
+    let object = name(0x4000);
+    store.put(FileKind::Lock, &object, b"first").expect("put");
+    store
+        .put(FileKind::Lock, &object, b"second version")
+        .expect("overwrite");
+    assert_eq!(
+        store.get(FileKind::Lock, &object).expect("get"),
+        b"second version"
+    );
+    let count = store
+        .list(FileKind::Lock)
+        .expect("list")
+        .iter()
+        .filter(|o| o.name == object)
+        .count();
+    assert_eq!(count, 1, "an overwrite must leave one file");
+    store.remove(FileKind::Lock, &object).expect("remove");
+}
+
+pub fn removes(store: &dyn Storage) {
+    let object = name(0x5000);
+    store.put(FileKind::Index, &object, b"index").expect("put");
+    store.remove(FileKind::Index, &object).expect("remove");
+    assert!(store
+        .get(FileKind::Index, &object)
+        .expect_err("get removed")
+        .is_not_found());
+    assert!(!store
+        .list(FileKind::Index)
+        .expect("list")
+        .iter()
+        .any(|o| o.name == object));
+}
+
+pub fn lists_past_a_thousand_objects(store: &dyn Storage) {
+    let count = 1_100u64;
+    for i in 0..count {
+        store
+            .put(FileKind::Snapshot, &name(0x10_0000 + i), &i.to_le_bytes())
+            .expect("put");
+    }
+    let listed: BTreeSet<String> = store
+        .list(FileKind::Snapshot)
+        .expect("list")
+        .into_iter()
+        .map(|o| o.name)
+        .filter(|n| {
+            u64::from_str_radix(n, 16).is_ok_and(|v| (0x10_0000..0x10_0000 + count).contains(&v))
+        })
+        .collect();
+    let expected: BTreeSet<String> = (0..count).map(|i| name(0x10_0000 + i)).collect();
+    assert_eq!(listed, expected, "a listing of {count} objects");
+}
+
+pub fn takes_concurrent_writers(store: &dyn Storage) {
+    std::thread::scope(|scope| {
+        for writer in 0..8u64 {
+            scope.spawn(move || {
+                for i in 0..25u64 {
+                    let object = name(0x20_0000 + writer * 1000 + i);
+                    store
+                        .put(FileKind::Pack, &object, &object.as_bytes()[..16])
+                        .expect("concurrent put");
+                }
+            });
+        }
+    });
+    let listed = store.list(FileKind::Pack).expect("list");
+    for writer in 0..8u64 {
+        for i in 0..25u64 {
+            let object = name(0x20_0000 + writer * 1000 + i);
+            assert!(
+                listed.iter().any(|o| o.name == object && o.size == 16),
+                "concurrent write {object} lost"
+            );
+        }
+    }
+}

@@ -1,0 +1,75 @@
+//! The kinds of files in a repository and where each kind lives.
+
+use std::fmt;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum FileKind {
+    Config,
+    Key,
+    Lock,
+    Snapshot,
+    Index,
+    /// Pack files, under `data/<first two hex digits>/`.
+    Pack,
+}
+
+impl FileKind {
+    pub const ALL: [FileKind; 6] = [
+        FileKind::Config,
+        FileKind::Key,
+        FileKind::Lock,
+        FileKind::Snapshot,
+        FileKind::Index,
+        FileKind::Pack,
+    ];
+
+    /// The directory of this kind relative to the repository root (empty for `config`).
+    pub fn dir(self) -> &'static str {
+        match self {
+            FileKind::Config => "",
+            FileKind::Key => "keys",
+            FileKind::Lock => "locks",
+            FileKind::Snapshot => "snapshots",
+            FileKind::Index => "index",
+            FileKind::Pack => "data",
+        }
+    }
+
+    /// The object path relative to the repository root, e.g. `data/ab/abcd…`.
+    pub fn path(self, name: &str) -> String {
+        match self {
+            FileKind::Config => "config".to_string(),
+            FileKind::Pack => {
+                let prefix = name.get(..2).unwrap_or("00");
+                format!("data/{prefix}/{name}")
+            }
+            other => format!("{}/{name}", other.dir()),
+        }
+    }
+
+    /// Whether `name` is a valid file name of this kind: 64 lowercase hex digits (or `config`).
+    pub fn is_valid_name(self, name: &str) -> bool {
+        match self {
+            FileKind::Config => name == "config",
+            _ => {
+                name.len() == 64
+                    && name
+                        .bytes()
+                        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+            }
+        }
+    }
+}
+
+impl fmt::Display for FileKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            FileKind::Config => "config",
+            FileKind::Key => "key",
+            FileKind::Lock => "lock",
+            FileKind::Snapshot => "snapshot",
+            FileKind::Index => "index",
+            FileKind::Pack => "pack",
+        })
+    }
+}

@@ -1,0 +1,305 @@
+//! A repository in a directory of the local file system, laid out as restic's local backend:
+//! `config`, `keys/`, `locks/`, `snapshots/`, `index/`, `data/00` … `data/ff`.
+//!
+//! Durability: `put` writes a temporary file beside the target (`<name>-tmp-<random>`, a
+//! form restic also skips when listing) and renames it into place, so a reader never sees a
+//! partial file. It does not fsync each file: `sync` flushes the whole file system once
+//! (`syncfs`) at the engine's commit points, which is what makes packs durable before the index
+//! that names them without an fsync per pack.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use rand::Rng;
+
+use crate::{ErrorKind, FileKind, ObjectInfo, Result, Storage, StorageError};
+
+/// Repository files are encrypted, but their names and sizes are still nobody else's business.
+const FILE_MODE: u32 = 0o600;
+const DIR_MODE: u32 = 0o700;
+
+#[derive(Debug)]
+pub struct LocalStore {
+    root: PathBuf,
+    /// Set by every put/remove and cleared by `sync`, so a sync with nothing to flush is free.
+    dirty: AtomicBool,
+}
+
+impl LocalStore {
+    pub fn new(root: impl Into<PathBuf>) -> LocalStore {
+        LocalStore {
+            root: root.into(),
+            dirty: AtomicBool::new(false),
+        }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn path(&self, kind: FileKind, name: &str) -> PathBuf {
+        self.root.join(kind.path(name))
+    }
+
+    fn display(&self, kind: FileKind, name: &str) -> String {
+        self.path(kind, name).display().to_string()
+    }
+
+    fn write_new(&self, path: &Path, data: &[u8]) -> io::Result<()> {
+        let dir = path.parent().expect("object paths have a parent");
+        let file_name = path
+            .file_name()
+            .expect("object paths have a name")
+            .to_string_lossy();
+        let suffix: u64 = rand::thread_rng().gen();
+        let temp = dir.join(format!("{file_name}-tmp-{suffix:016x}"));
+        let mut file = match open_new(&temp) {
+            Err(err) if err.kind() == io::ErrorKind::NotFound => {
+                create_dir_all(dir)?;
+                open_new(&temp)?
+            }
+            other => other?,
+        };
+        let written = file.write_all(data).and_then(|()| fs::rename(&temp, path));
+        if written.is_err() {
+            // Leave no partial temporary file behind, e.g. after a full disk.
+            let _ = fs::remove_file(&temp);
+        }
+        written
+    }
+}
+
+fn open_new(path: &Path) -> io::Result<File> {
+    OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(FILE_MODE)
+        .open(path)
+}
+
+fn create_dir_all(path: &Path) -> io::Result<()> {
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(DIR_MODE)
+        .create(path)
+}
+
+use std::os::unix::fs::DirBuilderExt;
+
+impl Storage for LocalStore {
+    fn location(&self) -> String {
+        self.root.display().to_string()
+    }
+
+    fn create(&self) -> Result<()> {
+        let config = self.path(FileKind::Config, "config");
+        if config.exists() {
+            return Err(StorageError::new(
+                ErrorKind::AlreadyExists,
+                "create repository",
+                self.location(),
+                "a repository already exists here (config file found)",
+            ));
+        }
+        let mut dirs = vec![self.root.clone()];
+        for kind in [
+            FileKind::Key,
+            FileKind::Lock,
+            FileKind::Snapshot,
+            FileKind::Index,
+        ] {
+            dirs.push(self.root.join(kind.dir()));
+        }
+        for prefix in 0..=255u8 {
+            dirs.push(self.root.join("data").join(format!("{prefix:02x}")));
+        }
+        for dir in dirs {
+            create_dir_all(&dir).map_err(|e| {
+                StorageError::from_io("create directory", dir.display().to_string(), e)
+            })?;
+        }
+        self.dirty.store(true, Ordering::Release);
+        Ok(())
+    }
+
+    fn put(&self, kind: FileKind, name: &str, data: &[u8]) -> Result<()> {
+        let path = self.path(kind, name);
+        self.write_new(&path, data)
+            .map_err(|e| StorageError::from_io("write", path.display().to_string(), e))?;
+        self.dirty.store(true, Ordering::Release);
+        Ok(())
+    }
+
+    fn get(&self, kind: FileKind, name: &str) -> Result<Vec<u8>> {
+        fs::read(self.path(kind, name))
+            .map_err(|e| StorageError::from_io("read", self.display(kind, name), e))
+    }
+
+    fn get_range(&self, kind: FileKind, name: &str, offset: u64, length: u64) -> Result<Vec<u8>> {
+        let path = self.path(kind, name);
+        let object = || path.display().to_string();
+        let file = File::open(&path).map_err(|e| StorageError::from_io("read", object(), e))?;
+        let mut buf = vec![0u8; length as usize];
+        file.read_exact_at(&mut buf, offset).map_err(|e| {
+            if e.kind() == io::ErrorKind::UnexpectedEof {
+                StorageError::new(
+                    ErrorKind::Invalid,
+                    "read",
+                    object(),
+                    format!(
+                        "file ends before byte {} (wanted {length} bytes at {offset})",
+                        offset + length
+                    ),
+                )
+            } else {
+                StorageError::from_io("read", object(), e)
+            }
+        })?;
+        Ok(buf)
+    }
+
+    fn size(&self, kind: FileKind, name: &str) -> Result<u64> {
+        fs::metadata(self.path(kind, name))
+            .map(|m| m.len())
+            .map_err(|e| StorageError::from_io("stat", self.display(kind, name), e))
+    }
+
+    fn list(&self, kind: FileKind) -> Result<Vec<ObjectInfo>> {
+        if kind == FileKind::Config {
+            return match self.size(kind, "config") {
+                Ok(size) => Ok(vec![ObjectInfo {
+                    name: "config".into(),
+                    size,
+                }]),
+                Err(e) if e.is_not_found() => Ok(Vec::new()),
+                Err(e) => Err(e),
+            };
+        }
+        let dir = self.root.join(kind.dir());
+        let mut dirs = Vec::new();
+        if kind == FileKind::Pack {
+            for entry in read_dir_or_empty(&dir)? {
+                let entry = entry
+                    .map_err(|e| StorageError::from_io("list", dir.display().to_string(), e))?;
+                if entry.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+                    dirs.push(entry.path());
+                }
+            }
+        } else {
+            dirs.push(dir);
+        }
+        let mut out = Vec::new();
+        for dir in dirs {
+            for entry in read_dir_or_empty(&dir)? {
+                let entry = entry
+                    .map_err(|e| StorageError::from_io("list", dir.display().to_string(), e))?;
+                let Some(name) = entry.file_name().to_str().map(str::to_string) else {
+                    continue;
+                };
+                if !kind.is_valid_name(&name) {
+                    continue;
+                }
+                let metadata = match entry.metadata() {
+                    Ok(m) => m,
+                    // Removed between readdir and stat: it is no longer part of the listing.
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                    Err(e) => {
+                        return Err(StorageError::from_io(
+                            "stat",
+                            entry.path().display().to_string(),
+                            e,
+                        ))
+                    }
+                };
+                if metadata.is_file() {
+                    out.push(ObjectInfo {
+                        name,
+                        size: metadata.len(),
+                    });
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn remove(&self, kind: FileKind, name: &str) -> Result<()> {
+        fs::remove_file(self.path(kind, name))
+            .map_err(|e| StorageError::from_io("remove", self.display(kind, name), e))?;
+        self.dirty.store(true, Ordering::Release);
+        Ok(())
+    }
+
+    fn sync(&self) -> Result<()> {
+        if !self.dirty.swap(false, Ordering::AcqRel) {
+            return Ok(());
+        }
+        let dir = File::open(&self.root)
+            .map_err(|e| StorageError::from_io("sync", self.location(), e))?;
+        syncfs(&dir).map_err(|e| {
+            self.dirty.store(true, Ordering::Release);
+            StorageError::from_io("sync", self.location(), e)
+        })
+    }
+}
+
+fn read_dir_or_empty(dir: &Path) -> Result<Box<dyn Iterator<Item = io::Result<fs::DirEntry>>>> {
+    match fs::read_dir(dir) {
+        Ok(entries) => Ok(Box::new(entries)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Box::new(std::iter::empty())),
+        Err(e) => Err(StorageError::from_io("list", dir.display().to_string(), e)),
+    }
+}
+
+fn syncfs(file: &File) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: the descriptor is valid for the lifetime of `file`; syncfs only reads it.
+    let rc = unsafe { libc::syncfs(file.as_raw_fd()) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passes_the_conformance_suite() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalStore::new(dir.path().join("repo"));
+        crate::conformance::run_all(&store);
+    }
+
+    #[test]
+    fn lays_out_files_as_restic_does_and_skips_temporary_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalStore::new(dir.path());
+        store.create().unwrap();
+        assert!(dir.path().join("data/ff").is_dir());
+        let name = "ab".repeat(32);
+        store.put(FileKind::Pack, &name, b"x").unwrap();
+        assert!(dir.path().join("data/ab").join(&name).is_file());
+        fs::write(
+            dir.path().join("data/ab").join(format!("{name}-tmp-1234")),
+            b"partial",
+        )
+        .unwrap();
+        let listed = store.list(FileKind::Pack).unwrap();
+        assert_eq!(listed, vec![ObjectInfo { name, size: 1 }]);
+        store.sync().unwrap();
+    }
+
+    #[test]
+    fn create_refuses_an_existing_repository() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalStore::new(dir.path());
+        store.create().unwrap();
+        store.put(FileKind::Config, "config", b"c").unwrap();
+        assert_eq!(store.create().unwrap_err().kind, ErrorKind::AlreadyExists);
+    }
+}
