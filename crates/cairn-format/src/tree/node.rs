@@ -23,6 +23,35 @@ pub mod go_mode {
     pub const IRREGULAR: u32 = 1 << 19;
     /// The Unix permission bits.
     pub const PERM: u32 = 0o777;
+    /// Go's `fs.ModeType`: every bit that says what kind of file it is.
+    pub const TYPE: u32 = DIR | SYMLINK | NAMED_PIPE | SOCKET | DEVICE | CHAR_DEVICE | IRREGULAR;
+
+    /// The `mode` restic records for a Unix `st_mode`: Go's `os.FileMode` of the `lstat`
+    /// (`fillFileStatFromSys`), masked as restic's `NodeFromFileInfo` masks it, with permission,
+    /// type, setuid, setgid and sticky bits.
+    pub fn from_unix(st_mode: u32) -> u32 {
+        const S_IFMT: u32 = 0o170_000;
+        let mut mode = st_mode & PERM;
+        mode |= match st_mode & S_IFMT {
+            0o060_000 => DEVICE,
+            0o020_000 => DEVICE | CHAR_DEVICE,
+            0o040_000 => DIR,
+            0o010_000 => NAMED_PIPE,
+            0o120_000 => SYMLINK,
+            0o140_000 => SOCKET,
+            _ => 0,
+        };
+        if st_mode & 0o4000 != 0 {
+            mode |= SETUID;
+        }
+        if st_mode & 0o2000 != 0 {
+            mode |= SETGID;
+        }
+        if st_mode & 0o1000 != 0 {
+            mode |= STICKY;
+        }
+        mode
+    }
 }
 
 /// What kind of entry a node is; the JSON `type` string.
