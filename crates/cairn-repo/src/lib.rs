@@ -1,1 +1,44 @@
-//! cairn-repo
+//! The cairn repository engine: restic-format repositories over any [`Storage`].
+//!
+//! # Layout
+//! - [`repository`]: opening and creating repositories; authenticated reads of unpacked files.
+//! - [`keys`]: key files (passwords).
+//! - [`lock`]: shared and exclusive locks, stale-lock detection, refresh.
+//! - [`index`]: the in-memory index of where blobs live.
+//! - [`blob_codec`], [`pack_builder`], [`blob_writer`]: storing new blobs in packs, then
+//!   indexing them.
+//! - [`tree_io`]: reading blobs and trees; walking a snapshot.
+//! - [`snapshots`]: listing and resolving snapshots.
+//! - [`backup`]: the backup pipeline.
+//! - [`restore`]: the restore pipeline.
+//! - [`check`]: verifying a repository.
+//!
+//! # Invariants
+//! - Order of writes: packs, then the index naming them, then the snapshot naming the trees;
+//!   the storage is synced at each step. A crash at any instant leaves a repository `check`
+//!   (and `restic check`) accepts.
+//! - Every read is authenticated (name = SHA-256 of bytes, MAC, blob id = SHA-256 of plaintext).
+//! - Nothing here names HTTP, a cloud, or a CLI: callers pass a [`Storage`] and an observer.
+//!
+//! [`Storage`]: cairn_storage::Storage
+
+pub mod backup;
+pub mod blob_codec;
+pub mod blob_writer;
+pub mod check;
+pub mod dump;
+mod error;
+mod id_hasher;
+pub mod index;
+pub mod keys;
+pub mod lock;
+pub mod pack_builder;
+pub mod pack_reader;
+pub mod repository;
+pub mod restore;
+pub mod snapshots;
+pub mod system;
+pub mod tree_io;
+
+pub use error::{ErrorKind, RepoError, Result};
+pub use repository::Repository;

@@ -5,10 +5,13 @@ use std::sync::{Arc, Mutex};
 
 use crate::{ErrorKind, FileKind, ObjectInfo, Result, Storage, StorageError};
 
+/// Files by kind and name.
+type Files = BTreeMap<(FileKind, String), Arc<Vec<u8>>>;
+
 #[derive(Debug, Default)]
 pub struct MemoryStore {
     /// One lock for all files: the store is for tests, where simplicity beats concurrency.
-    files: Mutex<BTreeMap<(FileKind, String), Arc<Vec<u8>>>>,
+    files: Mutex<Files>,
 }
 
 impl MemoryStore {

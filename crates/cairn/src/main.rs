@@ -1,1 +1,66 @@
-fn main() {}
+//! `cairn`: the command-line interface. Parses arguments, wires the library together, prints.
+//!
+//! One file per command under `commands/`; everything a command does beyond parsing and
+//! printing lives in the library crates.
+
+mod cli;
+mod commands;
+mod format;
+mod password;
+mod progress;
+mod repository;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+/// Exit codes, as restic's: 0 success, 1 failure, 2 usage (clap), 3 a backup that finished
+/// but could not read some files.
+pub const EXIT_FAILURE: u8 = 1;
+pub const EXIT_PARTIAL_BACKUP: u8 = 3;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    init_logging(&cli.global);
+    // A signal must not leave a lock behind: remove ours, then exit as the shell expects.
+    let _ = ctrlc::set_handler(|| {
+        cairn_repo::lock::release_held_locks();
+        std::process::exit(130);
+    });
+    match commands::run(cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(error) => {
+            cairn_repo::lock::release_held_locks();
+            if is_broken_pipe(&error) {
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("cairn: {}", format::error_line(&error));
+            ExitCode::from(EXIT_FAILURE)
+        }
+    }
+}
+
+fn is_broken_pipe(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+fn init_logging(global: &cli::GlobalArgs) {
+    let level = match (global.quiet, global.verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "info",
+        (false, 2) => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("CAIRN_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+}

@@ -52,6 +52,21 @@ pub mod go_mode {
         }
         mode
     }
+
+    /// The Unix permission and setuid/setgid/sticky bits of a Go file mode (for restoring).
+    pub fn to_unix_permissions(mode: u32) -> u32 {
+        let mut unix = mode & PERM;
+        if mode & SETUID != 0 {
+            unix |= 0o4000;
+        }
+        if mode & SETGID != 0 {
+            unix |= 0o2000;
+        }
+        if mode & STICKY != 0 {
+            unix |= 0o1000;
+        }
+        unix
+    }
 }
 
 /// What kind of entry a node is; the JSON `type` string.
@@ -189,5 +204,29 @@ impl Node {
             subtree: None,
             error: String::new(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::go_mode;
+
+    #[test]
+    fn unix_modes_map_to_go_bits_and_back() {
+        assert_eq!(go_mode::from_unix(0o100644), 0o644);
+        assert_eq!(go_mode::from_unix(0o040755), go_mode::DIR | 0o755);
+        assert_eq!(go_mode::from_unix(0o104755), go_mode::SETUID | 0o755);
+        assert_eq!(
+            go_mode::from_unix(0o020600),
+            go_mode::DEVICE | go_mode::CHAR_DEVICE | 0o600
+        );
+        assert_eq!(
+            go_mode::to_unix_permissions(go_mode::SETUID | go_mode::STICKY | 0o755),
+            0o5755
+        );
+        assert_eq!(
+            go_mode::to_unix_permissions(go_mode::from_unix(0o102750)),
+            0o2750
+        );
     }
 }

@@ -1,0 +1,330 @@
+//! Writing new blobs: deduplication, pack assembly, upload, and the index files that name the
+//! packs.
+//!
+//! Ordering that protects data: a pack is stored (and, at the next commit point, synced) before
+//! any index file names it, and `finish` returns only after the last index file is stored, so
+//! the caller can then write the snapshot that refers to the blobs. A process killed at any
+//! instant leaves at worst packs no index names, which `check` reports as unreferenced and
+//! `prune` removes; never an index entry without its pack.
+//!
+//! Threads: any number of workers call [`BlobWriter::save`]; packs are assembled under one
+//! mutex per blob type and handed, when full, to `upload_threads` uploader threads over a
+//! bounded channel, so compression never waits for storage unless storage is the bottleneck.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use cairn_format::{BlobType, Id, IndexFile, IndexPack};
+use cairn_storage::FileKind;
+use crossbeam_channel::{Receiver, Sender};
+
+use crate::blob_codec::BlobEncoder;
+use crate::id_hasher::IdSet;
+use crate::index::Index;
+use crate::pack_builder::{FinishedPack, PackBuilder};
+use crate::{RepoError, Repository, Result};
+
+/// restic's default pack size target.
+pub const PACK_SIZE_DEFAULT: usize = 16 << 20;
+
+/// An index file is written once this many blobs wait for one (restic's limit, which keeps
+/// single index files small enough to load quickly).
+const INDEX_BLOBS_MAX: usize = 50_000;
+
+/// ... or once this much time has passed, so an interrupted long backup leaves its packs indexed
+/// and the next run deduplicates against them.
+const INDEX_AGE_MAX: Duration = Duration::from_secs(5 * 60);
+
+#[derive(Debug, Clone)]
+pub struct WriterOptions {
+    pub pack_size: usize,
+    pub upload_threads: usize,
+    /// Assemble packs and count them, but store nothing (`--dry-run`).
+    pub dry_run: bool,
+}
+
+impl Default for WriterOptions {
+    fn default() -> WriterOptions {
+        WriterOptions {
+            pack_size: PACK_SIZE_DEFAULT,
+            upload_threads: 2,
+            dry_run: false,
+        }
+    }
+}
+
+/// What a writing session added.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WriterSummary {
+    pub data_blobs: u64,
+    pub tree_blobs: u64,
+    /// Plaintext bytes of the new blobs.
+    pub plaintext_bytes: u64,
+    /// Bytes stored: packs including headers.
+    pub stored_bytes: u64,
+    pub packs: u64,
+    pub index_files: Vec<Id>,
+}
+
+struct UploadState {
+    unindexed: Vec<IndexPack>,
+    unindexed_blobs: usize,
+    last_index: Instant,
+    summary: WriterSummary,
+    error: Option<RepoError>,
+}
+
+pub struct BlobWriter<'a> {
+    repo: &'a Repository,
+    known: &'a Index,
+    /// Blobs this session has taken on, by type: a blob is compressed and stored by exactly one
+    /// worker even when several files hold it at the same moment.
+    reserved: [Mutex<IdSet<Id>>; 2],
+    /// The pack being filled, by type (data and tree blobs never share a pack).
+    open_packs: [Mutex<PackBuilder>; 2],
+    pack_size: usize,
+    upload: Option<Sender<FinishedPack>>,
+    uploaders: Vec<JoinHandle<()>>,
+    state: Arc<Mutex<UploadState>>,
+    dry_run: bool,
+    /// Set when an upload fails, so workers stop early instead of filling more packs.
+    failed: Arc<AtomicBool>,
+}
+
+fn slot(blob_type: BlobType) -> usize {
+    match blob_type {
+        BlobType::Data => 0,
+        BlobType::Tree => 1,
+    }
+}
+
+impl<'a> BlobWriter<'a> {
+    pub fn new(repo: &'a Repository, known: &'a Index, options: &WriterOptions) -> BlobWriter<'a> {
+        let threads = options.upload_threads.max(1);
+        let (sender, receiver) = crossbeam_channel::bounded::<FinishedPack>(threads);
+        let state = Arc::new(Mutex::new(UploadState {
+            unindexed: Vec::new(),
+            unindexed_blobs: 0,
+            last_index: Instant::now(),
+            summary: WriterSummary::default(),
+            error: None,
+        }));
+        let failed = Arc::new(AtomicBool::new(false));
+        let uploaders = (0..threads)
+            .map(|i| {
+                let repo = repo.clone();
+                let receiver = receiver.clone();
+                let state = state.clone();
+                let failed = failed.clone();
+                let dry_run = options.dry_run;
+                std::thread::Builder::new()
+                    .name(format!("cairn-upload-{i}"))
+                    .spawn(move || upload_loop(&repo, &receiver, &state, &failed, dry_run))
+                    .expect("spawn uploader thread")
+            })
+            .collect();
+        let capacity = options.pack_size + (8 << 20) + 4096;
+        BlobWriter {
+            repo,
+            known,
+            reserved: Default::default(),
+            open_packs: [
+                Mutex::new(PackBuilder::new(BlobType::Data, capacity)),
+                Mutex::new(PackBuilder::new(BlobType::Tree, 1 << 20)),
+            ],
+            pack_size: options.pack_size,
+            upload: Some(sender),
+            uploaders,
+            state,
+            dry_run: options.dry_run,
+            failed,
+        }
+    }
+
+    /// Whether the blob is already stored or taken on by this session.
+    pub fn is_known(&self, blob_type: BlobType, id: &Id) -> bool {
+        self.known.contains(blob_type, id)
+            || self.reserved[slot(blob_type)]
+                .lock()
+                .expect("reserved")
+                .contains(id)
+    }
+
+    /// Takes on a blob: true when the caller must store it (with [`Self::store`]), false when
+    /// it is already in the repository or another worker has it.
+    pub fn reserve(&self, blob_type: BlobType, id: Id) -> bool {
+        !self.known.contains(blob_type, &id)
+            && self.reserved[slot(blob_type)]
+                .lock()
+                .expect("reserved")
+                .insert(id)
+    }
+
+    /// Compresses, seals and adds a reserved blob to the open pack of its type.
+    pub fn store(
+        &self,
+        encoder: &mut BlobEncoder,
+        stored: &mut Vec<u8>,
+        blob_type: BlobType,
+        id: Id,
+        plaintext: &[u8],
+    ) -> Result<()> {
+        self.check_failed()?;
+        stored.clear();
+        let uncompressed_length = encoder.encode(self.repo.key(), plaintext, stored);
+        let full = {
+            let mut pack = self.open_packs[slot(blob_type)].lock().expect("open pack");
+            pack.add(id, stored, uncompressed_length);
+            (pack.len() >= self.pack_size).then(|| {
+                let capacity = if blob_type == BlobType::Data {
+                    self.pack_size + (8 << 20) + 4096
+                } else {
+                    1 << 20
+                };
+                std::mem::replace(&mut *pack, PackBuilder::new(blob_type, capacity))
+            })
+        };
+        if let Some(full) = full {
+            self.send(full)?;
+        }
+        Ok(())
+    }
+
+    /// Stores a blob unless it is known; returns whether it was new.
+    pub fn save(
+        &self,
+        encoder: &mut BlobEncoder,
+        stored: &mut Vec<u8>,
+        blob_type: BlobType,
+        id: Id,
+        plaintext: &[u8],
+    ) -> Result<bool> {
+        if !self.reserve(blob_type, id) {
+            return Ok(false);
+        }
+        self.store(encoder, stored, blob_type, id, plaintext)?;
+        Ok(true)
+    }
+
+    fn send(&self, pack: PackBuilder) -> Result<()> {
+        let finished = pack.finish(self.repo.key());
+        let sender = self.upload.as_ref().expect("writer is open");
+        if sender.send(finished).is_err() {
+            // Every uploader has stopped, which happens only after an error.
+            self.check_failed()?;
+        }
+        Ok(())
+    }
+
+    fn check_failed(&self) -> Result<()> {
+        if self.failed.load(Ordering::Acquire) {
+            let mut state = self.state.lock().expect("upload state");
+            return Err(state.error.take().unwrap_or(RepoError::Interrupted));
+        }
+        Ok(())
+    }
+
+    /// Stores the partly filled packs, waits for every upload, and writes the index for the
+    /// packs not yet indexed. Returns what the session added.
+    pub fn finish(mut self) -> Result<WriterSummary> {
+        for blob_type in [BlobType::Data, BlobType::Tree] {
+            let pack = std::mem::replace(
+                &mut *self.open_packs[slot(blob_type)].lock().expect("open pack"),
+                PackBuilder::new(blob_type, 0),
+            );
+            if !pack.is_empty() && !self.failed.load(Ordering::Acquire) {
+                self.send(pack)?;
+            }
+        }
+        self.upload = None;
+        for uploader in self.uploaders.drain(..) {
+            uploader.join().expect("uploader thread panicked");
+        }
+        let mut state = self.state.lock().expect("upload state");
+        if let Some(error) = state.error.take() {
+            return Err(error);
+        }
+        if !self.dry_run {
+            write_index(self.repo, &mut state)?;
+        }
+        Ok(std::mem::take(&mut state.summary))
+    }
+}
+
+impl Drop for BlobWriter<'_> {
+    fn drop(&mut self) {
+        // On an early return (error), stop the uploaders without writing an index: the packs
+        // they stored stay unreferenced, which is safe.
+        self.upload = None;
+        for uploader in self.uploaders.drain(..) {
+            let _ = uploader.join();
+        }
+    }
+}
+
+fn upload_loop(
+    repo: &Repository,
+    receiver: &Receiver<FinishedPack>,
+    state: &Mutex<UploadState>,
+    failed: &AtomicBool,
+    dry_run: bool,
+) {
+    for pack in receiver {
+        if failed.load(Ordering::Acquire) {
+            continue;
+        }
+        let result = if dry_run {
+            Ok(())
+        } else {
+            repo.storage()
+                .put(FileKind::Pack, &pack.id.to_hex(), &pack.bytes)
+        };
+        let mut state = state.lock().expect("upload state");
+        match result {
+            Ok(()) => {
+                let summary = &mut state.summary;
+                summary.packs += 1;
+                summary.stored_bytes += pack.bytes.len() as u64;
+                summary.plaintext_bytes += pack.plaintext_bytes;
+                let blobs = pack.index.blobs.len();
+                match pack.index.blobs.first().map(|b| b.blob_type) {
+                    Some(BlobType::Tree) => summary.tree_blobs += blobs as u64,
+                    _ => summary.data_blobs += blobs as u64,
+                }
+                state.unindexed_blobs += blobs;
+                state.unindexed.push(pack.index);
+                if !dry_run && state.unindexed_blobs >= INDEX_BLOBS_MAX
+                    || state.last_index.elapsed() >= INDEX_AGE_MAX
+                {
+                    if let Err(e) = write_index(repo, &mut state) {
+                        state.error.get_or_insert(e);
+                        failed.store(true, Ordering::Release);
+                    }
+                }
+            }
+            Err(e) => {
+                state.error.get_or_insert(e.into());
+                failed.store(true, Ordering::Release);
+            }
+        }
+    }
+}
+
+/// Makes the stored packs durable, then writes one index file naming them.
+fn write_index(repo: &Repository, state: &mut UploadState) -> Result<()> {
+    state.last_index = Instant::now();
+    if state.unindexed.is_empty() {
+        return Ok(());
+    }
+    repo.storage().sync()?;
+    let file = IndexFile {
+        supersedes: Vec::new(),
+        packs: std::mem::take(&mut state.unindexed),
+    };
+    let id = repo.save_unpacked(FileKind::Index, &file.to_json())?;
+    state.unindexed_blobs = 0;
+    state.summary.index_files.push(id);
+    Ok(())
+}

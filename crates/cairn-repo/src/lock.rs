@@ -1,0 +1,245 @@
+//! Repository locks, as restic takes them.
+//!
+//! A lock is an encrypted JSON file in `locks/`. Backups take a shared lock; check and prune
+//! take an exclusive one. A lock is stale when it is older than 30 minutes (holders refresh
+//! theirs every 5 minutes) or when it was taken on this host by a process that no longer
+//! exists; stale locks never block anyone.
+//!
+//! Taking a lock: look for conflicting locks, write ours, then look again, because another
+//! process may have written its lock between our look and our write; on a conflict the second
+//! time, ours is removed and the call fails. A held lock is removed when its guard drops, and
+//! [`release_held_locks`] removes every lock of this process from a signal handler, so no exit
+//! path leaves one behind.
+
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use cairn_format::{Id, LockFile};
+use cairn_storage::{FileKind, Storage};
+use chrono::{DateTime, FixedOffset, Local};
+use crossbeam_channel::Sender;
+
+use crate::{system, RepoError, Repository, Result};
+
+pub const STALE_AFTER: Duration = Duration::from_secs(30 * 60);
+pub const REFRESH_EVERY: Duration = Duration::from_secs(5 * 60);
+
+/// Locks this process holds, so that a signal handler can remove them before exiting.
+static HELD: Mutex<Vec<(Arc<dyn Storage>, Id)>> = Mutex::new(Vec::new());
+
+/// Removes every lock file this process holds. For signal handlers and fatal paths.
+pub fn release_held_locks() {
+    let held = std::mem::take(&mut *HELD.lock().unwrap_or_else(|e| e.into_inner()));
+    for (storage, id) in held {
+        let _ = storage.remove(FileKind::Lock, &id.to_hex());
+    }
+}
+
+fn register(storage: &Arc<dyn Storage>, id: Id) {
+    HELD.lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push((storage.clone(), id));
+}
+
+fn unregister(id: Id) {
+    HELD.lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .retain(|(_, held)| *held != id);
+}
+
+/// A lock held on a repository; dropping it removes the lock file.
+pub struct RepoLock {
+    repo: Repository,
+    current: Arc<Mutex<Id>>,
+    stop_refresh: Option<Sender<()>>,
+    refresher: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for RepoLock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RepoLock")
+            .field("id", &*self.current.lock().expect("lock id"))
+            .finish()
+    }
+}
+
+/// A lock file as read back, with its id.
+#[derive(Debug, Clone)]
+pub struct ExistingLock {
+    pub id: Id,
+    pub lock: LockFile,
+}
+
+impl ExistingLock {
+    pub fn is_stale(&self, now: DateTime<FixedOffset>) -> bool {
+        let age = now.signed_duration_since(self.lock.time);
+        if age.to_std().is_ok_and(|age| age > STALE_AFTER) {
+            return true;
+        }
+        self.lock.hostname == system::hostname() && !system::process_exists(self.lock.pid)
+    }
+
+    /// "exclusively by root@host (PID 42) since …", for messages.
+    pub fn describe(&self) -> String {
+        format!(
+            "{} by {}@{} (PID {}) since {}",
+            if self.lock.exclusive {
+                "exclusively"
+            } else {
+                ""
+            },
+            self.lock.username,
+            self.lock.hostname,
+            self.lock.pid,
+            self.lock.time.format("%Y-%m-%d %H:%M:%S"),
+        )
+        .trim_start()
+        .to_string()
+    }
+}
+
+/// Every readable lock file. Locks that vanish while being read (released meanwhile) are
+/// skipped; unreadable ones are logged and skipped, as they cannot be honoured anyway.
+pub fn list_locks(repo: &Repository) -> Result<Vec<ExistingLock>> {
+    let mut out = Vec::new();
+    for (id, _) in repo.list_ids(FileKind::Lock)? {
+        match repo.load_unpacked(FileKind::Lock, &id) {
+            Ok(json) => match LockFile::from_json(&json) {
+                Ok(lock) => out.push(ExistingLock { id, lock }),
+                Err(e) => tracing::warn!("lock {id} is unreadable: {e}"),
+            },
+            Err(RepoError::Storage(e)) if e.is_not_found() => {}
+            Err(e) => tracing::warn!("lock {id} is unreadable: {e}"),
+        }
+    }
+    Ok(out)
+}
+
+fn new_lock_file(exclusive: bool) -> LockFile {
+    LockFile {
+        time: Local::now().fixed_offset(),
+        exclusive,
+        hostname: system::hostname(),
+        username: system::username(),
+        pid: system::pid(),
+        uid: system::uid(),
+        gid: system::gid(),
+    }
+}
+
+fn find_conflict(
+    repo: &Repository,
+    exclusive: bool,
+    ours: Option<Id>,
+) -> Result<Option<ExistingLock>> {
+    let now = Local::now().fixed_offset();
+    Ok(list_locks(repo)?
+        .into_iter()
+        .filter(|l| Some(l.id) != ours)
+        .filter(|l| exclusive || l.lock.exclusive)
+        .find(|l| !l.is_stale(now)))
+}
+
+impl Repository {
+    /// Takes a shared (`exclusive == false`) or exclusive lock.
+    pub fn lock(&self, exclusive: bool) -> Result<RepoLock> {
+        let locked = |holder: ExistingLock| RepoError::Locked {
+            location: self.location(),
+            holder: holder.describe(),
+        };
+        if let Some(holder) = find_conflict(self, exclusive, None)? {
+            return Err(locked(holder));
+        }
+        let id = self.save_unpacked(FileKind::Lock, &new_lock_file(exclusive).to_json())?;
+        register(self.storage(), id);
+        if let Some(holder) = find_conflict(self, exclusive, Some(id))? {
+            let _ = self.storage().remove(FileKind::Lock, &id.to_hex());
+            unregister(id);
+            return Err(locked(holder));
+        }
+        let current = Arc::new(Mutex::new(id));
+        let (stop_refresh, stopped) = crossbeam_channel::bounded::<()>(0);
+        let refresher = {
+            let repo = self.clone();
+            let current = current.clone();
+            std::thread::Builder::new()
+                .name("cairn-lock-refresh".into())
+                .spawn(move || {
+                    while let Err(crossbeam_channel::RecvTimeoutError::Timeout) =
+                        stopped.recv_timeout(REFRESH_EVERY)
+                    {
+                        refresh(&repo, &current, exclusive);
+                    }
+                })
+                .expect("spawn lock refresher")
+        };
+        Ok(RepoLock {
+            repo: self.clone(),
+            current,
+            stop_refresh: Some(stop_refresh),
+            refresher: Some(refresher),
+        })
+    }
+}
+
+/// Writes a fresh lock file, then removes the old one, so the lock is never absent.
+fn refresh(repo: &Repository, current: &Mutex<Id>, exclusive: bool) {
+    match repo.save_unpacked(FileKind::Lock, &new_lock_file(exclusive).to_json()) {
+        Ok(new_id) => {
+            register(repo.storage(), new_id);
+            let old = std::mem::replace(&mut *current.lock().expect("lock id"), new_id);
+            let _ = repo.storage().remove(FileKind::Lock, &old.to_hex());
+            unregister(old);
+        }
+        Err(e) => tracing::warn!("cannot refresh the repository lock: {e}"),
+    }
+}
+
+impl RepoLock {
+    pub fn id(&self) -> Id {
+        *self.current.lock().expect("lock id")
+    }
+}
+
+impl Drop for RepoLock {
+    fn drop(&mut self) {
+        self.stop_refresh = None;
+        if let Some(refresher) = self.refresher.take() {
+            let _ = refresher.join();
+        }
+        let id = self.id();
+        if let Err(e) = self.repo.storage().remove(FileKind::Lock, &id.to_hex()) {
+            if !e.is_not_found() {
+                tracing::warn!("cannot remove lock {id}: {e}");
+            }
+        }
+        unregister(id);
+    }
+}
+
+/// Removes stale locks (or all locks with `all`); returns the ids removed.
+pub fn unlock(repo: &Repository, all: bool) -> Result<Vec<Id>> {
+    let now = Local::now().fixed_offset();
+    let mut removed = Vec::new();
+    for lock in list_locks(repo)? {
+        if all || lock.is_stale(now) {
+            match repo.storage().remove(FileKind::Lock, &lock.id.to_hex()) {
+                Ok(()) => removed.push(lock.id),
+                Err(e) if e.is_not_found() => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+    if all {
+        // Unreadable lock files count as locks too when everything is to go.
+        for (id, _) in repo.list_ids(FileKind::Lock)? {
+            if !removed.contains(&id) && repo.storage().remove(FileKind::Lock, &id.to_hex()).is_ok()
+            {
+                removed.push(id);
+            }
+        }
+    }
+    repo.storage().sync()?;
+    Ok(removed)
+}

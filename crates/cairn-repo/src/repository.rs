@@ -1,0 +1,193 @@
+//! An open repository: a storage, the master key that decrypts it, and its config.
+//!
+//! Every object read through here is authenticated: unpacked files are checked against their
+//! name (the SHA-256 of their stored bytes) and their MAC before anything parses them, and
+//! blobs are checked against their id after decryption. A flipped bit is an error that names the
+//! object, never silent garbage.
+
+use std::sync::Arc;
+
+use cairn_chunker::{ChunkerTables, Polynomial};
+use cairn_crypto::MasterKey;
+use cairn_format::unpacked::{decode_unpacked, encode_unpacked};
+use cairn_format::{FormatError, Id, RepoConfig, REPOSITORY_VERSION};
+use cairn_storage::{FileKind, Storage};
+
+use crate::keys::{self, KeyOptions};
+use crate::{RepoError, Result};
+
+/// zstd level for unpacked files (index, snapshots, locks): they are small and read often.
+pub(crate) const UNPACKED_ZSTD_LEVEL: i32 = 3;
+
+/// Cheap to clone: worker threads each hold one.
+#[derive(Clone)]
+pub struct Repository {
+    storage: Arc<dyn Storage>,
+    key: Arc<MasterKey>,
+    /// The key file that opened the repository (the "current" key in `key list`).
+    key_id: Id,
+    config: RepoConfig,
+    chunker_tables: Arc<ChunkerTables>,
+}
+
+impl std::fmt::Debug for Repository {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Repository")
+            .field("location", &self.storage.location())
+            .field("id", &self.config.id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Repository {
+    /// Creates a new repository (format version 2) with one key for `password`.
+    ///
+    /// The key file is written before the config: a crash in between leaves a directory with no
+    /// config, which is "not a repository", never a config nobody can decrypt.
+    pub fn init(
+        storage: Arc<dyn Storage>,
+        password: &[u8],
+        options: &KeyOptions,
+    ) -> Result<Repository> {
+        storage.create().map_err(|e| match e.kind {
+            cairn_storage::ErrorKind::AlreadyExists => RepoError::AlreadyExists {
+                location: storage.location(),
+            },
+            _ => RepoError::Storage(e),
+        })?;
+        let key = MasterKey::generate();
+        let polynomial = Polynomial::random(&mut rand::rngs::OsRng);
+        let config = RepoConfig {
+            version: REPOSITORY_VERSION,
+            id: hex::encode(cairn_crypto::random_bytes::<32>()),
+            chunker_polynomial: polynomial.0,
+        };
+        let key_id = keys::add_key(storage.as_ref(), &key, password, options)?;
+        storage.put(FileKind::Config, "config", &key.seal(&config.to_json()))?;
+        storage.sync()?;
+        Ok(Repository {
+            storage,
+            key: Arc::new(key),
+            key_id,
+            config,
+            chunker_tables: Arc::new(ChunkerTables::new(polynomial)),
+        })
+    }
+
+    /// Opens an existing repository with `password`, trying each key file in turn.
+    pub fn open(storage: Arc<dyn Storage>, password: &[u8]) -> Result<Repository> {
+        let sealed_config = match storage.get(FileKind::Config, "config") {
+            Ok(bytes) => bytes,
+            Err(e) if e.is_not_found() => {
+                return Err(RepoError::NotARepository {
+                    location: storage.location(),
+                })
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let (key_id, key) = keys::find_key(storage.as_ref(), password)?;
+        let plaintext = key.open(&sealed_config).map_err(|e| {
+            RepoError::corrupt(format!("config of {}", storage.location()), e.to_string())
+        })?;
+        let config = RepoConfig::from_json(&plaintext).map_err(|e| {
+            RepoError::corrupt(format!("config of {}", storage.location()), e.to_string())
+        })?;
+        let polynomial = Polynomial(config.chunker_polynomial);
+        let tables = ChunkerTables::try_new(polynomial)
+            .ok()
+            .filter(|_| polynomial.is_irreducible())
+            .ok_or_else(|| {
+                RepoError::corrupt(
+                    format!("config of {}", storage.location()),
+                    format!("chunker polynomial {polynomial} is not an irreducible polynomial of degree 8 to 53"),
+                )
+            })?;
+        Ok(Repository {
+            storage,
+            key: Arc::new(key),
+            key_id,
+            config,
+            chunker_tables: Arc::new(tables),
+        })
+    }
+
+    pub fn storage(&self) -> &Arc<dyn Storage> {
+        &self.storage
+    }
+
+    pub fn location(&self) -> String {
+        self.storage.location()
+    }
+
+    pub fn config(&self) -> &RepoConfig {
+        &self.config
+    }
+
+    pub fn key(&self) -> &MasterKey {
+        &self.key
+    }
+
+    pub fn key_id(&self) -> Id {
+        self.key_id
+    }
+
+    /// Whether blobs and unpacked files may be compressed (format version 2).
+    pub fn supports_compression(&self) -> bool {
+        self.config.version >= 2
+    }
+
+    pub fn chunker_tables(&self) -> Arc<ChunkerTables> {
+        self.chunker_tables.clone()
+    }
+
+    /// Reads an unpacked file (index, snapshot, lock) and returns its JSON, after checking its
+    /// name against its hash and its MAC.
+    pub fn load_unpacked(&self, kind: FileKind, id: &Id) -> Result<Vec<u8>> {
+        let stored = self.storage.get(kind, &id.to_hex())?;
+        self.decode_unpacked(kind, id, &stored)
+    }
+
+    /// The JSON inside stored bytes of an unpacked file named `id`.
+    pub fn decode_unpacked(&self, kind: FileKind, id: &Id, stored: &[u8]) -> Result<Vec<u8>> {
+        let object = || format!("{kind} {id}");
+        if Id::hash(stored) != *id {
+            return Err(RepoError::corrupt(
+                object(),
+                "its content does not match its name (SHA-256 mismatch)",
+            ));
+        }
+        let plaintext = self
+            .key
+            .open(stored)
+            .map_err(|e| RepoError::corrupt(object(), e.to_string()))?;
+        if !self.supports_compression() {
+            return Ok(plaintext);
+        }
+        decode_unpacked(&plaintext)
+            .map_err(|e: FormatError| RepoError::corrupt(object(), e.to_string()))
+    }
+
+    /// Encrypts `json` (compressed in format version 2) and stores it under the hash of the
+    /// stored bytes.
+    pub fn save_unpacked(&self, kind: FileKind, json: &[u8]) -> Result<Id> {
+        let plaintext = if self.supports_compression() {
+            encode_unpacked(json, UNPACKED_ZSTD_LEVEL)
+        } else {
+            json.to_vec()
+        };
+        let sealed = self.key.seal(&plaintext);
+        let id = Id::hash(&sealed);
+        self.storage.put(kind, &id.to_hex(), &sealed)?;
+        Ok(id)
+    }
+
+    /// Ids of every file of a kind (names that are not ids are skipped).
+    pub fn list_ids(&self, kind: FileKind) -> Result<Vec<(Id, u64)>> {
+        Ok(self
+            .storage
+            .list(kind)?
+            .into_iter()
+            .filter_map(|o| o.name.parse::<Id>().ok().map(|id| (id, o.size)))
+            .collect())
+    }
+}

@@ -1,0 +1,141 @@
+//! Finding snapshots: listing, loading, resolving `latest` and id prefixes, filtering.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use cairn_format::{Id, Snapshot};
+use cairn_storage::FileKind;
+
+use crate::{RepoError, Repository, Result};
+
+/// Threads that fetch snapshot files at once.
+const SNAPSHOT_LOADERS: usize = 4;
+
+pub fn load_snapshot(repo: &Repository, id: &Id) -> Result<Snapshot> {
+    let json = repo.load_unpacked(FileKind::Snapshot, id)?;
+    Snapshot::from_json(&json)
+        .map_err(|e| RepoError::corrupt(format!("snapshot {id}"), e.to_string()))
+}
+
+/// Every readable snapshot with its id, oldest first. Unreadable snapshot files are skipped
+/// with a warning naming them (`check` reports them as errors), so one damaged snapshot does not
+/// hide the others.
+pub fn load_all_snapshots(repo: &Repository) -> Result<Vec<(Id, Snapshot)>> {
+    let mut out = Vec::new();
+    for (id, snapshot) in load_all_snapshots_lenient(repo)? {
+        match snapshot {
+            Ok(s) => out.push((id, s)),
+            Err(e) => tracing::warn!("skipping snapshot {id}: {e}"),
+        }
+    }
+    Ok(out)
+}
+
+/// Every snapshot, each with its own result, oldest (readable) first.
+pub fn load_all_snapshots_lenient(repo: &Repository) -> Result<Vec<(Id, Result<Snapshot>)>> {
+    let ids: Vec<Id> = repo
+        .list_ids(FileKind::Snapshot)?
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    let next = AtomicUsize::new(0);
+    let results = Mutex::new(Vec::with_capacity(ids.len()));
+    std::thread::scope(|scope| {
+        for _ in 0..SNAPSHOT_LOADERS.min(ids.len()) {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(id) = ids.get(i) else { break };
+                let snapshot = load_snapshot(repo, id);
+                results
+                    .lock()
+                    .expect("snapshot results")
+                    .push((*id, snapshot));
+            });
+        }
+    });
+    let mut results = results.into_inner().expect("snapshot results");
+    results.sort_by(|(a_id, a), (b_id, b)| {
+        let time = |s: &Result<Snapshot>| s.as_ref().ok().map(|s| s.time);
+        time(a).cmp(&time(b)).then(a_id.cmp(b_id))
+    });
+    Ok(results)
+}
+
+/// Which snapshots a command looks at (`--host`, `--tag`, `--path`).
+#[derive(Debug, Clone, Default)]
+pub struct SnapshotFilter {
+    pub hosts: Vec<String>,
+    /// Each entry is a comma-separated list of tags that must all be present; a snapshot
+    /// matches when any entry matches (restic's `--tag a,b --tag c`).
+    pub tags: Vec<String>,
+    /// The snapshot must hold exactly these paths (when given).
+    pub paths: Vec<String>,
+}
+
+impl SnapshotFilter {
+    pub fn matches(&self, snapshot: &Snapshot) -> bool {
+        if !self.hosts.is_empty() && !self.hosts.contains(&snapshot.hostname) {
+            return false;
+        }
+        if !self.tags.is_empty()
+            && !self.tags.iter().any(|group| {
+                group
+                    .split(',')
+                    .filter(|t| !t.is_empty())
+                    .all(|t| snapshot.has_tag(t))
+            })
+        {
+            return false;
+        }
+        if !self.paths.is_empty() {
+            let mut want: Vec<&str> = self.paths.iter().map(|p| p.trim_end_matches('/')).collect();
+            let mut have: Vec<&str> = snapshot.paths.iter().map(|p| p.as_str()).collect();
+            want.sort_unstable();
+            want.dedup();
+            have.sort_unstable();
+            have.dedup();
+            if want != have {
+                return false;
+            }
+        }
+        true
+    }
+}
+
+/// Resolves `latest`, a full id or a unique id prefix to one snapshot.
+pub fn find_snapshot(
+    repo: &Repository,
+    text: &str,
+    filter: &SnapshotFilter,
+) -> Result<(Id, Snapshot)> {
+    if text == "latest" {
+        return load_all_snapshots(repo)?
+            .into_iter()
+            .rfind(|(_, s)| filter.matches(s))
+            .ok_or_else(|| {
+                RepoError::InvalidInput("no snapshot matches; see `cairn snapshots`".to_string())
+            });
+    }
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(RepoError::InvalidInput(format!(
+            "{text:?} is not a snapshot id; give an id, a unique prefix of one, or `latest`"
+        )));
+    }
+    let text = text.to_ascii_lowercase();
+    let matches: Vec<Id> = repo
+        .list_ids(FileKind::Snapshot)?
+        .into_iter()
+        .map(|(id, _)| id)
+        .filter(|id| id.to_hex().starts_with(&text))
+        .collect();
+    match matches.as_slice() {
+        [id] => Ok((*id, load_snapshot(repo, id)?)),
+        [] => Err(RepoError::InvalidInput(format!(
+            "no snapshot with id {text}; see `cairn snapshots`"
+        ))),
+        _ => Err(RepoError::InvalidInput(format!(
+            "snapshot prefix {text} is ambiguous ({} snapshots match); give more digits",
+            matches.len()
+        ))),
+    }
+}

@@ -1,0 +1,243 @@
+//! The command-line grammar.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "cairn",
+    version,
+    about = "Deduplicated, encrypted backups in the restic repository format"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Repository location (a directory, or local:PATH)
+    #[arg(short = 'r', long = "repo", env = "CAIRN_REPOSITORY", global = true)]
+    pub repo: Option<String>,
+    /// Read the password from the first line of this file
+    #[arg(long, env = "CAIRN_PASSWORD_FILE", global = true)]
+    pub password_file: Option<PathBuf>,
+    /// Run this shell command and use its output as the password
+    #[arg(long, env = "CAIRN_PASSWORD_COMMAND", global = true)]
+    pub password_command: Option<String>,
+    /// Print JSON instead of text
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Print only errors
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    /// Say more (repeat for more detail)
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a new repository
+    Init(InitArgs),
+    /// Back up files, directories or a stream into a new snapshot
+    Backup(BackupArgs),
+    /// List snapshots
+    Snapshots(SnapshotsArgs),
+    /// List the entries of a snapshot
+    Ls(LsArgs),
+    /// Write a file's content, or a directory as tar, to standard output
+    Dump(DumpArgs),
+    /// Print a repository object (config, index, snapshot, key, pack, blob)
+    Cat(CatArgs),
+    /// Restore a snapshot into a directory
+    Restore(RestoreArgs),
+    /// Verify the repository's structure and, optionally, its data
+    Check(CheckArgs),
+    /// Manage the passwords (keys) that open the repository
+    #[command(subcommand)]
+    Key(KeyCommand),
+    /// Remove stale locks
+    Unlock(UnlockArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {}
+
+#[derive(Debug, Args)]
+pub struct SnapshotFilterArgs {
+    /// Only snapshots of this host (repeatable)
+    #[arg(long = "host", short = 'H')]
+    pub hosts: Vec<String>,
+    /// Only snapshots with these tags (`a,b` needs both; repeat for either)
+    #[arg(long = "tag")]
+    pub tags: Vec<String>,
+    /// Only snapshots of exactly these paths (repeatable)
+    #[arg(long = "path")]
+    pub paths: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    /// Paths to back up; with --stdin-from-command, the command and its arguments (after `--`)
+    pub paths: Vec<OsString>,
+    /// Leave out paths matching this pattern (repeatable)
+    #[arg(long = "exclude", short = 'e')]
+    pub exclude: Vec<String>,
+    /// Like --exclude, ignoring case
+    #[arg(long = "iexclude")]
+    pub iexclude: Vec<String>,
+    /// Read exclude patterns from this file (repeatable)
+    #[arg(long = "exclude-file")]
+    pub exclude_file: Vec<PathBuf>,
+    /// Like --exclude-file, ignoring case
+    #[arg(long = "iexclude-file")]
+    pub iexclude_file: Vec<PathBuf>,
+    /// Leave out the contents of directories holding this file (NAME or NAME:HEADER)
+    #[arg(long = "exclude-if-present")]
+    pub exclude_if_present: Vec<String>,
+    /// Leave out cache directories marked with CACHEDIR.TAG
+    #[arg(long)]
+    pub exclude_caches: bool,
+    /// Stay on the file system of each backup path
+    #[arg(long, short = 'x')]
+    pub one_file_system: bool,
+    /// Tag the snapshot (repeatable; `a,b` adds both)
+    #[arg(long = "tag")]
+    pub tags: Vec<String>,
+    /// Host name to record (default: this host)
+    #[arg(long, short = 'H')]
+    pub host: Option<String>,
+    /// Compare with this snapshot instead of the latest of the same host and paths
+    #[arg(long)]
+    pub parent: Option<String>,
+    /// Read every file, ignoring the parent snapshot
+    #[arg(long)]
+    pub force: bool,
+    /// Snapshot time, "YYYY-MM-DD HH:MM:SS" in local time (default: now)
+    #[arg(long)]
+    pub time: Option<String>,
+    /// Do everything but write to the repository
+    #[arg(long, short = 'n')]
+    pub dry_run: bool,
+    /// Back up standard input as one file
+    #[arg(long)]
+    pub stdin: bool,
+    /// File name for --stdin and --stdin-from-command
+    #[arg(long, default_value = "stdin")]
+    pub stdin_filename: String,
+    /// Back up the standard output of the command given after `--`; no snapshot if it fails
+    #[arg(long)]
+    pub stdin_from_command: bool,
+    /// Record access times (default: mtime, as restic)
+    #[arg(long)]
+    pub with_atime: bool,
+    /// auto, off or max
+    #[arg(long, default_value = "auto")]
+    pub compression: String,
+    /// Target pack size in MiB
+    #[arg(long, default_value_t = 16)]
+    pub pack_size: usize,
+    /// Threads reading and chunking files (default: cores, at least 2)
+    #[arg(long)]
+    pub read_threads: Option<usize>,
+}
+
+#[derive(Debug, Args)]
+pub struct SnapshotsArgs {
+    #[command(flatten)]
+    pub filter: SnapshotFilterArgs,
+    /// Only these snapshots
+    pub ids: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct LsArgs {
+    /// Snapshot id, unique prefix, or `latest`
+    pub snapshot: String,
+    /// Only entries below these paths
+    pub dirs: Vec<String>,
+    /// Long listing: mode, owner, size, time
+    #[arg(long, short = 'l')]
+    pub long: bool,
+    /// List subdirectories too (default when no path is given)
+    #[arg(long)]
+    pub recursive: bool,
+    #[command(flatten)]
+    pub filter: SnapshotFilterArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct DumpArgs {
+    pub snapshot: String,
+    /// Path inside the snapshot
+    pub path: String,
+    #[command(flatten)]
+    pub filter: SnapshotFilterArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct CatArgs {
+    /// config, index, snapshot, key, pack, blob
+    pub kind: String,
+    pub id: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    pub snapshot: String,
+    /// Directory to restore into
+    #[arg(long, short = 't')]
+    pub target: PathBuf,
+    /// Restore only paths matching this pattern (repeatable)
+    #[arg(long = "include", short = 'i')]
+    pub include: Vec<String>,
+    /// Leave out paths matching this pattern (repeatable)
+    #[arg(long = "exclude", short = 'e')]
+    pub exclude: Vec<String>,
+    /// Read the restored files back and compare them with the repository
+    #[arg(long)]
+    pub verify: bool,
+    #[command(flatten)]
+    pub filter: SnapshotFilterArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Read and verify every pack
+    #[arg(long)]
+    pub read_data: bool,
+    /// Read a subset of the packs: n/m or a percentage
+    #[arg(long, conflicts_with = "read_data")]
+    pub read_data_subset: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// List keys
+    List,
+    /// Add a key for a new password
+    Add(NewPasswordArgs),
+    /// Remove a key (not the one in use)
+    Remove { id: String },
+    /// Change the password of the key in use
+    Passwd(NewPasswordArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct NewPasswordArgs {
+    /// Read the new password from this file
+    #[arg(long)]
+    pub new_password_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct UnlockArgs {
+    /// Remove every lock, not only stale ones
+    #[arg(long)]
+    pub remove_all: bool,
+}

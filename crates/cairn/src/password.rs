@@ -1,0 +1,101 @@
+//! Where the repository password comes from: `--password-file`, `--password-command`,
+//! `CAIRN_PASSWORD`, or a prompt on a terminal. The password is kept in a `Secret` and never
+//! printed.
+
+use std::io::IsTerminal;
+use std::process::Command;
+
+use anyhow::{bail, Context, Result};
+use cairn_crypto::Secret;
+
+use crate::cli::GlobalArgs;
+
+/// restic trims surrounding whitespace from file and command passwords; so do we, so the same
+/// password file opens a repository with either tool.
+fn trimmed(bytes: Vec<u8>) -> Secret<Vec<u8>> {
+    let text = Secret::new(bytes);
+    let value = text.expose();
+    let start = value
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(value.len());
+    let end = value
+        .iter()
+        .rposition(|b| !b.is_ascii_whitespace())
+        .map_or(start, |i| i + 1);
+    Secret::new(value[start..end].to_vec())
+}
+
+pub fn from_file(path: &std::path::Path) -> Result<Secret<Vec<u8>>> {
+    let bytes = std::fs::read(path)
+        .with_context(|| format!("cannot read password file {}", path.display()))?;
+    Ok(trimmed(bytes))
+}
+
+fn from_command(command: &str) -> Result<Secret<Vec<u8>>> {
+    let output = Command::new("sh")
+        .arg("-c")
+        .arg(command)
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .context("cannot run --password-command")?;
+    if !output.status.success() {
+        bail!(
+            "--password-command failed ({}); fix the command or use --password-file",
+            output.status
+        );
+    }
+    Ok(trimmed(output.stdout))
+}
+
+/// The password to open an existing repository.
+pub fn get(global: &GlobalArgs) -> Result<Secret<Vec<u8>>> {
+    let password = if let Some(path) = &global.password_file {
+        from_file(path)?
+    } else if let Some(command) = &global.password_command {
+        from_command(command)?
+    } else if let Some(value) = std::env::var_os("CAIRN_PASSWORD") {
+        Secret::new(value.into_encoded_bytes())
+    } else if std::io::stdin().is_terminal() {
+        Secret::new(rpassword::prompt_password("enter password for repository: ")?.into_bytes())
+    } else {
+        bail!("no password given: use --password-file, --password-command or CAIRN_PASSWORD");
+    };
+    if password.expose().is_empty() {
+        bail!("the password is empty; give a non-empty password");
+    }
+    Ok(password)
+}
+
+/// A new password (init, key add): from the given file, or asked twice on a terminal.
+pub fn new_password(
+    global: &GlobalArgs,
+    file: Option<&std::path::Path>,
+) -> Result<Secret<Vec<u8>>> {
+    if let Some(path) = file {
+        let password = from_file(path)?;
+        if password.expose().is_empty() {
+            bail!("the new password in {} is empty", path.display());
+        }
+        return Ok(password);
+    }
+    if global.password_file.is_some()
+        || global.password_command.is_some()
+        || std::env::var_os("CAIRN_PASSWORD").is_some()
+    {
+        return get(global);
+    }
+    if !std::io::stdin().is_terminal() {
+        bail!("no new password given: use --new-password-file (or --password-file for init)");
+    }
+    let first = Secret::new(rpassword::prompt_password("enter new password: ")?.into_bytes());
+    let second =
+        Secret::new(rpassword::prompt_password("enter the password again: ")?.into_bytes());
+    if first.expose() != second.expose() {
+        bail!("the passwords do not match");
+    }
+    if first.expose().is_empty() {
+        bail!("the password is empty; give a non-empty password");
+    }
+    Ok(first)
+}

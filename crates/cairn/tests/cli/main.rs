@@ -1,0 +1,7 @@
+//! Tests of the `cairn` binary against real components: the restic binary as the format
+//! oracle, real file trees, real processes killed mid-write.
+
+mod support;
+
+mod errors;
+mod oracle;
