@@ -3,5 +3,7 @@
 
 mod support;
 
+mod commands;
 mod errors;
+mod faults;
 mod oracle;

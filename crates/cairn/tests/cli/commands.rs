@@ -1,0 +1,1 @@
+//! The commands and their options, as a user runs them.

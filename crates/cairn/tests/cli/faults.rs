@@ -1,0 +1,1 @@
+//! Faults: processes killed mid-write, corrupted bytes, concurrent writers, stale locks.

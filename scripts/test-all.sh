@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Installs what the tests need on a fresh Debian machine, then runs every check CI runs:
+# formatting, lints, and the whole test suite (unit, property, restic-oracle, fault tests).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+for tool in restic borg rclone setfattr; do
+  command -v "$tool" >/dev/null 2>&1 || need+=("$tool")
+done
+if [ ${#need[@]} -gt 0 ]; then
+  echo "installing test dependencies (${need[*]})"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq restic borgbackup rclone attr >/dev/null
+fi
+restic version
+
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets -- -D warnings
+cargo test --workspace --no-fail-fast "$@"
