@@ -243,3 +243,97 @@ pub fn unlock(repo: &Repository, all: bool) -> Result<Vec<Id>> {
     repo.storage().sync()?;
     Ok(removed)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use cairn_storage::MemoryStore;
+
+    use super::*;
+    use crate::keys::KeyOptions;
+
+    /// `release_held_locks` acts on every lock of the process, so these tests take turns.
+    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+    fn repo() -> Repository {
+        let options = KeyOptions {
+            kdf: Some(cairn_crypto::KdfParams { n: 1024, r: 8, p: 1 }),
+            ..KeyOptions::default()
+        };
+        Repository::init(Arc::new(MemoryStore::new()), b"pw", &options).unwrap()
+    }
+
+    fn write_lock(repo: &Repository, exclusive: bool, pid: u32, hostname: &str, age: chrono::Duration) -> Id {
+        let mut lock = new_lock_file(exclusive);
+        lock.pid = pid;
+        lock.hostname = hostname.to_string();
+        lock.time = lock.time - age;
+        repo.save_unpacked(FileKind::Lock, &lock.to_json()).unwrap()
+    }
+
+    #[test]
+    fn shared_locks_coexist_and_exclusive_ones_conflict() {
+        let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+        let repo = repo();
+        let first = repo.lock(false).unwrap();
+        let second = repo.lock(false).unwrap();
+        assert!(matches!(repo.lock(true), Err(RepoError::Locked { .. })));
+        drop((first, second));
+        let exclusive = repo.lock(true).unwrap();
+        let error = repo.lock(false).unwrap_err();
+        assert!(error.to_string().contains("exclusively"), "{error}");
+        drop(exclusive);
+        assert!(list_locks(&repo).unwrap().is_empty(), "dropping a lock removes its file");
+    }
+
+    #[test]
+    fn a_failed_attempt_leaves_no_lock_of_its_own() {
+        let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+        let repo = repo();
+        let _held = repo.lock(true).unwrap();
+        assert!(repo.lock(true).is_err());
+        assert_eq!(list_locks(&repo).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn stale_locks_do_not_block_and_unlock_removes_only_them() {
+        let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+        let repo = repo();
+        // A dead PID on this host, and a lock older than 30 minutes on another host.
+        let dead = write_lock(&repo, true, u32::MAX - 1, &system::hostname(), chrono::Duration::zero());
+        let old = write_lock(&repo, true, 1, "elsewhere", chrono::Duration::minutes(31));
+        // A live lock on another host whose PID we cannot check.
+        let live = write_lock(&repo, false, 1, "elsewhere", chrono::Duration::minutes(1));
+        let lock = repo.lock(false).expect("stale exclusive locks must not block");
+        drop(lock);
+        let removed = unlock(&repo, false).unwrap();
+        assert!(removed.contains(&dead) && removed.contains(&old) && !removed.contains(&live), "{removed:?}");
+        assert!(repo.lock(true).is_err(), "the live shared lock still blocks an exclusive one");
+        unlock(&repo, true).unwrap();
+        assert!(repo.lock(true).is_ok());
+    }
+
+    #[test]
+    fn release_held_locks_removes_this_process_locks() {
+        let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+        let repo = repo();
+        let lock = repo.lock(false).unwrap();
+        release_held_locks();
+        assert!(list_locks(&repo).unwrap().is_empty());
+        drop(lock);
+    }
+
+    #[test]
+    fn refresh_replaces_the_lock_file_without_a_gap() {
+        let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+        let repo = repo();
+        let lock = repo.lock(false).unwrap();
+        let before = lock.id();
+        refresh(&repo, &lock.current, false);
+        let after = lock.id();
+        assert_ne!(before, after);
+        let ids: Vec<Id> = list_locks(&repo).unwrap().into_iter().map(|l| l.id).collect();
+        assert_eq!(ids, vec![after]);
+    }
+}
