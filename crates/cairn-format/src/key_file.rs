@@ -11,6 +11,7 @@ use crate::FormatError;
 
 #[derive(Clone, Serialize, Deserialize)]
 pub struct KeyFile {
+    #[serde(with = "crate::go_time_serde")]
     pub created: DateTime<FixedOffset>,
     #[serde(default)]
     pub username: String,

@@ -16,6 +16,7 @@ mod base64_bytes;
 pub mod blob;
 pub mod config;
 mod error;
+pub mod go_time_serde;
 pub mod id;
 pub mod index;
 pub mod key_file;

@@ -7,6 +7,7 @@ use crate::FormatError;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LockFile {
+    #[serde(with = "crate::go_time_serde")]
     pub time: DateTime<FixedOffset>,
     pub exclusive: bool,
     #[serde(default)]

@@ -3,14 +3,14 @@
 //! Fields follow restic's `Snapshot`; fields this version does not know (e.g. `summary` written
 //! by newer restic) are kept and written back, so rewriting a snapshot (tags) loses nothing.
 
-use chrono::{DateTime, FixedOffset, SecondsFormat};
+use chrono::{DateTime, FixedOffset};
 use serde::{Deserialize, Serialize};
 
 use crate::{FormatError, Id};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Snapshot {
-    #[serde(with = "rfc3339_nanos")]
+    #[serde(with = "crate::go_time_serde")]
     pub time: DateTime<FixedOffset>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parent: Option<Id>,
@@ -55,22 +55,6 @@ impl Snapshot {
     }
 }
 
-/// Times as Go's `time.Time` marshals them: RFC 3339 with up to nine fraction digits.
-mod rfc3339_nanos {
-    use super::*;
-    use serde::{Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(time: &DateTime<FixedOffset>, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&time.to_rfc3339_opts(SecondsFormat::AutoSi, true))
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<FixedOffset>, D::Error> {
-        let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
-        DateTime::parse_from_rfc3339(&text)
-            .map_err(|e| serde::de::Error::custom(format!("invalid time {text:?}: {e}")))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -85,11 +69,34 @@ mod tests {
         assert_eq!(snapshot.tree, tree);
         assert!(snapshot.has_tag("a"));
         assert_eq!(snapshot.time.timestamp_subsec_nanos(), 123_456_789);
+        let json = String::from_utf8(snapshot.to_json()).unwrap();
+        assert!(
+            json.contains(r#""time":"2022-08-05T10:00:00.123456789+02:00""#),
+            "{json}"
+        );
         let again = Snapshot::from_json(&snapshot.to_json()).unwrap();
         assert_eq!(again, snapshot);
         assert!(String::from_utf8(snapshot.to_json())
             .unwrap()
             .contains(r#""summary":{"files_new":3}"#));
+    }
+
+    #[test]
+    fn times_are_written_as_go_writes_them() {
+        let tree = Id::hash(b"tree");
+        for (input, output) in [
+            ("2020-01-02T03:04:09.120Z", "2020-01-02T03:04:09.12Z"),
+            ("2020-01-02T03:04:09Z", "2020-01-02T03:04:09Z"),
+            (
+                "2020-01-02T03:04:09.000000001+09:00",
+                "2020-01-02T03:04:09.000000001+09:00",
+            ),
+        ] {
+            let json = format!(r#"{{"time":"{input}","tree":"{tree}","paths":[]}}"#);
+            let text =
+                String::from_utf8(Snapshot::from_json(json.as_bytes()).unwrap().to_json()).unwrap();
+            assert!(text.contains(&format!(r#""time":"{output}""#)), "{text}");
+        }
     }
 
     #[test]

@@ -4,7 +4,9 @@
 //! index, and the SHA-256 of the plaintext against the blob id.
 
 use cairn_crypto::MasterKey;
-use cairn_format::{BlobType, Id};
+#[cfg(test)]
+use cairn_format::BlobType;
+use cairn_format::Id;
 
 use crate::index::BlobLocation;
 use crate::{RepoError, Result};
@@ -46,9 +48,17 @@ impl std::str::FromStr for Compression {
     }
 }
 
+/// Blobs at least this long are sampled before compression: compressing random data (media,
+/// archives, encrypted files) costs a full zstd pass for nothing.
+const SAMPLE_FROM_LEN: usize = 128 << 10;
+const SAMPLE_LEN: usize = 16 << 10;
+const SAMPLES: usize = 4;
+
 /// Compresses and seals blobs; one per worker thread, because a zstd context is not shared.
 pub struct BlobEncoder {
     compressor: Option<zstd::bulk::Compressor<'static>>,
+    /// A fast (level 1) compressor for the incompressibility test.
+    sampler: Option<zstd::bulk::Compressor<'static>>,
     scratch: Vec<u8>,
 }
 
@@ -61,14 +71,40 @@ impl BlobEncoder {
         };
         BlobEncoder {
             compressor: level.map(|l| zstd::bulk::Compressor::new(l).expect("zstd compressor")),
+            sampler: level.map(|_| zstd::bulk::Compressor::new(1).expect("zstd compressor")),
             scratch: Vec::new(),
         }
+    }
+
+    /// Whether samples spread over a large blob fail to compress by 2% or more, in which case
+    /// the whole blob almost certainly would too.
+    fn looks_incompressible(&mut self, plaintext: &[u8]) -> bool {
+        let Some(sampler) = self.sampler.as_mut() else {
+            return true;
+        };
+        if plaintext.len() < SAMPLE_FROM_LEN {
+            return false;
+        }
+        let stride = (plaintext.len() - SAMPLE_LEN) / (SAMPLES - 1);
+        let mut compressed = 0;
+        for i in 0..SAMPLES {
+            let sample = &plaintext[i * stride..i * stride + SAMPLE_LEN];
+            self.scratch.clear();
+            self.scratch
+                .reserve(zstd::zstd_safe::compress_bound(SAMPLE_LEN));
+            compressed += match sampler.compress_to_buffer(sample, &mut self.scratch) {
+                Ok(n) => n,
+                Err(_) => SAMPLE_LEN,
+            };
+        }
+        compressed * 100 >= SAMPLE_LEN * SAMPLES * 98
     }
 
     /// Appends the stored form of `plaintext` to `out`; returns the plaintext length when the
     /// stored form is compressed.
     pub fn encode(&mut self, key: &MasterKey, plaintext: &[u8], out: &mut Vec<u8>) -> Option<u32> {
-        if let Some(compressor) = self.compressor.as_mut() {
+        if self.compressor.is_some() && !self.looks_incompressible(plaintext) {
+            let compressor = self.compressor.as_mut().expect("checked above");
             // A compressed blob must be smaller than its plaintext to be worth the header's
             // extra four bytes; incompressible data is stored as is.
             self.scratch.clear();
@@ -130,7 +166,80 @@ pub fn decode_blob(
     Ok(plaintext)
 }
 
-/// The type a header entry gives a blob, for messages.
-pub fn blob_label(blob_type: BlobType, id: &Id) -> String {
-    format!("{blob_type} blob {id}")
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn round_trip(encoder: &mut BlobEncoder, key: &MasterKey, plaintext: &[u8]) -> Option<u32> {
+        let mut stored = Vec::new();
+        let uncompressed = encoder.encode(key, plaintext, &mut stored);
+        let id = Id::hash(plaintext);
+        let location = BlobLocation {
+            blob_type: BlobType::Data,
+            pack: Id::default(),
+            offset: 0,
+            length: stored.len() as u32,
+            uncompressed_length: uncompressed,
+        };
+        assert_eq!(
+            decode_blob(key, &id, &location, &mut stored).unwrap(),
+            plaintext
+        );
+        uncompressed
+    }
+
+    #[test]
+    fn text_is_compressed_and_random_data_is_stored_as_is() {
+        let key = MasterKey::generate();
+        let mut encoder = BlobEncoder::new(Compression::Auto, true);
+        let text: Vec<u8> = b"2026-11-22 INFO request served in 12 ms\n".repeat(20_000);
+        assert_eq!(
+            round_trip(&mut encoder, &key, &text),
+            Some(text.len() as u32)
+        );
+        let mut random = vec![0u8; 1 << 20];
+        let mut state = 0x1234_5678_u64;
+        for byte in random.iter_mut() {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            *byte = state as u8;
+        }
+        assert_eq!(round_trip(&mut encoder, &key, &random), None);
+        // Random at the start, text after: the spread samples still see the text.
+        let mut mixed = random[..256 << 10].to_vec();
+        mixed.extend_from_slice(&text[..768 << 10]);
+        assert!(round_trip(&mut encoder, &key, &mixed).is_some());
+        let mut off = BlobEncoder::new(Compression::Auto, false);
+        assert_eq!(
+            round_trip(&mut off, &key, &text),
+            None,
+            "format version 1 never compresses"
+        );
+    }
+
+    #[test]
+    fn a_tampered_blob_is_rejected_naming_it() {
+        let key = MasterKey::generate();
+        let mut encoder = BlobEncoder::new(Compression::Auto, true);
+        let mut stored = Vec::new();
+        let plaintext = b"hello".repeat(100);
+        let uncompressed = encoder.encode(&key, &plaintext, &mut stored);
+        stored[20] ^= 1;
+        let id = Id::hash(&plaintext);
+        let location = BlobLocation {
+            blob_type: BlobType::Data,
+            pack: Id::hash(b"pack"),
+            offset: 0,
+            length: stored.len() as u32,
+            uncompressed_length: uncompressed,
+        };
+        let error = decode_blob(&key, &id, &location, &mut stored)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains(&id.to_hex()) && error.contains(&Id::hash(b"pack").to_hex()),
+            "{error}"
+        );
+    }
 }

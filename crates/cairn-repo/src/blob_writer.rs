@@ -33,9 +33,10 @@ pub const PACK_SIZE_DEFAULT: usize = 16 << 20;
 /// single index files small enough to load quickly).
 const INDEX_BLOBS_MAX: usize = 50_000;
 
-/// ... or once this much time has passed, so an interrupted long backup leaves its packs indexed
-/// and the next run deduplicates against them.
-const INDEX_AGE_MAX: Duration = Duration::from_secs(5 * 60);
+/// ... or once this much time has passed (the default of `WriterOptions::index_interval`), so
+/// an interrupted long backup leaves its packs indexed and the next run deduplicates against
+/// them.
+pub const INDEX_INTERVAL_DEFAULT: Duration = Duration::from_secs(5 * 60);
 
 #[derive(Debug, Clone)]
 pub struct WriterOptions {
@@ -43,6 +44,8 @@ pub struct WriterOptions {
     pub upload_threads: usize,
     /// Assemble packs and count them, but store nothing (`--dry-run`).
     pub dry_run: bool,
+    /// Write an index for the packs stored so far at least this often.
+    pub index_interval: Duration,
 }
 
 impl Default for WriterOptions {
@@ -51,6 +54,7 @@ impl Default for WriterOptions {
             pack_size: PACK_SIZE_DEFAULT,
             upload_threads: 2,
             dry_run: false,
+            index_interval: INDEX_INTERVAL_DEFAULT,
         }
     }
 }
@@ -118,10 +122,12 @@ impl<'a> BlobWriter<'a> {
                 let receiver = receiver.clone();
                 let state = state.clone();
                 let failed = failed.clone();
-                let dry_run = options.dry_run;
+                let (dry_run, interval) = (options.dry_run, options.index_interval);
                 std::thread::Builder::new()
                     .name(format!("cairn-upload-{i}"))
-                    .spawn(move || upload_loop(&repo, &receiver, &state, &failed, dry_run))
+                    .spawn(move || {
+                        upload_loop(&repo, &receiver, &state, &failed, dry_run, interval)
+                    })
                     .expect("spawn uploader thread")
             })
             .collect();
@@ -270,6 +276,7 @@ fn upload_loop(
     state: &Mutex<UploadState>,
     failed: &AtomicBool,
     dry_run: bool,
+    index_interval: Duration,
 ) {
     for pack in receiver {
         if failed.load(Ordering::Acquire) {
@@ -295,9 +302,10 @@ fn upload_loop(
                 }
                 state.unindexed_blobs += blobs;
                 state.unindexed.push(pack.index);
-                if !dry_run && state.unindexed_blobs >= INDEX_BLOBS_MAX
-                    || state.last_index.elapsed() >= INDEX_AGE_MAX
-                {
+                let index_due = state.unindexed_blobs >= INDEX_BLOBS_MAX
+                    || state.last_index.elapsed() >= index_interval;
+                // A dry run stores no packs, so it must never write an index naming them.
+                if !dry_run && index_due {
                     if let Err(e) = write_index(repo, &mut state) {
                         state.error.get_or_insert(e);
                         failed.store(true, Ordering::Release);
@@ -327,4 +335,89 @@ fn write_index(repo: &Repository, state: &mut UploadState) -> Result<()> {
     state.unindexed_blobs = 0;
     state.summary.index_files.push(id);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use cairn_storage::{MemoryStore, Storage};
+
+    use super::*;
+    use crate::blob_codec::Compression;
+    use crate::keys::KeyOptions;
+
+    fn repo() -> (Arc<MemoryStore>, Repository) {
+        let store = Arc::new(MemoryStore::new());
+        let options = KeyOptions {
+            kdf: Some(cairn_crypto::KdfParams {
+                n: 1024,
+                r: 8,
+                p: 1,
+            }),
+            ..KeyOptions::default()
+        };
+        let repo = Repository::init(store.clone(), b"pw", &options).unwrap();
+        (store, repo)
+    }
+
+    /// Saves `count` distinct 64 KiB blobs with 256 KiB packs and an index interval of zero.
+    fn write_blobs(repo: &Repository, dry_run: bool, count: u32) -> WriterSummary {
+        let index = Index::new();
+        let options = WriterOptions {
+            pack_size: 256 << 10,
+            upload_threads: 2,
+            dry_run,
+            index_interval: Duration::ZERO,
+        };
+        let writer = BlobWriter::new(repo, &index, &options);
+        let mut encoder = BlobEncoder::new(Compression::Off, true);
+        let mut stored = Vec::new();
+        for i in 0..count {
+            let data = vec![i as u8; 64 << 10];
+            let id = Id::hash(&data);
+            assert!(writer
+                .save(&mut encoder, &mut stored, BlobType::Data, id, &data)
+                .unwrap());
+            assert!(
+                !writer
+                    .save(&mut encoder, &mut stored, BlobType::Data, id, &data)
+                    .unwrap(),
+                "a repeated blob is stored once"
+            );
+        }
+        writer.finish().unwrap()
+    }
+
+    #[test]
+    fn packs_are_indexed_as_they_are_stored_and_every_pack_is_in_an_index() {
+        let (store, repo) = repo();
+        let summary = write_blobs(&repo, false, 20);
+        assert_eq!(summary.data_blobs, 20);
+        assert!(summary.packs >= 4, "{summary:?}");
+        assert!(
+            summary.index_files.len() >= 2,
+            "an interval of zero indexes packs as they land: {summary:?}"
+        );
+        let index = Index::load_strict(&repo).unwrap();
+        assert_eq!(index.blob_count(), 20);
+        assert_eq!(index.packs().len() as u64, summary.packs);
+        assert_eq!(
+            store.list(FileKind::Pack).unwrap().len() as u64,
+            summary.packs
+        );
+    }
+
+    #[test]
+    fn a_dry_run_stores_no_pack_and_writes_no_index_however_long_it_runs() {
+        let (store, repo) = repo();
+        let summary = write_blobs(&repo, true, 20);
+        assert!(
+            summary.packs >= 4,
+            "a dry run still counts packs: {summary:?}"
+        );
+        assert!(summary.index_files.is_empty());
+        assert!(store.list(FileKind::Pack).unwrap().is_empty());
+        assert!(store.list(FileKind::Index).unwrap().is_empty());
+    }
 }

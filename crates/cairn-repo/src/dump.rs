@@ -2,6 +2,7 @@
 //! (for `dump`, and for downloads from the server).
 
 use std::io::{self, Read, Write};
+use std::path::Path;
 
 use cairn_format::tree::{Node, NodeType};
 use cairn_format::{BlobType, Id};
@@ -69,12 +70,12 @@ pub fn dump_tar(
     repo: &Repository,
     index: &Index,
     tree: &Id,
-    prefix: &str,
+    prefix: &[u8],
     out: &mut dyn Write,
 ) -> Result<()> {
     let mut builder = tar::Builder::new(out);
     builder.mode(tar::HeaderMode::Complete);
-    append_tree(repo, index, tree, prefix.trim_matches('/'), &mut builder)?;
+    append_tree(repo, index, tree, trim_slashes(prefix), &mut builder)?;
     builder
         .finish()
         .map_err(|e| RepoError::io("tar output", e))?;
@@ -85,16 +86,16 @@ fn append_tree(
     repo: &Repository,
     index: &Index,
     tree: &Id,
-    prefix: &str,
+    prefix: &[u8],
     builder: &mut tar::Builder<&mut dyn Write>,
 ) -> Result<()> {
     for node in repo.load_tree(index, tree)? {
-        let name = String::from_utf8_lossy(&node.name).into_owned();
-        let path = if prefix.is_empty() {
-            name
-        } else {
-            format!("{prefix}/{name}")
-        };
+        let mut path_bytes = prefix.to_vec();
+        if !path_bytes.is_empty() {
+            path_bytes.push(b'/');
+        }
+        path_bytes.extend_from_slice(&node.name);
+        let path = Path::new(std::ffi::OsStr::from_bytes(&path_bytes));
         let mut header = tar::Header::new_gnu();
         header.set_mode(cairn_format::tree::go_mode::to_unix_permissions(node.mode));
         header.set_uid(u64::from(node.uid));
@@ -102,16 +103,23 @@ fn append_tree(
         header.set_mtime(node.mtime.unix_secs.max(0) as u64);
         let _ = header.set_username(&node.user);
         let _ = header.set_groupname(&node.group);
-        let io_error = |e| RepoError::io(format!("tar entry {path}"), e);
+        let io_error = |e| RepoError::io(path, e);
         match node.node_type {
             NodeType::Dir => {
                 header.set_entry_type(tar::EntryType::Directory);
                 header.set_size(0);
+                // A trailing slash marks directory entries, as tar tools (and restic) write them.
+                let mut dir_name = path_bytes.clone();
+                dir_name.push(b'/');
                 builder
-                    .append_data(&mut header, format!("{path}/"), io::empty())
+                    .append_data(
+                        &mut header,
+                        Path::new(std::ffi::OsStr::from_bytes(&dir_name)),
+                        io::empty(),
+                    )
                     .map_err(io_error)?;
                 if let Some(subtree) = node.subtree {
-                    append_tree(repo, index, &subtree, &path, builder)?;
+                    append_tree(repo, index, &subtree, &path_bytes, builder)?;
                 }
             }
             NodeType::File => {
@@ -120,7 +128,7 @@ fn append_tree(
                 let blobs = node.content.as_deref().unwrap_or(&[]);
                 let reader = ContentReader::new(repo, index, blobs);
                 builder
-                    .append_data(&mut header, &path, reader)
+                    .append_data(&mut header, path, reader)
                     .map_err(io_error)?;
             }
             NodeType::Symlink => {
@@ -128,14 +136,14 @@ fn append_tree(
                 header.set_size(0);
                 let target = std::ffi::OsStr::from_bytes(&node.link_target);
                 builder
-                    .append_link(&mut header, &path, target)
+                    .append_link(&mut header, path, target)
                     .map_err(io_error)?;
             }
             NodeType::Fifo => {
                 header.set_entry_type(tar::EntryType::Fifo);
                 header.set_size(0);
                 builder
-                    .append_data(&mut header, &path, io::empty())
+                    .append_data(&mut header, path, io::empty())
                     .map_err(io_error)?;
             }
             NodeType::Dev | NodeType::CharDev => {
@@ -152,7 +160,7 @@ fn append_tree(
                 let _ = header.set_device_major(major);
                 let _ = header.set_device_minor(minor);
                 builder
-                    .append_data(&mut header, &path, io::empty())
+                    .append_data(&mut header, path, io::empty())
                     .map_err(io_error)?;
             }
             NodeType::Socket | NodeType::Other(_) => {}
@@ -162,3 +170,13 @@ fn append_tree(
 }
 
 use std::os::unix::ffi::OsStrExt;
+
+fn trim_slashes(mut bytes: &[u8]) -> &[u8] {
+    while let [b'/', rest @ ..] = bytes {
+        bytes = rest;
+    }
+    while let [rest @ .., b'/'] = bytes {
+        bytes = rest;
+    }
+    bytes
+}

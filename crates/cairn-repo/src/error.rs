@@ -39,7 +39,7 @@ pub enum RepoError {
     #[error("{object} is damaged: {reason}")]
     Corrupt { object: String, reason: String },
 
-    #[error("repository {location} is locked {holder}; wait for it to finish, or run `cairn unlock` if that process is gone")]
+    #[error("repository {location} is locked {holder}; wait for it to finish, or if that process is gone (e.g. its host crashed) run `cairn unlock --remove-all`")]
     Locked { location: String, holder: String },
 
     #[error("{0}")]

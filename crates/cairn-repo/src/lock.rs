@@ -151,8 +151,7 @@ impl Repository {
         if let Some(holder) = find_conflict(self, exclusive, None)? {
             return Err(locked(holder));
         }
-        let id = self.save_unpacked(FileKind::Lock, &new_lock_file(exclusive).to_json())?;
-        register(self.storage(), id);
+        let id = store_registered(self, exclusive)?;
         if let Some(holder) = find_conflict(self, exclusive, Some(id))? {
             let _ = self.storage().remove(FileKind::Lock, &id.to_hex());
             unregister(id);
@@ -183,11 +182,22 @@ impl Repository {
     }
 }
 
+/// Stores a new lock file, registering its id first: a signal arriving while the file is
+/// written then still finds and removes it.
+fn store_registered(repo: &Repository, exclusive: bool) -> Result<Id> {
+    let (id, sealed) = repo.seal_unpacked(&new_lock_file(exclusive).to_json());
+    register(repo.storage(), id);
+    if let Err(e) = repo.storage().put(FileKind::Lock, &id.to_hex(), &sealed) {
+        unregister(id);
+        return Err(e.into());
+    }
+    Ok(id)
+}
+
 /// Writes a fresh lock file, then removes the old one, so the lock is never absent.
 fn refresh(repo: &Repository, current: &Mutex<Id>, exclusive: bool) {
-    match repo.save_unpacked(FileKind::Lock, &new_lock_file(exclusive).to_json()) {
+    match store_registered(repo, exclusive) {
         Ok(new_id) => {
-            register(repo.storage(), new_id);
             let old = std::mem::replace(&mut *current.lock().expect("lock id"), new_id);
             let _ = repo.storage().remove(FileKind::Lock, &old.to_hex());
             unregister(old);
@@ -258,17 +268,27 @@ mod tests {
 
     fn repo() -> Repository {
         let options = KeyOptions {
-            kdf: Some(cairn_crypto::KdfParams { n: 1024, r: 8, p: 1 }),
+            kdf: Some(cairn_crypto::KdfParams {
+                n: 1024,
+                r: 8,
+                p: 1,
+            }),
             ..KeyOptions::default()
         };
         Repository::init(Arc::new(MemoryStore::new()), b"pw", &options).unwrap()
     }
 
-    fn write_lock(repo: &Repository, exclusive: bool, pid: u32, hostname: &str, age: chrono::Duration) -> Id {
+    fn write_lock(
+        repo: &Repository,
+        exclusive: bool,
+        pid: u32,
+        hostname: &str,
+        age: chrono::Duration,
+    ) -> Id {
         let mut lock = new_lock_file(exclusive);
         lock.pid = pid;
         lock.hostname = hostname.to_string();
-        lock.time = lock.time - age;
+        lock.time -= age;
         repo.save_unpacked(FileKind::Lock, &lock.to_json()).unwrap()
     }
 
@@ -284,7 +304,10 @@ mod tests {
         let error = repo.lock(false).unwrap_err();
         assert!(error.to_string().contains("exclusively"), "{error}");
         drop(exclusive);
-        assert!(list_locks(&repo).unwrap().is_empty(), "dropping a lock removes its file");
+        assert!(
+            list_locks(&repo).unwrap().is_empty(),
+            "dropping a lock removes its file"
+        );
     }
 
     #[test]
@@ -301,15 +324,29 @@ mod tests {
         let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
         let repo = repo();
         // A dead PID on this host, and a lock older than 30 minutes on another host.
-        let dead = write_lock(&repo, true, u32::MAX - 1, &system::hostname(), chrono::Duration::zero());
+        let dead = write_lock(
+            &repo,
+            true,
+            u32::MAX - 1,
+            &system::hostname(),
+            chrono::Duration::zero(),
+        );
         let old = write_lock(&repo, true, 1, "elsewhere", chrono::Duration::minutes(31));
         // A live lock on another host whose PID we cannot check.
         let live = write_lock(&repo, false, 1, "elsewhere", chrono::Duration::minutes(1));
-        let lock = repo.lock(false).expect("stale exclusive locks must not block");
+        let lock = repo
+            .lock(false)
+            .expect("stale exclusive locks must not block");
         drop(lock);
         let removed = unlock(&repo, false).unwrap();
-        assert!(removed.contains(&dead) && removed.contains(&old) && !removed.contains(&live), "{removed:?}");
-        assert!(repo.lock(true).is_err(), "the live shared lock still blocks an exclusive one");
+        assert!(
+            removed.contains(&dead) && removed.contains(&old) && !removed.contains(&live),
+            "{removed:?}"
+        );
+        assert!(
+            repo.lock(true).is_err(),
+            "the live shared lock still blocks an exclusive one"
+        );
         unlock(&repo, true).unwrap();
         assert!(repo.lock(true).is_ok());
     }
@@ -333,7 +370,11 @@ mod tests {
         refresh(&repo, &lock.current, false);
         let after = lock.id();
         assert_ne!(before, after);
-        let ids: Vec<Id> = list_locks(&repo).unwrap().into_iter().map(|l| l.id).collect();
+        let ids: Vec<Id> = list_locks(&repo)
+            .unwrap()
+            .into_iter()
+            .map(|l| l.id)
+            .collect();
         assert_eq!(ids, vec![after]);
     }
 }

@@ -170,15 +170,21 @@ impl Repository {
     /// Encrypts `json` (compressed in format version 2) and stores it under the hash of the
     /// stored bytes.
     pub fn save_unpacked(&self, kind: FileKind, json: &[u8]) -> Result<Id> {
+        let (id, sealed) = self.seal_unpacked(json);
+        self.storage.put(kind, &id.to_hex(), &sealed)?;
+        Ok(id)
+    }
+
+    /// The stored form of an unpacked file and its id, without storing it (for callers that
+    /// must record the id before the file exists, as locks do).
+    pub fn seal_unpacked(&self, json: &[u8]) -> (Id, Vec<u8>) {
         let plaintext = if self.supports_compression() {
             encode_unpacked(json, UNPACKED_ZSTD_LEVEL)
         } else {
             json.to_vec()
         };
         let sealed = self.key.seal(&plaintext);
-        let id = Id::hash(&sealed);
-        self.storage.put(kind, &id.to_hex(), &sealed)?;
-        Ok(id)
+        (Id::hash(&sealed), sealed)
     }
 
     /// Ids of every file of a kind (names that are not ids are skipped).

@@ -68,7 +68,7 @@ pub struct SnapshotFilter {
     /// Each entry is a comma-separated list of tags that must all be present; a snapshot
     /// matches when any entry matches (restic's `--tag a,b --tag c`).
     pub tags: Vec<String>,
-    /// The snapshot must hold exactly these paths (when given).
+    /// The snapshot must hold all of these paths (restic's `--path`).
     pub paths: Vec<String>,
 }
 
@@ -87,16 +87,15 @@ impl SnapshotFilter {
         {
             return false;
         }
-        if !self.paths.is_empty() {
-            let mut want: Vec<&str> = self.paths.iter().map(|p| p.trim_end_matches('/')).collect();
-            let mut have: Vec<&str> = snapshot.paths.iter().map(|p| p.as_str()).collect();
-            want.sort_unstable();
-            want.dedup();
-            have.sort_unstable();
-            have.dedup();
-            if want != have {
-                return false;
-            }
+        // restic's rule: the snapshot holds every given path (it may hold others too).
+        let trimmed = |p: &str| p.trim_end_matches('/').to_string();
+        if !self.paths.iter().all(|want| {
+            snapshot
+                .paths
+                .iter()
+                .any(|have| trimmed(have) == trimmed(want))
+        }) {
+            return false;
         }
         true
     }

@@ -160,7 +160,7 @@ pub struct LsArgs {
     /// Snapshot id, unique prefix, or `latest`
     pub snapshot: String,
     /// Only entries below these paths
-    pub dirs: Vec<String>,
+    pub dirs: Vec<OsString>,
     /// Long listing: mode, owner, size, time
     #[arg(long, short = 'l')]
     pub long: bool,
@@ -175,7 +175,7 @@ pub struct LsArgs {
 pub struct DumpArgs {
     pub snapshot: String,
     /// Path inside the snapshot
-    pub path: String,
+    pub path: OsString,
     #[command(flatten)]
     pub filter: SnapshotFilterArgs,
 }

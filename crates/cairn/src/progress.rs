@@ -33,7 +33,10 @@ pub struct Progress {
 
 impl Progress {
     pub fn new(json: bool, quiet: bool) -> Progress {
-        let output = if json {
+        let output = if json && quiet {
+            // restic's --json --quiet prints the summary only.
+            Output::Silent
+        } else if json {
             Output::Json
         } else if !quiet && std::io::stderr().is_terminal() {
             let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr_with_hz(5));

@@ -329,8 +329,7 @@ fn new_snapshot(
     options: &BackupOptions,
     parent: Option<Id>,
 ) -> Snapshot {
-    let mut tags = options.tags.clone();
-    tags.dedup();
+    let tags = options.tags.clone();
     Snapshot {
         time,
         parent,

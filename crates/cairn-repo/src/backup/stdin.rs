@@ -134,6 +134,7 @@ fn backup_stream(
     }
     // The stream is complete; a failed command ends here, before anything names its data.
     finished_ok()?;
+    observer.file_done(std::path::Path::new(filename), size, super::FileStatus::New);
 
     let now = GoTime::from_unix_local(time.timestamp(), time.timestamp_subsec_nanos());
     let mut node = Node::new(filename.as_bytes().to_vec(), NodeType::File);

@@ -185,6 +185,14 @@ impl Walker<'_> {
                 }
             };
             let prev = previous.get(name);
+            let excluded = self
+                .options
+                .excludes
+                .excludes_path(&child_path.to_string_lossy());
+            if below.is_target && excluded {
+                // An excluded backup path is left out, as restic does.
+                continue;
+            }
             if below.is_target {
                 if let Some(child) = self.entry(&child_path, name, &metadata, prev, metadata.dev())
                 {
@@ -224,9 +232,11 @@ impl Walker<'_> {
                 })
                 .collect(),
             Err(e) => {
+                // Left out entirely, as restic does: an empty tree would claim the directory
+                // was empty.
                 self.counters
                     .error(self.observer, path, format!("cannot list directory: {e}"));
-                Vec::new()
+                return failed_dir();
             }
         };
         names.sort_unstable();

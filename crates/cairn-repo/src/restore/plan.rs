@@ -62,6 +62,9 @@ struct Planner<'a> {
     hard_links: HashMap<(u64, u64), PathBuf>,
     /// pack → blob → index into that pack's blob list.
     by_pack: HashMap<Id, (Vec<PlannedBlob>, HashMap<Id, usize>)>,
+    /// Directories on the way to possible include matches, created only once something below
+    /// them is restored, so `--include '*.txt'` does not leave a skeleton of empty directories.
+    pending_dirs: Vec<(PathBuf, Node, usize)>,
 }
 
 pub(crate) fn build(
@@ -82,6 +85,7 @@ pub(crate) fn build(
         plan: Plan::default(),
         hard_links: HashMap::new(),
         by_pack: HashMap::new(),
+        pending_dirs: Vec::new(),
     };
     planner.visit(tree, b"", target, 1, options.include.is_empty())?;
     let mut packs: Vec<PackPlan> = planner
@@ -163,21 +167,36 @@ impl Planner<'_> {
                 if !matched && !child_may_match {
                     continue;
                 }
-                if let Err(e) = create_dir(&path) {
-                    self.errors.add(
-                        self.observer,
-                        &path,
-                        format!("cannot create directory: {e}"),
-                    );
+                let Some(subtree) = node.subtree else {
                     continue;
+                };
+                if matched {
+                    if !self.create_pending_dirs() {
+                        continue;
+                    }
+                    if let Err(e) = create_dir(&path) {
+                        self.errors.add(
+                            self.observer,
+                            &path,
+                            format!("cannot create directory: {e}"),
+                        );
+                        continue;
+                    }
+                    self.plan.dirs.push((path.clone(), node, depth));
+                    self.visit(&subtree, &child_snapshot_path, &path, depth + 1, true)?;
+                } else {
+                    self.pending_dirs.push((path.clone(), node, depth));
+                    self.visit(&subtree, &child_snapshot_path, &path, depth + 1, false)?;
+                    if self.pending_dirs.last().is_some_and(|(p, _, _)| *p == path) {
+                        self.pending_dirs.pop();
+                    }
                 }
-                if let Some(subtree) = node.subtree {
-                    self.visit(&subtree, &child_snapshot_path, &path, depth + 1, matched)?;
-                }
-                self.plan.dirs.push((path, node, depth));
                 continue;
             }
             if !matched {
+                continue;
+            }
+            if !self.create_pending_dirs() {
                 continue;
             }
             if let Err(e) = self.create_entry(&path, node) {
@@ -185,6 +204,23 @@ impl Planner<'_> {
             }
         }
         Ok(())
+    }
+
+    /// Creates the directories waiting for a restored entry below them; false if one failed
+    /// (reported).
+    fn create_pending_dirs(&mut self) -> bool {
+        for (path, node, depth) in std::mem::take(&mut self.pending_dirs) {
+            if let Err(e) = create_dir(&path) {
+                self.errors.add(
+                    self.observer,
+                    &path,
+                    format!("cannot create directory: {e}"),
+                );
+                return false;
+            }
+            self.plan.dirs.push((path, node, depth));
+        }
+        true
     }
 
     fn create_entry(&mut self, path: &Path, node: Node) -> io::Result<()> {

@@ -15,7 +15,7 @@ use crate::progress::Progress;
 use crate::repository;
 
 pub fn run(global: &GlobalArgs, args: BackupArgs) -> Result<u8> {
-    let options = options(&args)?;
+    let mut options = options(&args)?;
     if args.stdin && args.stdin_from_command {
         bail!("--stdin and --stdin-from-command cannot be used together");
     }
@@ -29,6 +29,11 @@ pub fn run(global: &GlobalArgs, args: BackupArgs) -> Result<u8> {
         bail!("nothing to back up: give paths, --stdin, or --stdin-from-command -- CMD");
     }
     let repo = repository::open(global)?;
+    if let Some(text) = &args.parent {
+        // A unique prefix is enough, as with restic.
+        let (id, _) = cairn_repo::snapshots::find_snapshot(&repo, text, &Default::default())?;
+        options.parent = ParentChoice::Id(id);
+    }
     let progress = Progress::new(global.json, global.quiet);
     let result = if args.stdin {
         backup::backup_stdin(
@@ -85,10 +90,8 @@ fn options(args: &BackupArgs) -> Result<BackupOptions> {
     }
     let parent = match (&args.parent, args.force) {
         (Some(_), true) => bail!("--parent and --force cannot be used together"),
-        (Some(id), false) => ParentChoice::Id(
-            id.parse()
-                .with_context(|| format!("invalid --parent {id:?}: give a full snapshot id"))?,
-        ),
+        // Resolved to a full id once the repository is open.
+        (Some(_), false) => ParentChoice::Latest,
         (None, true) => ParentChoice::None,
         (None, false) => ParentChoice::Latest,
     };
@@ -119,8 +122,9 @@ fn options(args: &BackupArgs) -> Result<BackupOptions> {
         .filter(|t| !t.is_empty())
         .map(str::to_string)
         .collect();
-    tags.sort();
-    tags.dedup();
+    // Given order, without repeats, as restic records them.
+    let mut seen = std::collections::HashSet::new();
+    tags.retain(|t| seen.insert(t.clone()));
     let defaults = BackupOptions::default();
     Ok(BackupOptions {
         excludes,

@@ -1,6 +1,7 @@
 //! `cairn dump`: one file's content, or a directory as a tar stream, on standard output.
 
 use std::io::Write;
+use std::os::unix::ffi::OsStrExt;
 
 use anyhow::{bail, Result};
 use cairn_format::tree::NodeType;
@@ -17,22 +18,23 @@ pub fn run(global: &GlobalArgs, args: DumpArgs) -> Result<u8> {
     let (_, snapshot) = find_snapshot(&repo, &args.snapshot, &args.filter.to_filter())?;
     let index = Index::load(&repo)?;
     let mut out = std::io::BufWriter::with_capacity(1 << 20, std::io::stdout().lock());
-    match find_node(&repo, &index, &snapshot.tree, args.path.as_bytes())? {
-        None => dump_tar(&repo, &index, &snapshot.tree, "", &mut out)?,
+    let path = args.path.as_bytes();
+    let shown = args.path.to_string_lossy();
+    match find_node(&repo, &index, &snapshot.tree, path)? {
+        None => dump_tar(&repo, &index, &snapshot.tree, b"", &mut out)?,
         Some(node) => match node.node_type {
             NodeType::File => {
                 dump_file(&repo, &index, &node, &mut out)?;
             }
             NodeType::Dir => {
                 let Some(subtree) = node.subtree else {
-                    bail!("directory {} has no content in the snapshot", args.path)
+                    bail!("directory {shown} has no content in the snapshot")
                 };
-                let name = String::from_utf8_lossy(&node.name).into_owned();
-                dump_tar(&repo, &index, &subtree, &name, &mut out)?;
+                // Entries carry their full path in the snapshot, as restic names them.
+                dump_tar(&repo, &index, &subtree, path, &mut out)?;
             }
             other => bail!(
-                "{} is a {}; dump writes files and directories",
-                args.path,
+                "{shown} is a {}; dump writes files and directories",
                 other.as_str()
             ),
         },

@@ -1,5 +1,8 @@
 //! `cairn ls`: the entries of a snapshot.
 
+use std::io::Write;
+use std::os::unix::ffi::OsStrExt;
+
 use anyhow::Result;
 use cairn_format::tree::{go_mode, Node, NodeType};
 use cairn_repo::index::Index;
@@ -60,14 +63,78 @@ fn node_json(path: &str, node: &Node) -> serde_json::Value {
     value
 }
 
+/// Whether `path` is one of `dirs`, or inside one of them (directly, unless recursive).
+fn is_selected(path: &[u8], dirs: &[Vec<u8>], recursive: bool) -> bool {
+    dirs.is_empty()
+        || dirs.iter().any(|dir| {
+            let rest = if dir.as_slice() == b"/" {
+                path.strip_prefix(b"/")
+            } else {
+                path.strip_prefix(dir.as_slice())
+                    .and_then(|r| r.strip_prefix(b"/"))
+            };
+            path == dir.as_slice() || rest.is_some_and(|rest| recursive || !rest.contains(&b'/'))
+        })
+}
+
+/// Whether the walk must go below `path` to reach what `dirs` select.
+fn must_descend(path: &[u8], dirs: &[Vec<u8>], recursive: bool) -> bool {
+    dirs.is_empty()
+        || dirs.iter().any(|dir| {
+            let mut prefix = path.to_vec();
+            prefix.push(b'/');
+            dir.starts_with(&prefix)
+                || path == dir.as_slice()
+                || dir.as_slice() == b"/"
+                || (recursive && path.starts_with(dir))
+        })
+}
+
+/// One line of `ls -l`, laid out as restic lays it out.
+fn long_line(path: &[u8], node: &Node) -> Vec<u8> {
+    let time = chrono::DateTime::from_timestamp(node.mtime.unix_secs, node.mtime.nanos)
+        .map(|t| {
+            t.with_timezone(&chrono::Local)
+                .format("%Y-%m-%d %H:%M:%S")
+                .to_string()
+        })
+        .unwrap_or_default();
+    let mut line = format!(
+        "{} {:5} {:5} {:6} {} ",
+        mode_string(node.mode),
+        node.uid,
+        node.gid,
+        node.size,
+        time
+    )
+    .into_bytes();
+    line.extend_from_slice(path);
+    if node.node_type == NodeType::Symlink {
+        line.extend_from_slice(b" -> ");
+        line.extend_from_slice(&node.link_target);
+    }
+    line
+}
+
 pub fn run(global: &GlobalArgs, args: LsArgs) -> Result<u8> {
     let repo = repository::open(global)?;
     let (id, snapshot) = find_snapshot(&repo, &args.snapshot, &args.filter.to_filter())?;
     let index = Index::load(&repo)?;
-    let dirs: Vec<String> = args
+    let dirs: Vec<Vec<u8>> = args
         .dirs
         .iter()
-        .map(|d| format!("/{}", d.trim_matches('/')))
+        .map(|d| {
+            let trimmed: Vec<u8> = {
+                let bytes = d.as_bytes();
+                let start = bytes.iter().position(|b| *b != b'/').unwrap_or(bytes.len());
+                let end = bytes
+                    .iter()
+                    .rposition(|b| *b != b'/')
+                    .map_or(start, |i| i + 1);
+                bytes[start..end].to_vec()
+            };
+            [b"/".as_slice(), &trimmed].concat()
+        })
         .collect();
     if global.json {
         let mut value = super::snapshots::snapshot_json(&id, &snapshot)?;
@@ -78,67 +145,51 @@ pub fn run(global: &GlobalArgs, args: LsArgs) -> Result<u8> {
             "snapshot {} of {:?} at {}:",
             id.short(),
             snapshot.paths,
-            snapshot.time.format("%Y-%m-%d %H:%M:%S")
+            snapshot
+                .time
+                .with_timezone(&chrono::Local)
+                .format("%Y-%m-%d %H:%M:%S")
         );
     }
-    let mut out = std::io::stdout().lock();
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     walk_tree(&repo, &index, &snapshot.tree, &mut |path, node| {
-        let path = String::from_utf8_lossy(path).into_owned();
-        let selected = dirs.is_empty()
-            || dirs.iter().any(|dir| {
-                let below = dir == "/" || path.starts_with(&format!("{dir}/"));
-                let depth_ok = args.recursive
-                    || !path[dir.len().min(path.len())..]
-                        .trim_start_matches('/')
-                        .contains('/');
-                path == *dir || (below && depth_ok)
-            });
-        let descend = dirs.is_empty()
-            || dirs.iter().any(|dir| {
-                dir.starts_with(&format!("{path}/"))
-                    || path == *dir
-                    || (args.recursive && path.starts_with(dir.as_str()))
-            });
-        if selected {
-            use std::io::Write;
-            let line = if global.json {
-                node_json(&path, node).to_string()
+        if is_selected(path, &dirs, args.recursive) {
+            let mut line = if global.json {
+                node_json(&String::from_utf8_lossy(path), node)
+                    .to_string()
+                    .into_bytes()
             } else if args.long {
-                format!(
-                    "{} {:>8} {:>8} {:>12} {} {}",
-                    mode_string(node.mode),
-                    if node.user.is_empty() {
-                        node.uid.to_string()
-                    } else {
-                        node.user.clone()
-                    },
-                    if node.group.is_empty() {
-                        node.gid.to_string()
-                    } else {
-                        node.group.clone()
-                    },
-                    node.size,
-                    chrono::DateTime::from_timestamp(node.mtime.unix_secs, node.mtime.nanos)
-                        .map(|t| t
-                            .with_timezone(&chrono::Local)
-                            .format("%Y-%m-%d %H:%M:%S")
-                            .to_string())
-                        .unwrap_or_default(),
-                    path
-                )
+                long_line(path, node)
             } else {
-                path
+                path.to_vec()
             };
-            writeln!(out, "{line}").map_err(|e| cairn_repo::RepoError::io("standard output", e))?;
+            line.push(b'\n');
+            out.write_all(&line)
+                .map_err(|e| cairn_repo::RepoError::io("standard output", e))?;
         }
-        Ok(descend)
+        Ok(must_descend(path, &dirs, args.recursive))
     })?;
+    out.flush()?;
     Ok(0)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn selection_of_dirs_follows_restic() {
+        let dirs = vec![b"/a/b".to_vec()];
+        assert!(is_selected(b"/a/b", &dirs, false));
+        assert!(is_selected(b"/a/b/c", &dirs, false));
+        assert!(!is_selected(b"/a/b/c/d", &dirs, false));
+        assert!(is_selected(b"/a/b/c/d", &dirs, true));
+        assert!(!is_selected(b"/a/bc", &dirs, true));
+        assert!(must_descend(b"/a", &dirs, false));
+        assert!(!must_descend(b"/x", &dirs, false));
+        assert!(is_selected(b"/top", &[b"/".to_vec()], false));
+        assert!(!is_selected(b"/top/below", &[b"/".to_vec()], false));
+    }
 
     #[test]
     fn mode_strings_match_go() {

@@ -45,7 +45,10 @@ pub fn run(global: &GlobalArgs, args: SnapshotsArgs) -> Result<u8> {
         println!(
             "{:<8}  {:<19}  {:<16}  {:<16}  {}",
             id.short(),
-            snapshot.time.format("%Y-%m-%d %H:%M:%S"),
+            snapshot
+                .time
+                .with_timezone(&chrono::Local)
+                .format("%Y-%m-%d %H:%M:%S"),
             snapshot.hostname,
             snapshot.tags.join(","),
             snapshot.paths.join(" ")

@@ -81,6 +81,18 @@ fn mkfifo(path: &Path) {
     );
 }
 
+fn mknod_char(path: &Path, device: libc::dev_t) {
+    let c = CString::new(path.as_os_str().as_bytes()).unwrap();
+    // SAFETY: valid C string for the call.
+    let rc = unsafe { libc::mknod(c.as_ptr(), libc::S_IFCHR | 0o640, device) };
+    assert_eq!(
+        rc,
+        0,
+        "mknod {} (the oracle tests run as root)",
+        path.display()
+    );
+}
+
 fn write(path: &Path, data: &[u8]) {
     if let Some(parent) = path.parent() {
         fs::create_dir_all(parent).unwrap();
@@ -154,6 +166,7 @@ pub fn build_special(root: &Path, seed: u64) -> Fixture {
     fs::hard_link(hard.join("original"), hard.join("sub/third")).unwrap();
 
     mkfifo(&root.join("fifo"));
+    mknod_char(&root.join("char-device"), libc::makedev(1, 3));
 
     let xattrs = root.join("xattrs.txt");
     write(&xattrs, b"has attributes\n");

@@ -1,7 +1,9 @@
 //! Shared test machinery: running cairn and restic, building fixture trees, comparing trees.
 
 pub mod compare;
+pub mod damage;
 pub mod fixture;
+pub mod inspect;
 pub mod rng;
 
 use std::path::{Path, PathBuf};
