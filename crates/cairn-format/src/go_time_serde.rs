@@ -24,6 +24,13 @@ pub fn serialize<S: Serializer>(time: &DateTime<FixedOffset>, s: S) -> Result<S:
 
 pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<FixedOffset>, D::Error> {
     let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
-    DateTime::parse_from_rfc3339(&text)
-        .map_err(|e| serde::de::Error::custom(format!("invalid time {text:?}: {e}")))
+    let time = DateTime::parse_from_rfc3339(&text)
+        .map_err(|e| serde::de::Error::custom(format!("invalid time {text:?}: {e}")))?;
+    // chrono accepts a leap second (:60); Go's time.Parse, and so restic, does not.
+    if time.timestamp_subsec_nanos() >= 1_000_000_000 {
+        return Err(serde::de::Error::custom(format!(
+            "invalid time {text:?}: second out of range"
+        )));
+    }
+    Ok(time)
 }

@@ -86,6 +86,15 @@ pub fn decode_header(plaintext: &[u8], blobs_end: u64) -> Result<Vec<PackBlob>, 
         };
         let id = Id(rest[id_at..id_at + 32].try_into().expect("32 bytes"));
         let end = offset + u64::from(length);
+        if end > u64::from(u32::MAX) {
+            return Err(FormatError::invalid(
+                "pack header",
+                format!(
+                    "blob {} ends past 4 GiB, beyond what a pack can hold",
+                    id.short()
+                ),
+            ));
+        }
         if end > blobs_end {
             return Err(FormatError::invalid(
                 "pack header",

@@ -21,6 +21,7 @@ use cairn_storage::FileKind;
 use crossbeam_channel::{Receiver, Sender};
 
 use crate::blob_codec::BlobEncoder;
+use crate::buffer_pool::BufferPool;
 use crate::id_hasher::IdSet;
 use crate::index::Index;
 use crate::pack_builder::{FinishedPack, PackBuilder};
@@ -86,9 +87,13 @@ pub struct BlobWriter<'a> {
     /// Blobs this session has taken on, by type: a blob is compressed and stored by exactly one
     /// worker even when several files hold it at the same moment.
     reserved: [Mutex<IdSet<Id>>; 2],
-    /// The pack being filled, by type (data and tree blobs never share a pack).
-    open_packs: [Mutex<PackBuilder>; 2],
+    /// Packs being filled and not held by a worker, by type (data and tree blobs never share
+    /// a pack). A worker takes one out, seals its blob straight into it and puts it back, so
+    /// sealing needs no lock and no copy; concurrent workers fill separate packs.
+    open_packs: [Mutex<Vec<PackBuilder>>; 2],
     pack_size: usize,
+    /// Pack buffers come back here after their upload, to be filled again.
+    pool: Arc<BufferPool>,
     upload: Option<Sender<FinishedPack>>,
     uploaders: Vec<JoinHandle<()>>,
     state: Arc<Mutex<UploadState>>,
@@ -107,7 +112,10 @@ fn slot(blob_type: BlobType) -> usize {
 impl<'a> BlobWriter<'a> {
     pub fn new(repo: &'a Repository, known: &'a Index, options: &WriterOptions) -> BlobWriter<'a> {
         let threads = options.upload_threads.max(1);
-        let (sender, receiver) = crossbeam_channel::bounded::<FinishedPack>(threads);
+        // One finished pack may wait for an uploader; more would only hold memory while the
+        // compressors are already filling the next one.
+        let (sender, receiver) = crossbeam_channel::bounded::<FinishedPack>(1);
+        let pool = Arc::new(BufferPool::new(threads + 2, 1 << 20));
         let state = Arc::new(Mutex::new(UploadState {
             unindexed: Vec::new(),
             unindexed_blobs: 0,
@@ -122,25 +130,26 @@ impl<'a> BlobWriter<'a> {
                 let receiver = receiver.clone();
                 let state = state.clone();
                 let failed = failed.clone();
+                let pool = pool.clone();
                 let (dry_run, interval) = (options.dry_run, options.index_interval);
                 std::thread::Builder::new()
                     .name(format!("cairn-upload-{i}"))
                     .spawn(move || {
-                        upload_loop(&repo, &receiver, &state, &failed, dry_run, interval)
+                        let uploaded = |pack: FinishedPack| pool.give(pack.bytes);
+                        upload_loop(
+                            &repo, &receiver, &state, &failed, dry_run, interval, &uploaded,
+                        )
                     })
                     .expect("spawn uploader thread")
             })
             .collect();
-        let capacity = options.pack_size + (8 << 20) + 4096;
         BlobWriter {
             repo,
             known,
             reserved: Default::default(),
-            open_packs: [
-                Mutex::new(PackBuilder::new(BlobType::Data, capacity)),
-                Mutex::new(PackBuilder::new(BlobType::Tree, 1 << 20)),
-            ],
+            open_packs: Default::default(),
             pack_size: options.pack_size,
+            pool,
             upload: Some(sender),
             uploaders,
             state,
@@ -168,32 +177,36 @@ impl<'a> BlobWriter<'a> {
                 .insert(id)
     }
 
-    /// Compresses, seals and adds a reserved blob to the open pack of its type.
+    /// Compresses, seals and adds a reserved blob to an open pack of its type.
     pub fn store(
         &self,
         encoder: &mut BlobEncoder,
-        stored: &mut Vec<u8>,
         blob_type: BlobType,
         id: Id,
         plaintext: &[u8],
     ) -> Result<()> {
         self.check_failed()?;
-        stored.clear();
-        let uncompressed_length = encoder.encode(self.repo.key(), plaintext, stored);
-        let full = {
-            let mut pack = self.open_packs[slot(blob_type)].lock().expect("open pack");
-            pack.add(id, stored, uncompressed_length);
-            (pack.len() >= self.pack_size).then(|| {
-                let capacity = if blob_type == BlobType::Data {
-                    self.pack_size + (8 << 20) + 4096
-                } else {
-                    1 << 20
-                };
-                std::mem::replace(&mut *pack, PackBuilder::new(blob_type, capacity))
-            })
-        };
-        if let Some(full) = full {
-            self.send(full)?;
+        let taken = self.open_packs[slot(blob_type)]
+            .lock()
+            .expect("open packs")
+            .pop();
+        let mut pack = taken.unwrap_or_else(|| {
+            let capacity = match blob_type {
+                // A data pack ends with the blob that passes the target: up to one largest chunk
+                // over it, plus header room.
+                BlobType::Data => self.pack_size + (8 << 20) + 4096,
+                BlobType::Tree => 1 << 20,
+            };
+            PackBuilder::with_buffer(blob_type, self.pool.take(capacity))
+        });
+        pack.append_with(id, |out| encoder.encode(self.repo.key(), plaintext, out));
+        if pack.len() >= self.pack_size {
+            self.send(pack)?;
+        } else {
+            self.open_packs[slot(blob_type)]
+                .lock()
+                .expect("open packs")
+                .push(pack);
         }
         Ok(())
     }
@@ -202,7 +215,6 @@ impl<'a> BlobWriter<'a> {
     pub fn save(
         &self,
         encoder: &mut BlobEncoder,
-        stored: &mut Vec<u8>,
         blob_type: BlobType,
         id: Id,
         plaintext: &[u8],
@@ -210,7 +222,7 @@ impl<'a> BlobWriter<'a> {
         if !self.reserve(blob_type, id) {
             return Ok(false);
         }
-        self.store(encoder, stored, blob_type, id, plaintext)?;
+        self.store(encoder, blob_type, id, plaintext)?;
         Ok(true)
     }
 
@@ -236,12 +248,12 @@ impl<'a> BlobWriter<'a> {
     /// packs not yet indexed. Returns what the session added.
     pub fn finish(mut self) -> Result<WriterSummary> {
         for blob_type in [BlobType::Data, BlobType::Tree] {
-            let pack = std::mem::replace(
-                &mut *self.open_packs[slot(blob_type)].lock().expect("open pack"),
-                PackBuilder::new(blob_type, 0),
-            );
-            if !pack.is_empty() && !self.failed.load(Ordering::Acquire) {
-                self.send(pack)?;
+            let packs =
+                std::mem::take(&mut *self.open_packs[slot(blob_type)].lock().expect("open packs"));
+            for pack in packs {
+                if !pack.is_empty() && !self.failed.load(Ordering::Acquire) {
+                    self.send(pack)?;
+                }
             }
         }
         self.upload = None;
@@ -277,8 +289,9 @@ fn upload_loop(
     failed: &AtomicBool,
     dry_run: bool,
     index_interval: Duration,
+    uploaded: &dyn Fn(FinishedPack),
 ) {
-    for pack in receiver {
+    for mut pack in receiver {
         if failed.load(Ordering::Acquire) {
             continue;
         }
@@ -301,7 +314,15 @@ fn upload_loop(
                     _ => summary.data_blobs += blobs as u64,
                 }
                 state.unindexed_blobs += blobs;
-                state.unindexed.push(pack.index);
+                let index = std::mem::replace(
+                    &mut pack.index,
+                    IndexPack {
+                        id: pack.id,
+                        blobs: Vec::new(),
+                    },
+                );
+                state.unindexed.push(index);
+                uploaded(pack);
                 let index_due = state.unindexed_blobs >= INDEX_BLOBS_MAX
                     || state.last_index.elapsed() >= index_interval;
                 // A dry run stores no packs, so it must never write an index naming them.
@@ -372,16 +393,15 @@ mod tests {
         };
         let writer = BlobWriter::new(repo, &index, &options);
         let mut encoder = BlobEncoder::new(Compression::Off, true);
-        let mut stored = Vec::new();
         for i in 0..count {
             let data = vec![i as u8; 64 << 10];
             let id = Id::hash(&data);
             assert!(writer
-                .save(&mut encoder, &mut stored, BlobType::Data, id, &data)
+                .save(&mut encoder, BlobType::Data, id, &data)
                 .unwrap());
             assert!(
                 !writer
-                    .save(&mut encoder, &mut stored, BlobType::Data, id, &data)
+                    .save(&mut encoder, BlobType::Data, id, &data)
                     .unwrap(),
                 "a repeated blob is stored once"
             );

@@ -25,6 +25,7 @@
 pub mod backup;
 pub mod blob_codec;
 pub mod blob_writer;
+pub mod buffer_pool;
 pub mod check;
 pub mod dump;
 mod error;

@@ -22,9 +22,15 @@ pub struct FinishedPack {
 
 impl PackBuilder {
     pub fn new(blob_type: BlobType, capacity: usize) -> PackBuilder {
+        PackBuilder::with_buffer(blob_type, Vec::with_capacity(capacity))
+    }
+
+    /// A builder filling `buffer` (cleared first), e.g. one taken from a pool.
+    pub fn with_buffer(blob_type: BlobType, mut buffer: Vec<u8>) -> PackBuilder {
+        buffer.clear();
         PackBuilder {
             blob_type,
-            bytes: Vec::with_capacity(capacity),
+            bytes: buffer,
             blobs: Vec::new(),
         }
     }
@@ -34,6 +40,20 @@ impl PackBuilder {
     }
 
     /// Appends one stored blob (already compressed and sealed).
+    /// Appends a blob whose stored form `encode` writes straight into the pack buffer (no
+    /// intermediate copy); `encode` returns the plaintext length when it compressed.
+    pub fn append_with(&mut self, id: Id, encode: impl FnOnce(&mut Vec<u8>) -> Option<u32>) {
+        let offset = self.bytes.len();
+        let uncompressed_length = encode(&mut self.bytes);
+        self.blobs.push(PackBlob {
+            blob_type: self.blob_type,
+            id,
+            offset: offset as u32,
+            length: (self.bytes.len() - offset) as u32,
+            uncompressed_length,
+        });
+    }
+
     pub fn add(&mut self, id: Id, stored: &[u8], uncompressed_length: Option<u32>) {
         self.blobs.push(PackBlob {
             blob_type: self.blob_type,

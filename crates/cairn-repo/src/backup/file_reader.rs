@@ -6,11 +6,13 @@
 //! copies except the tail of a block that belongs to the next chunk.
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, Read};
+use std::io;
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 
+use bytes::{Bytes, BytesMut};
 use cairn_chunker::{Chunker, ChunkerTables};
 use cairn_format::{BlobType, Id};
 use crossbeam_channel::{Receiver, Sender};
@@ -22,8 +24,8 @@ use crate::blob_writer::BlobWriter;
 /// How much one read asks for. Large reads keep syscalls few; 1 MiB is below the average chunk
 /// so the tail copied into the next chunk's buffer stays small.
 const READ_BLOCK: usize = 1 << 20;
-/// A chunk buffer's capacity: the largest chunk plus one read block.
-const CHUNK_CAPACITY: usize = (8 << 20) + READ_BLOCK;
+/// The read buffer chunks are split from: large, so few chunks straddle two buffers.
+const READ_BUFFER: usize = 8 << 20;
 
 /// A file to read, and where to send its content list.
 pub(crate) struct FileJob {
@@ -47,7 +49,7 @@ pub(crate) struct FileContent {
 pub(crate) struct ChunkJob {
     pub blob_type: BlobType,
     pub id: Id,
-    pub data: Vec<u8>,
+    pub data: Bytes,
 }
 
 pub(crate) fn reader_loop(
@@ -120,8 +122,8 @@ fn read_file(
     observer: &dyn BackupObserver,
     abort: &Abort,
 ) -> std::result::Result<FileContent, ReadFailure> {
-    let mut file = open_for_reading(&job.path)?;
-    let mut source = ChunkSource::new(&mut file, chunker, job.size);
+    let file = open_for_reading(&job.path)?;
+    let mut source = ChunkSource::new(&file, chunker, job.size);
     let mut blobs = Vec::new();
     while let Some(chunk) = source.next_chunk(observer)? {
         if abort.is_set() {
@@ -144,27 +146,30 @@ fn read_file(
     })
 }
 
-/// Splits a stream into chunks.
-pub(crate) struct ChunkSource<'r, 'c, 't, R: Read + ?Sized> {
-    reader: &'r mut R,
+/// Splits a stream into chunks without copying them: chunks are split off the front of a large
+/// read buffer and share its memory (`Bytes`); only an unfinished chunk at the end of a buffer
+/// is copied, into the next one.
+pub(crate) struct ChunkSource<'r, 'c, 't, R: AsRawFd + ?Sized> {
+    reader: &'r R,
     chunker: &'c mut Chunker<'t>,
-    /// The chunk being formed; bytes `..scanned` have been seen by the chunker.
-    current: Vec<u8>,
+    /// Bytes read and not handed out yet: the chunk being formed starts at 0, and bytes
+    /// `..scanned` have been seen by the chunker.
+    buffer: BytesMut,
     scanned: usize,
     eof: bool,
     pub total: u64,
 }
 
-impl<'r, 'c, 't, R: Read + ?Sized> ChunkSource<'r, 'c, 't, R> {
-    pub(crate) fn new(reader: &'r mut R, chunker: &'c mut Chunker<'t>, size_hint: u64) -> Self {
+impl<'r, 'c, 't, R: AsRawFd + ?Sized> ChunkSource<'r, 'c, 't, R> {
+    pub(crate) fn new(reader: &'r R, chunker: &'c mut Chunker<'t>, size_hint: u64) -> Self {
         chunker.reset();
-        // Small files get a buffer of their own size (one more byte to see EOF without growing),
-        // so 20,000 small files do not each allocate a chunk-sized buffer.
-        let capacity = (size_hint as usize).saturating_add(1).min(CHUNK_CAPACITY);
+        // A small file gets a buffer of its own size (one more byte to see EOF without
+        // growing), so 20,000 small files do not each take a large buffer.
+        let capacity = (size_hint as usize).saturating_add(1).min(READ_BUFFER);
         ChunkSource {
             reader,
             chunker,
-            current: Vec::with_capacity(capacity),
+            buffer: BytesMut::with_capacity(capacity),
             scanned: 0,
             eof: false,
             total: 0,
@@ -175,31 +180,31 @@ impl<'r, 'c, 't, R: Read + ?Sized> ChunkSource<'r, 'c, 't, R> {
     pub(crate) fn next_chunk(
         &mut self,
         observer: &dyn BackupObserver,
-    ) -> io::Result<Option<Vec<u8>>> {
+    ) -> io::Result<Option<Bytes>> {
         loop {
-            if self.scanned < self.current.len() {
-                if let Some(cut) = self.chunker.next_boundary(&self.current[self.scanned..]) {
+            if self.scanned < self.buffer.len() {
+                if let Some(cut) = self.chunker.next_boundary(&self.buffer[self.scanned..]) {
                     let end = self.scanned + cut;
-                    let mut next = Vec::with_capacity(CHUNK_CAPACITY);
-                    next.extend_from_slice(&self.current[end..]);
-                    self.current.truncate(end);
                     self.scanned = 0;
-                    return Ok(Some(std::mem::replace(&mut self.current, next)));
+                    return Ok(Some(self.buffer.split_to(end).freeze()));
                 }
-                self.scanned = self.current.len();
+                self.scanned = self.buffer.len();
             }
             if self.eof {
-                if self.current.is_empty() {
+                if self.buffer.is_empty() {
                     return Ok(None);
                 }
                 self.scanned = 0;
-                return Ok(Some(std::mem::take(&mut self.current)));
+                return Ok(Some(self.buffer.split().freeze()));
             }
-            if self.current.capacity() - self.current.len() < READ_BLOCK {
-                self.current.reserve(READ_BLOCK);
+            if self.buffer.capacity() - self.buffer.len() < READ_BLOCK {
+                // While chunks split off this buffer are still in flight, this allocates a new
+                // buffer and moves the unfinished chunk into it.
+                let wanted = READ_BUFFER.max(self.buffer.len() + READ_BLOCK);
+                self.buffer.reserve(wanted - self.buffer.len());
             }
-            let want = (self.current.capacity() - self.current.len()).min(READ_BLOCK);
-            let read = read_some(self.reader, &mut self.current, want)?;
+            let want = (self.buffer.capacity() - self.buffer.len()).min(READ_BLOCK);
+            let read = read_into_spare(self.reader, &mut self.buffer, want)?;
             if read == 0 {
                 self.eof = true;
             } else {
@@ -210,15 +215,31 @@ impl<'r, 'c, 't, R: Read + ?Sized> ChunkSource<'r, 'c, 't, R> {
     }
 }
 
-/// Appends up to `want` bytes to `buf` without zero-filling the spare capacity first.
-fn read_some<R: Read + ?Sized>(
-    reader: &mut R,
-    buf: &mut Vec<u8>,
+/// Reads up to `want` bytes from the descriptor straight into the buffer's spare capacity,
+/// without zero-filling it first (zero-filling freshly allocated buffers cost more than a
+/// copy). Retries on EINTR; returns 0 at end of input.
+fn read_into_spare<R: AsRawFd + ?Sized>(
+    reader: &R,
+    buffer: &mut BytesMut,
     want: usize,
 ) -> io::Result<usize> {
-    let before = buf.len();
-    (&mut *reader).take(want as u64).read_to_end(buf)?;
-    Ok(buf.len() - before)
+    let spare = buffer.spare_capacity_mut();
+    let want = want.min(spare.len());
+    loop {
+        // SAFETY: `spare` is writable memory of at least `want` bytes owned by `buffer`; read(2)
+        // writes at most `want` bytes into it and reads nothing from it.
+        let n = unsafe { libc::read(reader.as_raw_fd(), spare.as_mut_ptr().cast(), want) };
+        if n >= 0 {
+            let n = n as usize;
+            // SAFETY: the kernel initialised the first `n` bytes of the spare capacity.
+            unsafe { buffer.set_len(buffer.len() + n) };
+            return Ok(n);
+        }
+        let error = io::Error::last_os_error();
+        if error.kind() != io::ErrorKind::Interrupted {
+            return Err(error);
+        }
+    }
 }
 
 pub(crate) fn compress_loop(
@@ -228,12 +249,11 @@ pub(crate) fn compress_loop(
     abort: &Abort,
 ) {
     let mut encoder = BlobEncoder::new(compression, supports_compression);
-    let mut stored = Vec::new();
     for job in chunks {
         if abort.is_set() {
             continue;
         }
-        if let Err(e) = writer.store(&mut encoder, &mut stored, job.blob_type, job.id, &job.data) {
+        if let Err(e) = writer.store(&mut encoder, job.blob_type, job.id, &job.data) {
             abort.fail(e);
         }
     }

@@ -45,7 +45,6 @@ pub(crate) fn finisher_loop(
     abort: &Abort,
 ) {
     let mut encoder = BlobEncoder::new(compression, supports_compression);
-    let mut stored = Vec::new();
     for record in records {
         let mut nodes = Vec::with_capacity(record.children.len());
         for child in record.children {
@@ -72,7 +71,7 @@ pub(crate) fn finisher_loop(
         }
         let bytes = encode_tree(&nodes);
         let id = Id::hash(&bytes);
-        if let Err(e) = writer.save(&mut encoder, &mut stored, BlobType::Tree, id, &bytes) {
+        if let Err(e) = writer.save(&mut encoder, BlobType::Tree, id, &bytes) {
             abort.fail(e);
             continue;
         }

@@ -5,7 +5,7 @@
 //! like a good backup.
 
 use std::ffi::OsString;
-use std::io::Read;
+use std::os::fd::AsRawFd;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
@@ -22,10 +22,11 @@ use crate::blob_writer::{BlobWriter, WriterOptions};
 use crate::index::Index;
 use crate::{system, RepoError, Repository, Result};
 
-/// Backs up everything `reader` yields as the file `/<filename>`.
+/// Backs up everything read from the descriptor `reader` (standard input, a pipe, a file) as
+/// the file `/<filename>`.
 pub fn backup_stdin(
     repo: &Repository,
-    reader: &mut dyn Read,
+    reader: &dyn AsRawFd,
     filename: &str,
     options: &BackupOptions,
     observer: &dyn BackupObserver,
@@ -52,7 +53,7 @@ pub fn backup_command_output(
         .stdout(Stdio::piped())
         .spawn()
         .map_err(|e| RepoError::InvalidInput(format!("cannot run {shown}: {e}")))?;
-    let mut stdout = child.stdout.take().expect("piped stdout");
+    let stdout = child.stdout.take().expect("piped stdout");
     let mut wait = || {
         let status = child.wait().map_err(|e| RepoError::io(&shown, e))?;
         if status.success() {
@@ -63,7 +64,7 @@ pub fn backup_command_output(
             )))
         }
     };
-    backup_stream(repo, &mut stdout, filename, options, observer, &mut wait)
+    backup_stream(repo, &stdout, filename, options, observer, &mut wait)
 }
 
 fn validate_filename(filename: &str) -> Result<()> {
@@ -77,7 +78,7 @@ fn validate_filename(filename: &str) -> Result<()> {
 
 fn backup_stream(
     repo: &Repository,
-    reader: &mut dyn Read,
+    reader: &dyn AsRawFd,
     filename: &str,
     options: &BackupOptions,
     observer: &dyn BackupObserver,
@@ -149,7 +150,7 @@ fn backup_stream(
     let tree = encode_tree(&[node]);
     let root = Id::hash(&tree);
     let mut encoder = BlobEncoder::new(options.compression, repo.supports_compression());
-    writer.save(&mut encoder, &mut Vec::new(), BlobType::Tree, root, &tree)?;
+    writer.save(&mut encoder, BlobType::Tree, root, &tree)?;
     let written = writer.finish()?;
 
     let mut summary = BackupSummary {

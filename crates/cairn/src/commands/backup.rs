@@ -38,7 +38,7 @@ pub fn run(global: &GlobalArgs, args: BackupArgs) -> Result<u8> {
     let result = if args.stdin {
         backup::backup_stdin(
             &repo,
-            &mut std::io::stdin().lock(),
+            &std::io::stdin(),
             &args.stdin_filename,
             &options,
             &progress,
