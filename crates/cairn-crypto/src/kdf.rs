@@ -135,18 +135,39 @@ pub fn derive_key(
     params: KdfParams,
 ) -> Result<MasterKey, CryptoError> {
     params.validate()?;
-    let scrypt_params =
-        scrypt::Params::new(params.log_n(), params.r, params.p, 64).map_err(|_| {
-            CryptoError::InvalidKdfParams {
-                reason: format!(
-                    "scrypt refuses N = {}, r = {}, p = {}",
-                    params.n, params.r, params.p
-                ),
-            }
-        })?;
+    let scrypt_params = scrypt::Params::new(params.log_n(), params.r, params.p).map_err(|_| {
+        CryptoError::InvalidKdfParams {
+            reason: format!(
+                "scrypt refuses N = {}, r = {}, p = {}",
+                params.n, params.r, params.p
+            ),
+        }
+    })?;
     let mut derived = Zeroizing::new([0u8; 64]);
-    scrypt::scrypt(password, salt, &scrypt_params, &mut derived[..])
-        .expect("64 bytes is a valid scrypt output length");
+    // scrypt's p lanes are independent and run on several threads, each with its own N·128·r
+    // bytes. The thread count is bounded so that parallel lanes never need more memory than
+    // the cap a single lane is validated against: a hostile key file asking for many lanes
+    // gets at most that much memory, whatever the number of cores.
+    let lane_bytes = 128 * u64::from(params.r) * params.n;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as u64;
+    let threads = cores
+        .min(u64::from(params.p))
+        .min((MEMORY_BYTES_MAX / lane_bytes.max(1)).max(1))
+        .max(1) as usize;
+    let run = || {
+        scrypt::scrypt(password, salt, &scrypt_params, &mut derived[..])
+            .expect("64 bytes is a valid scrypt output length")
+    };
+    match rayon::ThreadPoolBuilder::new().num_threads(threads).build() {
+        Ok(pool) => pool.install(run),
+        // No threads to be had: run the lanes on this one.
+        Err(_) => rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .use_current_thread()
+            .build()
+            .expect("a pool on the current thread")
+            .install(run),
+    }
     let mut encrypt = Zeroizing::new([0u8; 32]);
     let mut mac_k = Zeroizing::new([0u8; 16]);
     let mut mac_r = Zeroizing::new([0u8; 16]);

@@ -103,9 +103,9 @@ impl BlobEncoder {
         compressed * 100 >= SAMPLE_LEN * SAMPLES * 98
     }
 
-    /// Appends the stored form of `plaintext` to `out`; returns the plaintext length when the
-    /// stored form is compressed.
-    pub fn encode(&mut self, key: &MasterKey, plaintext: &[u8], out: &mut Vec<u8>) -> Option<u32> {
+    /// The bytes to seal for `plaintext`: its compressed form (with the plaintext length) when
+    /// that is worth it, else the plaintext itself.
+    pub fn compress<'a>(&'a mut self, plaintext: &'a [u8]) -> (&'a [u8], Option<u32>) {
         if self.compressor.is_some() && !self.looks_incompressible(plaintext) {
             let compressor = self.compressor.as_mut().expect("checked above");
             // A compressed blob must be smaller than its plaintext to be worth the header's
@@ -118,12 +118,18 @@ impl BlobEncoder {
                 .is_ok()
                 && self.scratch.len() + 4 < plaintext.len()
             {
-                key.seal_into(&self.scratch, out);
-                return Some(plaintext.len() as u32);
+                return (&self.scratch, Some(plaintext.len() as u32));
             }
         }
-        key.seal_into(plaintext, out);
-        None
+        (plaintext, None)
+    }
+
+    /// Appends the stored form of `plaintext` (compressed if worth it, then sealed) to `out`;
+    /// returns the plaintext length when the stored form is compressed.
+    pub fn encode(&mut self, key: &MasterKey, plaintext: &[u8], out: &mut Vec<u8>) -> Option<u32> {
+        let (payload, uncompressed_length) = self.compress(plaintext);
+        key.seal_into(payload, out);
+        uncompressed_length
     }
 }
 

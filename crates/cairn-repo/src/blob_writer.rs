@@ -42,7 +42,8 @@ pub const INDEX_INTERVAL_DEFAULT: Duration = Duration::from_secs(5 * 60);
 #[derive(Debug, Clone)]
 pub struct WriterOptions {
     pub pack_size: usize,
-    pub upload_threads: usize,
+    /// Threads storing packs; `None` asks the storage ([`cairn_storage::Storage::write_concurrency`]).
+    pub upload_threads: Option<usize>,
     /// Assemble packs and count them, but store nothing (`--dry-run`).
     pub dry_run: bool,
     /// Write an index for the packs stored so far at least this often.
@@ -53,7 +54,7 @@ impl Default for WriterOptions {
     fn default() -> WriterOptions {
         WriterOptions {
             pack_size: PACK_SIZE_DEFAULT,
-            upload_threads: 2,
+            upload_threads: None,
             dry_run: false,
             index_interval: INDEX_INTERVAL_DEFAULT,
         }
@@ -87,10 +88,10 @@ pub struct BlobWriter<'a> {
     /// Blobs this session has taken on, by type: a blob is compressed and stored by exactly one
     /// worker even when several files hold it at the same moment.
     reserved: [Mutex<IdSet<Id>>; 2],
-    /// Packs being filled and not held by a worker, by type (data and tree blobs never share
-    /// a pack). A worker takes one out, seals its blob straight into it and puts it back, so
-    /// sealing needs no lock and no copy; concurrent workers fill separate packs.
-    open_packs: [Mutex<Vec<PackBuilder>>; 2],
+    /// The pack being filled, by type (data and tree blobs never share a pack). Workers
+    /// compress outside the lock and hold it only to seal straight into the pack (no copy);
+    /// one open pack per type keeps memory low.
+    open_packs: [Mutex<Option<PackBuilder>>; 2],
     pack_size: usize,
     /// Pack buffers come back here after their upload, to be filled again.
     pool: Arc<BufferPool>,
@@ -111,11 +112,15 @@ fn slot(blob_type: BlobType) -> usize {
 
 impl<'a> BlobWriter<'a> {
     pub fn new(repo: &'a Repository, known: &'a Index, options: &WriterOptions) -> BlobWriter<'a> {
-        let threads = options.upload_threads.max(1);
+        let threads = options
+            .upload_threads
+            .unwrap_or_else(|| repo.storage().write_concurrency())
+            .max(1);
         // One finished pack may wait for an uploader; more would only hold memory while the
         // compressors are already filling the next one.
         let (sender, receiver) = crossbeam_channel::bounded::<FinishedPack>(1);
-        let pool = Arc::new(BufferPool::new(threads + 2, 1 << 20));
+        // One idle buffer saves most page faults; more would only keep touched memory resident.
+        let pool = Arc::new(BufferPool::new(1, 1 << 20));
         let state = Arc::new(Mutex::new(UploadState {
             unindexed: Vec::new(),
             unindexed_blobs: 0,
@@ -177,7 +182,7 @@ impl<'a> BlobWriter<'a> {
                 .insert(id)
     }
 
-    /// Compresses, seals and adds a reserved blob to an open pack of its type.
+    /// Compresses, seals and adds a reserved blob to the open pack of its type.
     pub fn store(
         &self,
         encoder: &mut BlobEncoder,
@@ -186,27 +191,30 @@ impl<'a> BlobWriter<'a> {
         plaintext: &[u8],
     ) -> Result<()> {
         self.check_failed()?;
-        let taken = self.open_packs[slot(blob_type)]
-            .lock()
-            .expect("open packs")
-            .pop();
-        let mut pack = taken.unwrap_or_else(|| {
-            let capacity = match blob_type {
-                // A data pack ends with the blob that passes the target: up to one largest chunk
-                // over it, plus header room.
-                BlobType::Data => self.pack_size + (8 << 20) + 4096,
-                BlobType::Tree => 1 << 20,
-            };
-            PackBuilder::with_buffer(blob_type, self.pool.take(capacity))
-        });
-        pack.append_with(id, |out| encoder.encode(self.repo.key(), plaintext, out));
-        if pack.len() >= self.pack_size {
-            self.send(pack)?;
-        } else {
-            self.open_packs[slot(blob_type)]
-                .lock()
-                .expect("open packs")
-                .push(pack);
+        let (payload, uncompressed_length) = encoder.compress(plaintext);
+        let full = {
+            let mut open = self.open_packs[slot(blob_type)].lock().expect("open pack");
+            let pack = open.get_or_insert_with(|| {
+                let capacity = match blob_type {
+                    // A data pack ends with the blob that passes the target: up to one largest
+                    // chunk over it, plus header room.
+                    BlobType::Data => self.pack_size + (8 << 20) + 4096,
+                    BlobType::Tree => 1 << 20,
+                };
+                PackBuilder::with_buffer(blob_type, self.pool.take(capacity))
+            });
+            pack.append_with(id, |out| {
+                self.repo.key().seal_into(payload, out);
+                uncompressed_length
+            });
+            if pack.len() >= self.pack_size {
+                open.take()
+            } else {
+                None
+            }
+        };
+        if let Some(full) = full {
+            self.send(full)?;
         }
         Ok(())
     }
@@ -248,10 +256,12 @@ impl<'a> BlobWriter<'a> {
     /// packs not yet indexed. Returns what the session added.
     pub fn finish(mut self) -> Result<WriterSummary> {
         for blob_type in [BlobType::Data, BlobType::Tree] {
-            let packs =
-                std::mem::take(&mut *self.open_packs[slot(blob_type)].lock().expect("open packs"));
-            for pack in packs {
-                if !pack.is_empty() && !self.failed.load(Ordering::Acquire) {
+            let pack = self.open_packs[slot(blob_type)]
+                .lock()
+                .expect("open pack")
+                .take();
+            if let Some(pack) = pack.filter(|p| !p.is_empty()) {
+                if !self.failed.load(Ordering::Acquire) {
                     self.send(pack)?;
                 }
             }
@@ -387,7 +397,7 @@ mod tests {
         let index = Index::new();
         let options = WriterOptions {
             pack_size: 256 << 10,
-            upload_threads: 2,
+            upload_threads: Some(2),
             dry_run,
             index_interval: Duration::ZERO,
         };

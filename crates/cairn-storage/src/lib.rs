@@ -73,4 +73,11 @@ pub trait Storage: Send + Sync {
     /// it at commit points: after packs and before the index that names them, after the index
     /// and before the snapshot. Stores that are durable on return from `put` do nothing.
     fn sync(&self) -> Result<()>;
+
+    /// How many `put`s are worth running at once. A local disk takes writes into the page
+    /// cache faster than they are produced, so one is enough and holds the least memory; a
+    /// remote store hides latency with several.
+    fn write_concurrency(&self) -> usize {
+        4
+    }
 }

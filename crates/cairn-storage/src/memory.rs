@@ -125,6 +125,10 @@ impl Storage for MemoryStore {
             .ok_or_else(|| Self::not_found(kind, name, "remove"))
     }
 
+    fn write_concurrency(&self) -> usize {
+        1
+    }
+
     fn sync(&self) -> Result<()> {
         Ok(())
     }

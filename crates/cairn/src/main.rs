@@ -20,6 +20,7 @@ pub const EXIT_FAILURE: u8 = 1;
 pub const EXIT_PARTIAL_BACKUP: u8 = 3;
 
 fn main() -> ExitCode {
+    tune_allocator();
     let cli = cli::Cli::parse();
     init_logging(&cli.global);
     // A signal must not leave a lock behind: remove ours, then exit as the shell expects.
@@ -37,6 +38,24 @@ fn main() -> ExitCode {
             eprintln!("cairn: {}", format::error_line(&error));
             ExitCode::from(EXIT_FAILURE)
         }
+    }
+}
+
+/// Allocator tuning for the backup pipeline's large buffers (glibc).
+///
+/// - Buffers of 1 MiB and more (read buffers, packs) are always mapped and unmapped on free.
+///   glibc otherwise raises its mmap threshold to the largest buffer freed so far (the 32 MiB of
+///   the key derivation, first thing in every run) and then serves every later buffer from the
+///   heap, which keeps freed memory resident: the peak RSS of a 1 GiB backup grew steadily to
+///   about 150 MB instead of tracking the buffers actually in flight.
+/// - One arena: buffers are freed on other threads than the ones that allocated them, and
+///   per-thread arenas each keep their own freed memory.
+fn tune_allocator() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only adjusts allocator tuning; it runs before any other thread exists.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
+        libc::mallopt(libc::M_ARENA_MAX, 1);
     }
 }
 

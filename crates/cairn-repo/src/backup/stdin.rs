@@ -109,7 +109,8 @@ fn backup_stream(
             scope.spawn(move || compress_loop(receiver, writer, compression, abort));
         }
         let mut chunker = Chunker::new(&tables);
-        let mut source = ChunkSource::new(reader, &mut chunker, 0);
+        let pool = super::file_reader::read_buffer_pool();
+        let mut source = ChunkSource::new(reader, &mut chunker, &pool, 0);
         let mut blobs = Vec::new();
         while let Some(chunk) = source
             .next_chunk(observer)

@@ -48,17 +48,23 @@ pub(crate) fn run(
     let abort = Abort::default();
     let tables = repo.chunker_tables();
     let compression = (options.compression, repo.supports_compression());
+    let pool = file_reader::read_buffer_pool();
 
+    let readers = file_reader::Readers {
+        writer: &writer,
+        tables: &tables,
+        pool: &pool,
+        observer,
+        counters,
+        abort: &abort,
+    };
     let root = std::thread::scope(|scope| -> Result<Id> {
         let (job_sender, job_receiver) = bounded::<FileJob>(FILE_JOBS_QUEUED);
         let (chunk_sender, chunk_receiver) = bounded(options.compress_threads.max(1) * 2);
         let (record_sender, record_receiver) = bounded::<DirRecord>(DIR_RECORDS_QUEUED);
         for _ in 0..options.read_threads.max(1) {
-            let (jobs, chunks) = (job_receiver.clone(), chunk_sender.clone());
-            let (writer, tables, abort) = (&writer, &tables, &abort);
-            scope.spawn(move || {
-                file_reader::reader_loop(jobs, chunks, writer, tables, observer, counters, abort)
-            });
+            let (jobs, chunks, readers) = (job_receiver.clone(), chunk_sender.clone(), &readers);
+            scope.spawn(move || file_reader::reader_loop(jobs, chunks, readers));
         }
         drop((job_receiver, chunk_sender));
         for _ in 0..options.compress_threads.max(1) {
