@@ -24,7 +24,7 @@ use crate::blob_codec::BlobEncoder;
 use crate::buffer_pool::BufferPool;
 use crate::id_hasher::IdSet;
 use crate::index::Index;
-use crate::pack_builder::{FinishedPack, PackBuilder};
+use crate::pack_builder::{FinishedPack, PackBody, PackBuilder};
 use crate::{RepoError, Repository, Result};
 
 /// restic's default pack size target.
@@ -88,10 +88,11 @@ pub struct BlobWriter<'a> {
     /// Blobs this session has taken on, by type: a blob is compressed and stored by exactly one
     /// worker even when several files hold it at the same moment.
     reserved: [Mutex<IdSet<Id>>; 2],
-    /// The pack being filled, by type (data and tree blobs never share a pack). Workers
-    /// compress outside the lock and hold it only to seal straight into the pack (no copy);
-    /// one open pack per type keeps memory low.
-    open_packs: [Mutex<Option<PackBuilder>>; 2],
+    /// Packs being filled and not held by a worker, by type (data and tree blobs never share
+    /// a pack). A worker takes one out, seals its blob into it and puts it back, so sealing,
+    /// hashing and writing need no lock; concurrent workers fill separate packs. On a store
+    /// with pending files packs are written as they fill, so an open pack costs no memory.
+    open_packs: [Mutex<Vec<PackBuilder>>; 2],
     pack_size: usize,
     /// Pack buffers come back here after their upload, to be filled again.
     pool: Arc<BufferPool>,
@@ -140,7 +141,11 @@ impl<'a> BlobWriter<'a> {
                 std::thread::Builder::new()
                     .name(format!("cairn-upload-{i}"))
                     .spawn(move || {
-                        let uploaded = |pack: FinishedPack| pool.give(pack.bytes);
+                        let uploaded = |body: PackBody| {
+                            if let PackBody::Memory(bytes) = body {
+                                pool.give(bytes);
+                            }
+                        };
                         upload_loop(
                             &repo, &receiver, &state, &failed, dry_run, interval, &uploaded,
                         )
@@ -192,31 +197,47 @@ impl<'a> BlobWriter<'a> {
     ) -> Result<()> {
         self.check_failed()?;
         let (payload, uncompressed_length) = encoder.compress(plaintext);
-        let full = {
-            let mut open = self.open_packs[slot(blob_type)].lock().expect("open pack");
-            let pack = open.get_or_insert_with(|| {
-                let capacity = match blob_type {
-                    // A data pack ends with the blob that passes the target: up to one largest
-                    // chunk over it, plus header room.
-                    BlobType::Data => self.pack_size + (8 << 20) + 4096,
-                    BlobType::Tree => 1 << 20,
-                };
-                PackBuilder::with_buffer(blob_type, self.pool.take(capacity))
-            });
-            pack.append_with(id, |out| {
-                self.repo.key().seal_into(payload, out);
-                uncompressed_length
-            });
-            if pack.len() >= self.pack_size {
-                open.take()
-            } else {
-                None
-            }
+        let taken = self.open_packs[slot(blob_type)]
+            .lock()
+            .expect("open packs")
+            .pop();
+        let mut pack = match taken {
+            Some(pack) => pack,
+            None => self.new_pack(blob_type)?,
         };
-        if let Some(full) = full {
-            self.send(full)?;
+        pack.append_with(id, |out| {
+            self.repo.key().seal_into(payload, out);
+            uncompressed_length
+        })?;
+        if pack.len() >= self.pack_size {
+            self.send(pack)?;
+        } else {
+            self.open_packs[slot(blob_type)]
+                .lock()
+                .expect("open packs")
+                .push(pack);
         }
         Ok(())
+    }
+
+    /// A new pack: written straight into the store where it offers that (a local disk), else
+    /// assembled in a pooled buffer.
+    fn new_pack(&self, blob_type: BlobType) -> Result<PackBuilder> {
+        if !self.dry_run {
+            if let Some(file) = self.repo.storage().create_pending(FileKind::Pack)? {
+                return Ok(PackBuilder::streaming(blob_type, file));
+            }
+        }
+        let capacity = match blob_type {
+            // A data pack ends with the blob that passes the target: up to one largest chunk
+            // over it, plus header room.
+            BlobType::Data => self.pack_size + (8 << 20) + 4096,
+            BlobType::Tree => 1 << 20,
+        };
+        Ok(PackBuilder::with_buffer(
+            blob_type,
+            self.pool.take(capacity),
+        ))
     }
 
     /// Stores a blob unless it is known; returns whether it was new.
@@ -235,7 +256,7 @@ impl<'a> BlobWriter<'a> {
     }
 
     fn send(&self, pack: PackBuilder) -> Result<()> {
-        let finished = pack.finish(self.repo.key());
+        let finished = pack.finish(self.repo.key())?;
         let sender = self.upload.as_ref().expect("writer is open");
         if sender.send(finished).is_err() {
             // Every uploader has stopped, which happens only after an error.
@@ -256,11 +277,9 @@ impl<'a> BlobWriter<'a> {
     /// packs not yet indexed. Returns what the session added.
     pub fn finish(mut self) -> Result<WriterSummary> {
         for blob_type in [BlobType::Data, BlobType::Tree] {
-            let pack = self.open_packs[slot(blob_type)]
-                .lock()
-                .expect("open pack")
-                .take();
-            if let Some(pack) = pack.filter(|p| !p.is_empty()) {
+            let packs =
+                std::mem::take(&mut *self.open_packs[slot(blob_type)].lock().expect("open packs"));
+            for pack in packs.into_iter().filter(|p| !p.is_empty()) {
                 if !self.failed.load(Ordering::Acquire) {
                     self.send(pack)?;
                 }
@@ -299,40 +318,45 @@ fn upload_loop(
     failed: &AtomicBool,
     dry_run: bool,
     index_interval: Duration,
-    uploaded: &dyn Fn(FinishedPack),
+    uploaded: &dyn Fn(PackBody),
 ) {
-    for mut pack in receiver {
+    for pack in receiver {
         if failed.load(Ordering::Acquire) {
             continue;
         }
-        let result = if dry_run {
-            Ok(())
-        } else {
-            repo.storage()
-                .put(FileKind::Pack, &pack.id.to_hex(), &pack.bytes)
+        let FinishedPack {
+            id,
+            body,
+            size,
+            index,
+            plaintext_bytes,
+        } = pack;
+        let name = id.to_hex();
+        let (result, body) = match body {
+            PackBody::Memory(bytes) if dry_run => (Ok(()), Some(PackBody::Memory(bytes))),
+            PackBody::Memory(bytes) => (
+                repo.storage().put(FileKind::Pack, &name, &bytes),
+                Some(PackBody::Memory(bytes)),
+            ),
+            PackBody::File(file) => (file.commit(&name), None),
         };
+        if let Some(body) = body {
+            uploaded(body);
+        }
         let mut state = state.lock().expect("upload state");
         match result {
             Ok(()) => {
                 let summary = &mut state.summary;
                 summary.packs += 1;
-                summary.stored_bytes += pack.bytes.len() as u64;
-                summary.plaintext_bytes += pack.plaintext_bytes;
-                let blobs = pack.index.blobs.len();
-                match pack.index.blobs.first().map(|b| b.blob_type) {
+                summary.stored_bytes += size;
+                summary.plaintext_bytes += plaintext_bytes;
+                let blobs = index.blobs.len();
+                match index.blobs.first().map(|b| b.blob_type) {
                     Some(BlobType::Tree) => summary.tree_blobs += blobs as u64,
                     _ => summary.data_blobs += blobs as u64,
                 }
                 state.unindexed_blobs += blobs;
-                let index = std::mem::replace(
-                    &mut pack.index,
-                    IndexPack {
-                        id: pack.id,
-                        blobs: Vec::new(),
-                    },
-                );
                 state.unindexed.push(index);
-                uploaded(pack);
                 let index_due = state.unindexed_blobs >= INDEX_BLOBS_MAX
                     || state.last_index.elapsed() >= index_interval;
                 // A dry run stores no packs, so it must never write an index naming them.

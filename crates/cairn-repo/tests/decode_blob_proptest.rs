@@ -7,7 +7,7 @@ use cairn_crypto::MasterKey;
 use cairn_format::{BlobType, Id};
 use cairn_repo::blob_codec::{decode_blob, BlobEncoder, Compression};
 use cairn_repo::index::BlobLocation;
-use cairn_repo::pack_builder::PackBuilder;
+use cairn_repo::pack_builder::{PackBody, PackBuilder};
 use cairn_repo::pack_reader::parse_pack;
 use cairn_repo::ErrorKind;
 use proptest::prelude::*;
@@ -152,18 +152,23 @@ fn pack(key: &MasterKey, blob_type: BlobType, plaintexts: Vec<Vec<u8>>) -> Pack 
     let mut blobs = Vec::new();
     for plaintext in plaintexts {
         let sealed = seal(key, blob_type, plaintext);
-        builder.add(
-            sealed.id,
-            &sealed.stored,
-            sealed.location.uncompressed_length,
-        );
+        builder
+            .add(
+                sealed.id,
+                &sealed.stored,
+                sealed.location.uncompressed_length,
+            )
+            .expect("in-memory packs cannot fail to grow");
         blobs.push((sealed.id, sealed.plaintext));
     }
     let header_start = builder.len();
-    let finished = builder.finish(key);
+    let finished = builder.finish(key).expect("in-memory packs cannot fail");
+    let PackBody::Memory(bytes) = finished.body else {
+        unreachable!("an in-memory builder gives an in-memory pack")
+    };
     Pack {
         id: finished.id,
-        bytes: finished.bytes,
+        bytes,
         header_start,
         blobs,
     }

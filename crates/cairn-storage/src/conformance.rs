@@ -22,6 +22,7 @@ pub fn run_all(store: &dyn Storage) {
     removes(store);
     lists_past_a_thousand_objects(store);
     takes_concurrent_writers(store);
+    writes_pending_files(store);
     store.sync().expect("sync after the suite");
 }
 
@@ -235,4 +236,46 @@ pub fn takes_concurrent_writers(store: &dyn Storage) {
             );
         }
     }
+}
+
+/// Stores that offer pending files store them whole under their name on commit, and leave
+/// nothing visible when one is dropped uncommitted.
+pub fn writes_pending_files(store: &dyn Storage) {
+    let Some(mut pending) = store
+        .create_pending(FileKind::Pack)
+        .expect("create_pending")
+    else {
+        return;
+    };
+    let object = name(0x30_0000);
+    let before = store.list(FileKind::Pack).expect("list").len();
+    pending.write_all(b"first part, ").expect("write");
+    pending.write_all(b"second part").expect("write");
+    assert_eq!(
+        store.list(FileKind::Pack).expect("list").len(),
+        before,
+        "a pending file is not listed"
+    );
+    pending.commit(&object).expect("commit");
+    assert_eq!(
+        store.get(FileKind::Pack, &object).expect("get committed"),
+        b"first part, second part"
+    );
+    let mut abandoned = store
+        .create_pending(FileKind::Pack)
+        .expect("create_pending")
+        .expect("still offered");
+    abandoned.write_all(b"never committed").expect("write");
+    drop(abandoned);
+    let after: Vec<String> = store
+        .list(FileKind::Pack)
+        .expect("list")
+        .into_iter()
+        .map(|o| o.name)
+        .collect();
+    assert_eq!(
+        after.len(),
+        before + 1,
+        "only the committed file is listed: {after:?}"
+    );
 }

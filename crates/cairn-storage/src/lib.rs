@@ -35,6 +35,15 @@ pub struct ObjectInfo {
 
 pub type Result<T> = std::result::Result<T, StorageError>;
 
+/// A file written piece by piece and stored under its name only when complete, so a large
+/// file (a pack) need not be held in memory whole. Dropping it without `commit` discards it.
+pub trait PendingFile: Send {
+    fn write_all(&mut self, data: &[u8]) -> Result<()>;
+
+    /// Stores the file under `name`, atomically as `put` does.
+    fn commit(self: Box<Self>, name: &str) -> Result<()>;
+}
+
 /// A place that holds repository files.
 ///
 /// Invariants every implementation keeps (the conformance suite checks them):
@@ -73,6 +82,13 @@ pub trait Storage: Send + Sync {
     /// it at commit points: after packs and before the index that names them, after the index
     /// and before the snapshot. Stores that are durable on return from `put` do nothing.
     fn sync(&self) -> Result<()>;
+
+    /// A pending file of `kind` written straight into the store, where that saves holding the
+    /// whole file in memory (a local disk). `None` (the default): the caller buffers the file
+    /// and stores it with `put`.
+    fn create_pending(&self, _kind: FileKind) -> Result<Option<Box<dyn PendingFile>>> {
+        Ok(None)
+    }
 
     /// How many `put`s are worth running at once. A local disk takes writes into the page
     /// cache faster than they are produced, so one is enough and holds the least memory; a

@@ -12,10 +12,11 @@ use std::io::{self, Write};
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use rand::Rng;
 
-use crate::{ErrorKind, FileKind, ObjectInfo, Result, Storage, StorageError};
+use crate::{ErrorKind, FileKind, ObjectInfo, PendingFile, Result, Storage, StorageError};
 
 /// Repository files are encrypted, but their names and sizes are still nobody else's business.
 const FILE_MODE: u32 = 0o600;
@@ -25,14 +26,14 @@ const DIR_MODE: u32 = 0o700;
 pub struct LocalStore {
     root: PathBuf,
     /// Set by every put/remove and cleared by `sync`, so a sync with nothing to flush is free.
-    dirty: AtomicBool,
+    dirty: Arc<AtomicBool>,
 }
 
 impl LocalStore {
     pub fn new(root: impl Into<PathBuf>) -> LocalStore {
         LocalStore {
             root: root.into(),
-            dirty: AtomicBool::new(false),
+            dirty: Arc::new(AtomicBool::new(false)),
         }
     }
 
@@ -254,6 +255,31 @@ impl Storage for LocalStore {
         1
     }
 
+    fn create_pending(&self, kind: FileKind) -> Result<Option<Box<dyn PendingFile>>> {
+        let dir = match kind {
+            FileKind::Config => self.root.clone(),
+            other => self.root.join(other.dir()),
+        };
+        let suffix: u64 = rand::thread_rng().gen();
+        // The `-tmp-` form is one restic also skips when listing; it sits in `data/` itself
+        // because the final subdirectory depends on the name, known only at the end.
+        let temp = dir.join(format!("pending-tmp-{suffix:016x}"));
+        let file = match open_new(&temp) {
+            Err(err) if err.kind() == io::ErrorKind::NotFound => {
+                create_dir_all(&dir).and_then(|()| open_new(&temp))
+            }
+            other => other,
+        }
+        .map_err(|e| StorageError::from_io("write", temp.display().to_string(), e))?;
+        Ok(Some(Box::new(LocalPending {
+            file: Some(file),
+            temp,
+            root: self.root.clone(),
+            kind,
+            dirty: self.dirty.clone(),
+        })))
+    }
+
     fn sync(&self) -> Result<()> {
         if !self.dirty.swap(false, Ordering::AcqRel) {
             return Ok(());
@@ -264,6 +290,50 @@ impl Storage for LocalStore {
             self.dirty.store(true, Ordering::Release);
             StorageError::from_io("sync", self.location(), e)
         })
+    }
+}
+
+/// A file being written in place under a temporary name.
+struct LocalPending {
+    file: Option<File>,
+    temp: PathBuf,
+    root: PathBuf,
+    kind: FileKind,
+    dirty: Arc<AtomicBool>,
+}
+
+impl PendingFile for LocalPending {
+    fn write_all(&mut self, data: &[u8]) -> Result<()> {
+        let file = self.file.as_mut().expect("open until committed");
+        file.write_all(data)
+            .map_err(|e| StorageError::from_io("write", self.temp.display().to_string(), e))
+    }
+
+    fn commit(mut self: Box<Self>, name: &str) -> Result<()> {
+        let file = self.file.take().expect("open until committed");
+        start_writeback(&file);
+        drop(file);
+        let path = self.root.join(self.kind.path(name));
+        let renamed = fs::rename(&self.temp, &path).or_else(|err| match err.kind() {
+            io::ErrorKind::NotFound => {
+                create_dir_all(path.parent().expect("object paths have a parent"))?;
+                fs::rename(&self.temp, &path)
+            }
+            _ => Err(err),
+        });
+        renamed.map_err(|e| StorageError::from_io("write", path.display().to_string(), e))?;
+        // Committed: nothing for Drop to clean up.
+        self.temp = PathBuf::new();
+        self.dirty.store(true, Ordering::Release);
+        Ok(())
+    }
+}
+
+impl Drop for LocalPending {
+    fn drop(&mut self) {
+        if !self.temp.as_os_str().is_empty() {
+            let _ = fs::remove_file(&self.temp);
+        }
     }
 }
 

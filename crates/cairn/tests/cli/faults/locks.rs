@@ -203,16 +203,18 @@ fn a_backup_interrupted_by_a_signal_leaves_no_lock() {
         } else {
             libc::SIGINT
         };
-        let delay = Duration::from_micros(rng.below(full_run.as_micros() as u64 + 1));
+        // Signal while packs are being written (the run's middle), a few milliseconds after the
+        // first one appears: a delay relative to a measured run misses under load.
+        let delay = Duration::from_micros(rng.below(20_000));
         let context = format!(
-            "round {round}: signal {signal} {delay:?} after the lock appeared (full run {full_run:?})"
+            "round {round}: signal {signal} {delay:?} after the first pack appeared (full run {full_run:?})"
         );
         let log = scratch.path(&format!("round-{round}.log"));
+        let packs_before = data_entries(&repo);
         let mut child = spawn_backup(&scratch, &repo, &source, &log, &args);
-        // Signal only once the lock exists (and so the handler is installed).
         let deadline = Instant::now() + Duration::from_secs(20);
-        while lock_entries(&repo).iter().all(|n| n.contains("-tmp-")) {
-            assert!(Instant::now() < deadline, "{context}: no lock appeared");
+        while data_entries(&repo) == packs_before {
+            assert!(Instant::now() < deadline, "{context}: no pack appeared");
             if child.try_wait().unwrap().is_some() {
                 break;
             }
@@ -244,4 +246,21 @@ fn a_backup_interrupted_by_a_signal_leaves_no_lock() {
         interrupted >= 3,
         "only {interrupted} of 6 signals hit a running backup (full run {full_run:?})"
     );
+}
+
+/// Every file name under `data/` (packs, and packs being written).
+fn data_entries(repo: &std::path::Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![repo.join("data")];
+    while let Some(dir) = stack.pop() {
+        for entry in fs::read_dir(&dir).into_iter().flatten().flatten() {
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                stack.push(entry.path());
+            } else {
+                out.push(entry.file_name().to_string_lossy().into_owned());
+            }
+        }
+    }
+    out.sort();
+    out
 }
