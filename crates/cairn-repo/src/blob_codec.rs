@@ -140,39 +140,82 @@ pub fn decode_blob(
     location: &BlobLocation,
     sealed: &mut [u8],
 ) -> Result<Vec<u8>> {
-    let object = || {
-        format!(
-            "{} blob {} in pack {}",
-            location.blob_type, id, location.pack
-        )
-    };
-    let opened = key
-        .open_in_place(sealed)
-        .map_err(|e| RepoError::corrupt(object(), e.to_string()))?;
-    let plaintext = match location.uncompressed_length {
-        None => opened.to_vec(),
-        Some(expected) => {
-            let plaintext = zstd::bulk::decompress(opened, expected as usize)
-                .map_err(|e| RepoError::corrupt(object(), format!("cannot decompress: {e}")))?;
-            if plaintext.len() != expected as usize {
-                return Err(RepoError::corrupt(
-                    object(),
-                    format!(
-                        "decompressed to {} bytes, the index says {expected}",
-                        plaintext.len()
-                    ),
-                ));
-            }
-            plaintext
-        }
-    };
-    if Id::hash(&plaintext) != *id {
-        return Err(RepoError::corrupt(
-            object(),
-            "plaintext does not match the blob id",
-        ));
+    BlobDecoder::new()
+        .decode(key, id, location, sealed)
+        .map(<[u8]>::to_vec)
+}
+
+/// Opens and checks blobs, reusing a zstd context and an output buffer across blobs (one per
+/// worker thread): restoring or checking a repository opens thousands of blobs.
+pub struct BlobDecoder {
+    decompressor: Option<zstd::bulk::Decompressor<'static>>,
+    plaintext: Vec<u8>,
+}
+
+impl Default for BlobDecoder {
+    fn default() -> BlobDecoder {
+        BlobDecoder::new()
     }
-    Ok(plaintext)
+}
+
+impl BlobDecoder {
+    pub fn new() -> BlobDecoder {
+        BlobDecoder {
+            decompressor: None,
+            plaintext: Vec::new(),
+        }
+    }
+
+    /// The plaintext of the stored blob in `sealed` (decrypted in place), checked against its
+    /// MAC, the index's length and its id. An uncompressed blob's plaintext is returned where it
+    /// lies, without a copy.
+    pub fn decode<'a>(
+        &'a mut self,
+        key: &MasterKey,
+        id: &Id,
+        location: &BlobLocation,
+        sealed: &'a mut [u8],
+    ) -> Result<&'a [u8]> {
+        let object = || {
+            format!(
+                "{} blob {} in pack {}",
+                location.blob_type, id, location.pack
+            )
+        };
+        let opened = key
+            .open_in_place(sealed)
+            .map_err(|e| RepoError::corrupt(object(), e.to_string()))?;
+        let plaintext: &[u8] = match location.uncompressed_length {
+            None => opened,
+            Some(expected) => {
+                let decompressor = match &mut self.decompressor {
+                    Some(d) => d,
+                    empty => empty.insert(zstd::bulk::Decompressor::new().map_err(|e| {
+                        RepoError::corrupt(object(), format!("cannot decompress: {e}"))
+                    })?),
+                };
+                self.plaintext.clear();
+                self.plaintext.reserve(expected as usize);
+                let written = decompressor
+                    .decompress_to_buffer(opened, &mut self.plaintext)
+                    .map_err(|e| RepoError::corrupt(object(), format!("cannot decompress: {e}")))?;
+                if written != expected as usize {
+                    return Err(RepoError::corrupt(
+                        object(),
+                        format!("decompressed to {written} bytes, the index says {expected}"),
+                    ));
+                }
+                &self.plaintext
+            }
+        };
+        if Id::hash(plaintext) != *id {
+            return Err(RepoError::corrupt(
+                object(),
+                "plaintext does not match the blob id",
+            ));
+        }
+        Ok(plaintext)
+    }
 }
 
 #[cfg(test)]

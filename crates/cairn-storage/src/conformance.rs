@@ -122,6 +122,15 @@ pub fn reads_ranges(store: &dyn Storage) {
             "range {offset}+{length}"
         );
     }
+    let mut buffer = b"previous contents".to_vec();
+    store
+        .get_range_into(FileKind::Pack, &object, 100, 50, &mut buffer)
+        .expect("get_range_into");
+    assert_eq!(
+        buffer,
+        &data[100..150],
+        "get_range_into replaces the buffer's contents"
+    );
     let err = store
         .get_range(FileKind::Pack, &object, 9_990, 20)
         .expect_err("a range past the end must fail");

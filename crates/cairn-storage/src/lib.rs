@@ -69,6 +69,22 @@ pub trait Storage: Send + Sync {
     /// Reads `length` bytes at `offset`; fails if the file is shorter.
     fn get_range(&self, kind: FileKind, name: &str, offset: u64, length: u64) -> Result<Vec<u8>>;
 
+    /// Like `get_range`, into a buffer the caller reuses (replacing its contents), so that a
+    /// restore reading thousands of ranges does not allocate fresh memory for each.
+    fn get_range_into(
+        &self,
+        kind: FileKind,
+        name: &str,
+        offset: u64,
+        length: u64,
+        buffer: &mut Vec<u8>,
+    ) -> Result<()> {
+        let data = self.get_range(kind, name, offset, length)?;
+        buffer.clear();
+        buffer.extend_from_slice(&data);
+        Ok(())
+    }
+
     /// The size of a file.
     fn size(&self, kind: FileKind, name: &str) -> Result<u64>;
 

@@ -158,11 +158,25 @@ impl Storage for LocalStore {
     }
 
     fn get_range(&self, kind: FileKind, name: &str, offset: u64, length: u64) -> Result<Vec<u8>> {
+        let mut buffer = Vec::new();
+        self.get_range_into(kind, name, offset, length, &mut buffer)?;
+        Ok(buffer)
+    }
+
+    fn get_range_into(
+        &self,
+        kind: FileKind,
+        name: &str,
+        offset: u64,
+        length: u64,
+        buffer: &mut Vec<u8>,
+    ) -> Result<()> {
         let path = self.path(kind, name);
         let object = || path.display().to_string();
         let file = File::open(&path).map_err(|e| StorageError::from_io("read", object(), e))?;
-        let mut buf = vec![0u8; length as usize];
-        file.read_exact_at(&mut buf, offset).map_err(|e| {
+        buffer.clear();
+        buffer.resize(length as usize, 0);
+        file.read_exact_at(buffer, offset).map_err(|e| {
             if e.kind() == io::ErrorKind::UnexpectedEof {
                 StorageError::new(
                     ErrorKind::Invalid,
@@ -176,8 +190,7 @@ impl Storage for LocalStore {
             } else {
                 StorageError::from_io("read", object(), e)
             }
-        })?;
-        Ok(buf)
+        })
     }
 
     fn size(&self, kind: FileKind, name: &str) -> Result<u64> {

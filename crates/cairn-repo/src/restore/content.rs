@@ -1,22 +1,33 @@
 //! Phase 2 of a restore: fetch packs, open blobs, write them where they belong.
 
 use std::collections::HashMap;
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use cairn_storage::FileKind;
 
-use super::plan::{PackPlan, Plan, PlannedBlob};
+use super::metadata;
+use super::plan::{create_file, PackPlan, Plan, PlannedBlob};
 use super::{Errors, RestoreObserver};
-use crate::blob_codec::decode_blob;
+use crate::blob_codec::BlobDecoder;
 use crate::Repository;
 
 /// Blobs closer than this in a pack are fetched with one read (the gap is read and dropped):
 /// one request for a run beats many small ones on every store.
 const RUN_GAP_MAX: u64 = 1 << 20;
+/// A run ends once it spans this much, which bounds each worker's buffer.
+const RUN_BYTES_MAX: u64 = 4 << 20;
 /// Open files kept per worker, so a large file's many blobs do not reopen it each time.
 const OPEN_FILES_MAX: usize = 64;
+
+/// What one worker thread keeps from pack to pack.
+struct Worker {
+    files: HashMap<u32, File>,
+    /// The bytes of one run, reused for every run (no fresh memory per read).
+    buffer: Vec<u8>,
+    decoder: BlobDecoder,
+}
 
 /// Writes every planned blob; returns the bytes written (holes included).
 pub(crate) fn write_all(
@@ -31,11 +42,15 @@ pub(crate) fn write_all(
     std::thread::scope(|scope| {
         for _ in 0..threads.min(plan.packs.len()).max(1) {
             scope.spawn(|| {
-                let mut files: HashMap<u32, File> = HashMap::new();
+                let mut worker = Worker {
+                    files: HashMap::new(),
+                    buffer: Vec::new(),
+                    decoder: BlobDecoder::new(),
+                };
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(pack) = plan.packs.get(i) else { break };
-                    restore_pack(repo, plan, pack, &mut files, observer, errors, &written);
+                    restore_pack(repo, plan, pack, &mut worker, observer, errors, &written);
                 }
             });
         }
@@ -47,11 +62,16 @@ fn restore_pack(
     repo: &Repository,
     plan: &Plan,
     pack: &PackPlan,
-    files: &mut HashMap<u32, File>,
+    worker: &mut Worker,
     observer: &dyn RestoreObserver,
     errors: &Errors,
     written: &AtomicU64,
 ) {
+    let Worker {
+        files,
+        buffer,
+        decoder,
+    } = worker;
     for run in runs(&pack.blobs) {
         let start = u64::from(run[0].location.offset);
         let end = run
@@ -59,51 +79,77 @@ fn restore_pack(
             .map(|b| u64::from(b.location.offset) + u64::from(b.location.length))
             .max()
             .unwrap_or(start);
-        let mut bytes =
-            match repo
-                .storage()
-                .get_range(FileKind::Pack, &pack.pack.to_hex(), start, end - start)
-            {
-                Ok(bytes) => bytes,
-                Err(e) => {
-                    for blob in run {
-                        report_blob(
-                            plan,
-                            blob,
-                            observer,
-                            errors,
-                            &format!("cannot read pack {}: {e}", pack.pack),
-                        );
-                    }
-                    continue;
+        let name = pack.pack.to_hex();
+        if let Err(e) =
+            repo.storage()
+                .get_range_into(FileKind::Pack, &name, start, end - start, buffer)
+        {
+            for blob in run {
+                let message = format!("cannot read pack {}: {e}", pack.pack);
+                report_blob(plan, blob, observer, errors, &message);
+                for &(file_number, _) in &blob.targets {
+                    target_done(plan, files, file_number, observer, errors);
                 }
-            };
+            }
+            continue;
+        }
         for blob in run {
             let from = (u64::from(blob.location.offset) - start) as usize;
-            let sealed = &mut bytes[from..from + blob.location.length as usize];
-            let plaintext = match decode_blob(repo.key(), &blob.id, &blob.location, sealed) {
+            let sealed = &mut buffer[from..from + blob.location.length as usize];
+            let plaintext = match decoder.decode(repo.key(), &blob.id, &blob.location, sealed) {
                 Ok(p) => p,
                 Err(e) => {
                     report_blob(plan, blob, observer, errors, &e.to_string());
+                    for &(file_number, _) in &blob.targets {
+                        target_done(plan, files, file_number, observer, errors);
+                    }
                     continue;
                 }
             };
             // A blob of zeros is left unwritten: the file was created at its full size, so the
             // range already reads as zeros and stays a hole on disk.
-            let zeros = is_all_zero(&plaintext);
+            let zeros = is_all_zero(plaintext);
             for &(file_number, offset) in &blob.targets {
-                if !zeros {
-                    if let Err(e) = write_at(plan, files, file_number, offset, &plaintext) {
-                        let path = &plan.files[file_number as usize].path;
-                        errors.add(observer, path, format!("cannot write: {e}"));
-                        continue;
+                let path = &plan.files[file_number as usize].path;
+                let data = if zeros { &[][..] } else { plaintext };
+                match write_at(plan, files, file_number, offset, data) {
+                    Ok(()) => {
+                        written.fetch_add(plaintext.len() as u64, Ordering::Relaxed);
+                        observer.bytes_written(plaintext.len() as u64);
                     }
+                    Err(e) => errors.add(observer, path, format!("cannot write: {e}")),
                 }
-                written.fetch_add(plaintext.len() as u64, Ordering::Relaxed);
-                observer.bytes_written(plaintext.len() as u64);
+                target_done(plan, files, file_number, observer, errors);
             }
         }
     }
+}
+
+/// Counts one write to a file as done; the worker doing its last one applies its metadata
+/// through the descriptor it holds and closes it.
+fn target_done(
+    plan: &Plan,
+    files: &mut HashMap<u32, File>,
+    file_number: u32,
+    observer: &dyn RestoreObserver,
+    errors: &Errors,
+) {
+    if plan.remaining[file_number as usize].fetch_sub(1, Ordering::AcqRel) != 1 {
+        return;
+    }
+    let Some(file) = files.remove(&file_number) else {
+        return;
+    };
+    let planned = &plan.files[file_number as usize];
+    metadata::apply_to_open_file(
+        &file,
+        &planned.path,
+        &planned.node,
+        metadata::as_root(),
+        observer,
+        errors,
+    );
+    plan.metadata_done[file_number as usize].store(true, Ordering::Release);
 }
 
 fn report_blob(
@@ -123,6 +169,7 @@ fn report_blob(
     }
 }
 
+/// Writes `data` at `offset` (nothing when empty: a hole), creating the file on first use.
 fn write_at(
     plan: &Plan,
     files: &mut HashMap<u32, File>,
@@ -134,10 +181,11 @@ fn write_at(
         if files.len() >= OPEN_FILES_MAX {
             files.clear();
         }
-        let file = OpenOptions::new()
-            .write(true)
-            .open(&plan.files[file_number as usize].path)?;
-        files.insert(file_number, file);
+        let planned = &plan.files[file_number as usize];
+        files.insert(file_number, create_file(&planned.path, planned.node.size)?);
+    }
+    if data.is_empty() {
+        return Ok(());
     }
     files[&file_number].write_all_at(data, offset)
 }
@@ -150,7 +198,11 @@ fn runs(blobs: &[PlannedBlob]) -> Vec<&[PlannedBlob]> {
         let split = i == blobs.len() || {
             let previous = &blobs[i - 1].location;
             let previous_end = u64::from(previous.offset) + u64::from(previous.length);
-            u64::from(blobs[i].location.offset) > previous_end + RUN_GAP_MAX
+            let next = &blobs[i].location;
+            let next_end = u64::from(next.offset) + u64::from(next.length);
+            let run_start = u64::from(blobs[start].location.offset);
+            u64::from(next.offset) > previous_end + RUN_GAP_MAX
+                || next_end - run_start > RUN_BYTES_MAX
         };
         if split {
             out.push(&blobs[start..i]);

@@ -15,11 +15,20 @@ use super::plan::Plan;
 use super::{Errors, RestoreObserver};
 use cairn_format::tree::go_mode;
 
-pub(crate) fn apply(plan: &Plan, observer: &dyn RestoreObserver, errors: &Errors) {
+/// Whether ownership can be restored (only root may give files away).
+pub(crate) fn as_root() -> bool {
     // SAFETY: geteuid has no preconditions.
-    let as_root = unsafe { libc::geteuid() } == 0;
-    for file in &plan.files {
-        apply_node(&file.path, &file.node, as_root, observer, errors);
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// The metadata of everything not already done by the content workers: files without content
+/// (or whose last write failed), special files, then directories deepest first.
+pub(crate) fn apply(plan: &Plan, observer: &dyn RestoreObserver, errors: &Errors) {
+    let as_root = as_root();
+    for (file, done) in plan.files.iter().zip(&plan.metadata_done) {
+        if !done.load(std::sync::atomic::Ordering::Acquire) {
+            apply_node(&file.path, &file.node, as_root, observer, errors);
+        }
     }
     for (path, node) in &plan.others {
         apply_node(path, node, as_root, observer, errors);
@@ -84,6 +93,53 @@ fn apply_node(
         )
     };
     if rc != 0 {
+        errors.add(
+            observer,
+            path,
+            format!("cannot set times: {}", io::Error::last_os_error()),
+        );
+    }
+}
+
+/// The same steps through an open descriptor, for a file a content worker just finished: no
+/// path lookups.
+pub(crate) fn apply_to_open_file(
+    file: &std::fs::File,
+    path: &Path,
+    node: &Node,
+    as_root: bool,
+    observer: &dyn RestoreObserver,
+    errors: &Errors,
+) {
+    use std::os::fd::AsRawFd;
+    let fd = file.as_raw_fd();
+    // SAFETY (all calls below): `fd` is an open descriptor owned by `file` for their duration,
+    // and `times` is a valid two-element array.
+    if as_root && unsafe { libc::fchown(fd, node.uid, node.gid) } != 0 {
+        errors.add(
+            observer,
+            path,
+            format!("cannot set owner: {}", io::Error::last_os_error()),
+        );
+    }
+    if unsafe { libc::fchmod(fd, go_mode::to_unix_permissions(node.mode)) } != 0 {
+        errors.add(
+            observer,
+            path,
+            format!("cannot set mode: {}", io::Error::last_os_error()),
+        );
+    }
+    for attribute in &node.extended_attributes {
+        if let Err(e) = xattr::FileExt::set_xattr(file, &attribute.name, &attribute.value) {
+            errors.add(
+                observer,
+                path,
+                format!("cannot set extended attribute {}: {e}", attribute.name),
+            );
+        }
+    }
+    let times = [timespec(&node.atime), timespec(&node.mtime)];
+    if unsafe { libc::futimens(fd, times.as_ptr()) } != 0 {
         errors.add(
             observer,
             path,

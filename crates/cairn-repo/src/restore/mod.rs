@@ -94,11 +94,20 @@ pub fn restore(
     let plan = plan::build(repo, index, tree, target, options, observer, &errors)?;
     observer.planned(plan.files.len() as u64, plan.total_bytes());
     let bytes = content::write_all(repo, &plan, options.threads.max(1), observer, &errors);
+    for (link, first) in &plan.links {
+        if let Err(e) = std::fs::hard_link(first, link) {
+            errors.add(
+                observer,
+                link,
+                format!("cannot create hard link to {}: {e}", first.display()),
+            );
+        }
+    }
     metadata::apply(&plan, observer, &errors);
     let mut summary = RestoreSummary {
         files_restored: plan.files.len() as u64,
         dirs_restored: plan.dirs.len() as u64,
-        other_restored: plan.others.len() as u64,
+        other_restored: (plan.others.len() + plan.links.len()) as u64,
         bytes_restored: bytes,
         ..RestoreSummary::default()
     };

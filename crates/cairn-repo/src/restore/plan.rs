@@ -7,6 +7,7 @@ use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU32};
 
 use cairn_format::tree::{Node, NodeType};
 use cairn_format::{BlobType, Id};
@@ -42,7 +43,14 @@ pub(crate) struct Plan {
     pub dirs: Vec<(PathBuf, Node, usize)>,
     /// Symlinks, FIFOs and devices.
     pub others: Vec<(PathBuf, Node)>,
+    /// Hard links to make once content is written: (link, the path restored first).
+    pub links: Vec<(PathBuf, PathBuf)>,
     pub packs: Vec<PackPlan>,
+    /// Per file: blob writes still to come. Files are created by the content workers (in
+    /// parallel) and get their metadata from the worker that does the last write.
+    pub remaining: Vec<AtomicU32>,
+    /// Per file: whether its metadata has been applied.
+    pub metadata_done: Vec<AtomicBool>,
 }
 
 impl Plan {
@@ -97,6 +105,16 @@ pub(crate) fn build(
         })
         .collect();
     packs.sort_by_key(|p| p.pack);
+    let mut remaining = vec![0u32; planner.plan.files.len()];
+    for blob in packs.iter().flat_map(|p| &p.blobs) {
+        for &(file, _) in &blob.targets {
+            remaining[file as usize] += 1;
+        }
+    }
+    planner.plan.remaining = remaining.into_iter().map(AtomicU32::new).collect();
+    planner.plan.metadata_done = (0..planner.plan.files.len())
+        .map(|_| AtomicBool::new(false))
+        .collect();
     planner.plan.packs = packs;
     Ok(planner.plan)
 }
@@ -229,18 +247,18 @@ impl Planner<'_> {
             NodeType::File => {
                 if node.links > 1 {
                     if let Some(first) = self.hard_links.get(&(node.device_id, node.inode)) {
-                        return std::fs::hard_link(first, path);
+                        // Linked once the first path exists, after the content phase.
+                        self.plan.links.push((path.to_path_buf(), first.clone()));
+                        return Ok(());
                     }
                     self.hard_links
                         .insert((node.device_id, node.inode), path.to_path_buf());
                 }
-                let file = OpenOptions::new()
-                    .write(true)
-                    .create_new(true)
-                    .mode(0o600)
-                    .open(path)?;
-                file.set_len(node.size)?;
-                self.add_file(path, node);
+                let size = node.size;
+                if !self.add_file(path, node) {
+                    // Nothing to write (an empty file, or content lost): create it here.
+                    create_file(path, size)?;
+                }
                 Ok(())
             }
             NodeType::Symlink => {
@@ -271,7 +289,9 @@ impl Planner<'_> {
         }
     }
 
-    fn add_file(&mut self, path: &Path, node: Node) {
+    /// Plans a file's content; returns whether any blob will be written to it (a content
+    /// worker then creates it).
+    fn add_file(&mut self, path: &Path, node: Node) -> bool {
         let file_number = self.plan.files.len() as u32;
         let mut offset = 0u64;
         let mut blobs = Vec::new();
@@ -299,12 +319,26 @@ impl Planner<'_> {
             blobs.push((*id, length));
             offset += u64::from(length);
         }
+        let has_content = !blobs.is_empty();
         self.plan.files.push(PlannedFile {
             path: path.to_path_buf(),
             node,
             blobs,
         });
+        has_content
     }
+}
+
+/// Creates a file at its full size (holes where nothing is written) and opens it for writing;
+/// several workers may open the same file, the first one creating it.
+pub(crate) fn create_file(path: &Path, size: u64) -> io::Result<std::fs::File> {
+    let file = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .mode(0o600)
+        .open(path)?;
+    file.set_len(size)?;
+    Ok(file)
 }
 
 fn create_dir(path: &Path) -> io::Result<()> {
