@@ -54,7 +54,7 @@ impl std::str::FromStr for Compression {
 /// Blobs at least this long are sampled before compression: compressing random data (media,
 /// archives, encrypted files) costs a full zstd pass for nothing.
 const SAMPLE_FROM_LEN: usize = 128 << 10;
-const SAMPLE_LEN: usize = 16 << 10;
+const SAMPLE_LEN: usize = 4 << 10;
 const SAMPLES: usize = 4;
 
 /// Compresses and seals blobs; one per worker thread, because a zstd context is not shared.

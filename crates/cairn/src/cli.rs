@@ -142,7 +142,7 @@ pub struct BackupArgs {
     /// Target pack size in MiB
     #[arg(long, default_value_t = 16)]
     pub pack_size: usize,
-    /// Threads reading and chunking files (default: cores, at least 2)
+    /// Threads reading and chunking files (default: cores + 1)
     #[arg(long)]
     pub read_threads: Option<usize>,
 }

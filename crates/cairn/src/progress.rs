@@ -143,6 +143,10 @@ impl Progress {
 }
 
 impl BackupObserver for Progress {
+    fn wants_totals(&self) -> bool {
+        !matches!(self.output, Output::Silent)
+    }
+
     fn scanned(&self, files: u64, bytes: u64, _finished: bool) {
         self.set_totals(files, bytes);
     }

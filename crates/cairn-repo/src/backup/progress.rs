@@ -20,6 +20,11 @@ pub enum FileStatus {
 
 /// Receives progress from the pipeline's threads; every method may be called concurrently.
 pub trait BackupObserver: Send + Sync {
+    /// Whether the observer shows totals (a percentage, an ETA). When it does not, the backup
+    /// skips the extra walk of the tree that counts them.
+    fn wants_totals(&self) -> bool {
+        true
+    }
     /// The scanner's running totals of what the backup will look at.
     fn scanned(&self, _files: u64, _bytes: u64, _finished: bool) {}
     /// Content bytes read (or taken over from the parent) so far, in increments.
@@ -33,7 +38,11 @@ pub trait BackupObserver: Send + Sync {
 /// An observer that ignores everything.
 pub struct NoObserver;
 
-impl BackupObserver for NoObserver {}
+impl BackupObserver for NoObserver {
+    fn wants_totals(&self) -> bool {
+        false
+    }
+}
 
 /// Running totals of the scan: files, bytes, and whether the scan has finished.
 #[derive(Default)]

@@ -335,6 +335,8 @@ pub(crate) fn create_file(path: &Path, size: u64) -> io::Result<std::fs::File> {
     let file = OpenOptions::new()
         .write(true)
         .create(true)
+        // Never truncate: another worker may already have written part of it.
+        .truncate(false)
         .mode(0o600)
         .open(path)?;
     file.set_len(size)?;
