@@ -174,8 +174,19 @@ def main():
     dataset = work / f"dataset-{args.scale}"
     if not dataset.exists():
         print(f"generating dataset at scale {args.scale} ...", flush=True)
-        sh([sys.executable, args.generator / "gen_dataset.py", dataset.with_suffix(".tmp"), "--scale", str(args.scale)])
-        dataset.with_suffix(".tmp").rename(dataset)
+        tmp = dataset.with_suffix(".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        if args.scale <= 1:
+            sh([sys.executable, args.generator / "gen_dataset.py", tmp, "--scale", str(args.scale)])
+        else:
+            # gen_dataset.py cannot make files above ~256 MiB (Python's randbytes limit), so a
+            # larger tree is several scale-1 trees with different seeds side by side: the same
+            # mix of data, all of it distinct.
+            parts = int(-(-args.scale // 1))
+            for part in range(parts):
+                sh([sys.executable, args.generator / "gen_dataset.py", tmp / f"part-{part:02d}",
+                    "--scale", str(args.scale / parts), "--seed", str(42 + part)])
+        tmp.rename(dataset)
     data_bytes = dir_size(dataset)
     files = sum(len(f) for _, _, f in os.walk(dataset))
 

@@ -8,8 +8,16 @@ use cairn_repo::index::Index;
 
 fn resident_bytes() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
-    let line = status.lines().find(|l| l.starts_with("VmRSS:")).expect("VmRSS line");
-    let kib: u64 = line.split_whitespace().nth(1).expect("value").parse().expect("number");
+    let line = status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .expect("VmRSS line");
+    let kib: u64 = line
+        .split_whitespace()
+        .nth(1)
+        .expect("value")
+        .parse()
+        .expect("number");
     kib * 1024
 }
 
@@ -20,7 +28,9 @@ fn id(n: u64, salt: u8) -> Id {
 }
 
 fn main() {
-    let blobs: u64 = std::env::args().nth(1).map_or(2_000_000, |n| n.parse().expect("a number of blobs"));
+    let blobs: u64 = std::env::args()
+        .nth(1)
+        .map_or(2_000_000, |n| n.parse().expect("a number of blobs"));
     let packs: Vec<IndexPack> = (0..blobs.div_ceil(1000))
         .map(|p| IndexPack {
             id: id(p, 1),

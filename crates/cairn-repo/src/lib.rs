@@ -12,6 +12,7 @@
 //! - [`backup`]: the backup pipeline.
 //! - [`restore`]: the restore pipeline.
 //! - [`check`]: verifying a repository.
+//! - [`forget`], [`prune`]: retention policies and reclaiming space.
 //!
 //! # Invariants
 //! - Order of writes: packs, then the index naming them, then the snapshot naming the trees;
@@ -29,12 +30,14 @@ pub mod buffer_pool;
 pub mod check;
 pub mod dump;
 mod error;
+pub mod forget;
 mod id_hasher;
 pub mod index;
 pub mod keys;
 pub mod lock;
 pub mod pack_builder;
 pub mod pack_reader;
+pub mod prune;
 pub mod repository;
 pub mod restore;
 pub mod snapshots;

@@ -142,8 +142,25 @@ fn find_conflict(
 }
 
 impl Repository {
-    /// Takes a shared (`exclusive == false`) or exclusive lock.
+    /// Takes a shared (`exclusive == false`) or exclusive lock. When another process holds a
+    /// conflicting lock, retries with growing pauses for up to [`Repository::lock_retry`]
+    /// (restic's `--retry-lock`) before failing.
     pub fn lock(&self, exclusive: bool) -> Result<RepoLock> {
+        let deadline = std::time::Instant::now() + self.lock_retry();
+        let mut pause = Duration::from_millis(200);
+        loop {
+            match self.try_lock(exclusive) {
+                Err(RepoError::Locked { .. }) if std::time::Instant::now() + pause <= deadline => {
+                    tracing::info!("repository is locked; trying again in {pause:?}");
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(Duration::from_secs(20));
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn try_lock(&self, exclusive: bool) -> Result<RepoLock> {
         let locked = |holder: ExistingLock| RepoError::Locked {
             location: self.location(),
             holder: holder.describe(),

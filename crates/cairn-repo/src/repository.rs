@@ -28,6 +28,8 @@ pub struct Repository {
     key_id: Id,
     config: RepoConfig,
     chunker_tables: Arc<ChunkerTables>,
+    /// How long taking a lock keeps trying while another process holds one.
+    lock_retry: std::time::Duration,
 }
 
 impl std::fmt::Debug for Repository {
@@ -71,6 +73,7 @@ impl Repository {
             key_id,
             config,
             chunker_tables: Arc::new(ChunkerTables::new(polynomial)),
+            lock_retry: std::time::Duration::ZERO,
         })
     }
 
@@ -108,7 +111,17 @@ impl Repository {
             key_id,
             config,
             chunker_tables: Arc::new(tables),
+            lock_retry: std::time::Duration::ZERO,
         })
+    }
+
+    /// Keep trying to take a lock for up to `wait` when it is held (default: fail at once).
+    pub fn set_lock_retry(&mut self, wait: std::time::Duration) {
+        self.lock_retry = wait;
+    }
+
+    pub fn lock_retry(&self) -> std::time::Duration {
+        self.lock_retry
     }
 
     pub fn storage(&self) -> &Arc<dyn Storage> {

@@ -32,6 +32,9 @@ pub struct GlobalArgs {
     /// Print JSON instead of text
     #[arg(long, global = true)]
     pub json: bool,
+    /// When the repository is locked, keep trying this long (e.g. 30s, 5m, 1h)
+    #[arg(long, global = true, value_name = "DURATION")]
+    pub retry_lock: Option<String>,
     /// Print only errors
     #[arg(short, long, global = true)]
     pub quiet: bool,
@@ -63,6 +66,23 @@ pub enum Command {
     Key(KeyCommand),
     /// Remove stale locks
     Unlock(UnlockArgs),
+    /// Remove snapshots by id or by a retention policy
+    Forget(ForgetArgs),
+    /// Remove data no snapshot uses
+    Prune(PruneArgs),
+    /// Copy snapshots from another repository
+    Copy(CopyArgs),
+    /// Find files and directories in snapshots
+    Find(FindArgs),
+    /// Show what changed between two snapshots
+    Diff(DiffArgs),
+    /// Sizes and counts of snapshots and the repository
+    Stats(StatsArgs),
+    /// Add, remove or set the tags of snapshots
+    Tag(TagArgs),
+    /// Repair a damaged repository
+    #[command(subcommand)]
+    Repair(RepairCommand),
 }
 
 #[derive(Debug, Args)]
@@ -240,4 +260,178 @@ pub struct UnlockArgs {
     /// Remove every lock, not only stale ones
     #[arg(long)]
     pub remove_all: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ForgetArgs {
+    /// Snapshots to remove (ids or prefixes); with a policy, it decides instead
+    pub ids: Vec<String>,
+    /// Keep the last N snapshots
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    pub keep_last: Option<i64>,
+    /// Keep the last snapshot of each of the N most recent hours
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    pub keep_hourly: Option<i64>,
+    /// Keep the last snapshot of each of the N most recent days
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    pub keep_daily: Option<i64>,
+    /// Keep the last snapshot of each of the N most recent weeks
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    pub keep_weekly: Option<i64>,
+    /// Keep the last snapshot of each of the N most recent months
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    pub keep_monthly: Option<i64>,
+    /// Keep the last snapshot of each of the N most recent years
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    pub keep_yearly: Option<i64>,
+    /// Keep snapshots newer than the newest minus this duration (e.g. 1y2m3d4h)
+    #[arg(long, value_name = "DURATION")]
+    pub keep_within: Option<String>,
+    #[arg(long, value_name = "DURATION")]
+    pub keep_within_hourly: Option<String>,
+    #[arg(long, value_name = "DURATION")]
+    pub keep_within_daily: Option<String>,
+    #[arg(long, value_name = "DURATION")]
+    pub keep_within_weekly: Option<String>,
+    #[arg(long, value_name = "DURATION")]
+    pub keep_within_monthly: Option<String>,
+    #[arg(long, value_name = "DURATION")]
+    pub keep_within_yearly: Option<String>,
+    /// Keep snapshots with these tags (`a,b` needs both; repeat for either)
+    #[arg(long, value_name = "TAGS")]
+    pub keep_tag: Vec<String>,
+    /// Group snapshots by these fields before applying the policy
+    #[arg(long, default_value = "host,paths")]
+    pub group_by: String,
+    /// Show what would be removed without removing anything
+    #[arg(long, short = 'n')]
+    pub dry_run: bool,
+    /// Run prune afterwards
+    #[arg(long)]
+    pub prune: bool,
+    #[command(flatten)]
+    pub filter: SnapshotFilterArgs,
+    #[command(flatten)]
+    pub prune_options: PruneOptionsArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct PruneOptionsArgs {
+    /// Unused data to tolerate: a percentage (5%), a size (500M) or `unlimited`
+    #[arg(long, default_value = "5%")]
+    pub max_unused: String,
+    /// Rewrite at most this much data (e.g. 2G)
+    #[arg(long, value_name = "SIZE")]
+    pub max_repack_size: Option<String>,
+    /// Repack packs holding uncompressed data, compressing it
+    #[arg(long)]
+    pub repack_uncompressed: bool,
+    /// Repack packs smaller than the target size into full ones
+    #[arg(long)]
+    pub repack_small: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    #[command(flatten)]
+    pub options: PruneOptionsArgs,
+    /// Show what would be removed without removing anything
+    #[arg(long, short = 'n')]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CopyArgs {
+    /// Snapshots to copy (default: all, after filters)
+    pub ids: Vec<String>,
+    /// The repository to copy from
+    #[arg(long, env = "CAIRN_FROM_REPOSITORY", value_name = "REPO")]
+    pub from_repo: String,
+    /// Read the source repository's password from this file
+    #[arg(long, env = "CAIRN_FROM_PASSWORD_FILE")]
+    pub from_password_file: Option<PathBuf>,
+    /// Run this shell command for the source repository's password
+    #[arg(long, env = "CAIRN_FROM_PASSWORD_COMMAND")]
+    pub from_password_command: Option<String>,
+    #[command(flatten)]
+    pub filter: SnapshotFilterArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct FindArgs {
+    /// Glob patterns matched against names (or paths, when they contain `/`)
+    #[arg(required = true)]
+    pub patterns: Vec<String>,
+    /// Search only these snapshots (repeatable)
+    #[arg(long = "snapshot", short = 's')]
+    pub snapshots: Vec<String>,
+    /// Ignore case when matching
+    #[arg(long, short = 'i')]
+    pub ignore_case: bool,
+    #[command(flatten)]
+    pub filter: SnapshotFilterArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    pub first: String,
+    pub second: String,
+    /// Also report entries whose metadata (mode, owner, times) changed
+    #[arg(long)]
+    pub metadata: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StatsArgs {
+    /// Snapshots to count (default: all, after filters)
+    pub ids: Vec<String>,
+    /// restore-size, files-by-contents, raw-data or blobs-per-file
+    #[arg(long, default_value = "restore-size")]
+    pub mode: String,
+    #[command(flatten)]
+    pub filter: SnapshotFilterArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct TagArgs {
+    /// Snapshots to change (default: all, after filters)
+    pub ids: Vec<String>,
+    /// Tags to add (repeatable; `a,b` adds both)
+    #[arg(long)]
+    pub add: Vec<String>,
+    /// Tags to remove
+    #[arg(long)]
+    pub remove: Vec<String>,
+    /// Replace all tags with these
+    #[arg(long)]
+    pub set: Vec<String>,
+    #[command(flatten)]
+    pub filter: SnapshotFilterArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RepairCommand {
+    /// Rebuild the index from the pack headers
+    Index(RepairIndexArgs),
+    /// Rewrite snapshots that reference missing data
+    Snapshots(RepairSnapshotsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RepairIndexArgs {
+    /// Read every pack's header even where the index looks fine
+    #[arg(long)]
+    pub read_all_packs: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RepairSnapshotsArgs {
+    /// Snapshots to repair (default: all)
+    pub ids: Vec<String>,
+    /// Remove the damaged snapshots once their repaired copies are written
+    #[arg(long)]
+    pub forget: bool,
+    /// Show what would be repaired without writing anything
+    #[arg(long, short = 'n')]
+    pub dry_run: bool,
 }

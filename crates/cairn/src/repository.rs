@@ -41,5 +41,42 @@ pub fn open(global: &GlobalArgs) -> Result<Repository> {
         _ => {}
     }
     let password = password::get(global)?;
-    Ok(Repository::open(storage, password.expose())?)
+    let mut repo = Repository::open(storage, password.expose())?;
+    if let Some(text) = &global.retry_lock {
+        repo.set_lock_retry(parse_duration(text)?);
+    }
+    Ok(repo)
+}
+
+/// A Go-style duration: `90s`, `5m`, `1h30m`, `500ms`.
+pub fn parse_duration(text: &str) -> Result<std::time::Duration> {
+    let invalid = || anyhow::anyhow!("invalid duration {text:?}: use e.g. 30s, 5m, 1h30m");
+    let mut total = std::time::Duration::ZERO;
+    let mut rest = text;
+    if rest.is_empty() {
+        return Err(invalid());
+    }
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .ok_or_else(invalid)?;
+        if digits == 0 {
+            return Err(invalid());
+        }
+        let value: u64 = rest[..digits].parse().map_err(|_| invalid())?;
+        rest = &rest[digits..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let seconds = match &rest[..unit_len] {
+            "ms" => value as f64 / 1000.0,
+            "s" => value as f64,
+            "m" => value as f64 * 60.0,
+            "h" => value as f64 * 3600.0,
+            _ => return Err(invalid()),
+        };
+        total += std::time::Duration::from_secs_f64(seconds);
+        rest = &rest[unit_len..];
+    }
+    Ok(total)
 }

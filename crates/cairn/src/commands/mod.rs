@@ -3,12 +3,20 @@
 mod backup;
 mod cat;
 mod check;
+mod copy;
+mod diff;
 mod dump;
+mod find;
+mod forget;
 mod init;
 mod key;
 mod ls;
+mod prune;
+mod repair;
 mod restore;
 mod snapshots;
+mod stats;
+mod tag;
 mod unlock;
 
 use anyhow::Result;
@@ -30,6 +38,14 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Check(args) => check::run(global, args),
         Command::Key(command) => key::run(global, command),
         Command::Unlock(args) => unlock::run(global, args),
+        Command::Forget(args) => forget::run(global, args),
+        Command::Prune(args) => prune::run(global, args),
+        Command::Copy(args) => copy::run(global, args),
+        Command::Find(args) => find::run(global, args),
+        Command::Diff(args) => diff::run(global, args),
+        Command::Stats(args) => stats::run(global, args),
+        Command::Tag(args) => tag::run(global, args),
+        Command::Repair(command) => repair::run(global, command),
     }
 }
 

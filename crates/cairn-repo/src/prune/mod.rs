@@ -1,0 +1,130 @@
+//! Prune: reclaim the space of data no snapshot uses.
+//!
+//! # Plan
+//! Every blob reachable from a snapshot is *used*. Each pack is then one of: fully used (kept),
+//! unused (deleted), or partly used (kept, or repacked: its used blobs are copied into new
+//! packs and the old pack deleted). Partly used packs are repacked, most wasteful first, until
+//! the unused bytes left are below `max_unused` and within `max_repack_bytes`. Tree packs with
+//! unused blobs are always repacked (they are small and read often), as are packs that only
+//! hold duplicates. Packs no index names (left by an interrupted backup) are deleted.
+//!
+//! # Order that protects data
+//! new packs → their index → index of every kept pack → sync → delete the old index files →
+//! sync → delete old packs. Killed at any point, the repository stays valid: before the old
+//! index files go, old and new index overlap (allowed); after, the old packs are merely
+//! unreferenced, and the next prune deletes them.
+//!
+//! Prune refuses to run when any snapshot, tree or index file cannot be read, or when a used
+//! blob is in no pack: deleting "unused" data is only safe when "used" is known for certain.
+
+mod plan;
+mod repack;
+
+use cairn_format::{Id, IndexFile, IndexPack};
+use cairn_storage::FileKind;
+
+pub use plan::{parse_size, plan_prune, MaxUnused, PrunePlan, PruneStats};
+
+/// A size such as `500M` or `2G`, with an error saying how to write one.
+pub fn parse_size_text(text: &str) -> Result<u64> {
+    parse_size(text).ok_or_else(|| {
+        crate::RepoError::InvalidInput(format!(
+            "invalid size {text:?}: write it as a number with K, M, G or T, e.g. 2G"
+        ))
+    })
+}
+
+use crate::{Repository, Result};
+
+#[derive(Debug, Clone)]
+pub struct PruneOptions {
+    pub max_unused: MaxUnused,
+    /// Stop choosing packs to repack once this many bytes would be rewritten.
+    pub max_repack_bytes: Option<u64>,
+    /// Repack packs holding uncompressed blobs (to compress them; format version 2).
+    pub repack_uncompressed: bool,
+    /// Repack packs smaller than the target pack size, so many small packs become few.
+    pub repack_small: bool,
+    pub dry_run: bool,
+    /// Target size of new packs.
+    pub pack_size: usize,
+}
+
+impl Default for PruneOptions {
+    fn default() -> PruneOptions {
+        PruneOptions {
+            max_unused: MaxUnused::Percent(5.0),
+            max_repack_bytes: None,
+            repack_uncompressed: false,
+            repack_small: false,
+            dry_run: false,
+            pack_size: crate::blob_writer::PACK_SIZE_DEFAULT,
+        }
+    }
+}
+
+/// What a prune did (or, in a dry run, would do).
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct PruneSummary {
+    pub stats: PruneStats,
+    pub packs_deleted: u64,
+    pub packs_repacked: u64,
+    pub packs_written: u64,
+    pub index_files_written: u64,
+    pub index_files_deleted: u64,
+    pub dry_run: bool,
+}
+
+/// Plans and (unless a dry run) carries out a prune, under an exclusive lock.
+pub fn prune(repo: &Repository, options: &PruneOptions) -> Result<PruneSummary> {
+    let _lock = repo.lock(true)?;
+    let plan = plan_prune(repo, options)?;
+    let mut summary = PruneSummary {
+        stats: plan.stats.clone(),
+        packs_deleted: plan.delete.len() as u64,
+        packs_repacked: plan.repack.len() as u64,
+        dry_run: options.dry_run,
+        ..PruneSummary::default()
+    };
+    if options.dry_run {
+        return Ok(summary);
+    }
+    let written = repack::repack(repo, &plan, options)?;
+    summary.packs_written = written.packs;
+    summary.index_files_written = written.index_files.len() as u64;
+
+    // Index every pack that stays, in new files, before anything old goes away.
+    let kept: Vec<&IndexPack> = plan.keep.iter().map(|id| &plan.packs[id]).collect();
+    for chunk in kept.chunks(INDEX_PACKS_PER_FILE) {
+        let file = IndexFile {
+            supersedes: Vec::new(),
+            packs: chunk.iter().map(|p| (*p).clone()).collect(),
+        };
+        repo.save_unpacked(FileKind::Index, &file.to_json())?;
+        summary.index_files_written += 1;
+    }
+    repo.storage().sync()?;
+
+    for id in &plan.old_index_files {
+        remove_if_present(repo, FileKind::Index, id)?;
+        summary.index_files_deleted += 1;
+    }
+    repo.storage().sync()?;
+
+    for id in plan.delete.iter().chain(&plan.repack) {
+        remove_if_present(repo, FileKind::Pack, id)?;
+    }
+    repo.storage().sync()?;
+    Ok(summary)
+}
+
+/// Packs per new index file: about restic's 50,000 blobs at a few hundred blobs per pack.
+const INDEX_PACKS_PER_FILE: usize = 200;
+
+fn remove_if_present(repo: &Repository, kind: FileKind, id: &Id) -> Result<()> {
+    match repo.storage().remove(kind, &id.to_hex()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.is_not_found() => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
