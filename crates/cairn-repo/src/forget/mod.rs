@@ -96,8 +96,8 @@ impl GroupKey {
 #[derive(Debug, Clone)]
 pub struct ForgetGroup {
     pub key: GroupKey,
-    /// Kept snapshots, newest first, each with the reasons it is kept.
-    pub keep: Vec<(Id, Snapshot, Vec<String>)>,
+    /// Kept snapshots, newest first, each with the reasons it is kept and the counts left.
+    pub keep: Vec<(Id, Snapshot, Decision)>,
     /// Snapshots to remove, newest first.
     pub remove: Vec<(Id, Snapshot)>,
 }
@@ -134,7 +134,7 @@ pub fn plan_forget(
             };
             for ((id, snapshot), decision) in members.into_iter().zip(decisions) {
                 if decision.keep {
-                    group.keep.push((id, snapshot, decision.reasons));
+                    group.keep.push((id, snapshot, decision));
                 } else {
                     group.remove.push((id, snapshot));
                 }

@@ -177,6 +177,9 @@ pub struct Decision {
     pub keep: bool,
     /// Why it is kept, in restic's words ("last snapshot", "daily snapshot", "within 1y", …).
     pub reasons: Vec<String>,
+    /// What is left of the last/hourly/daily/weekly/monthly/yearly counts after this snapshot
+    /// (restic reports them with each kept snapshot).
+    pub counters: [u32; 6],
 }
 
 /// Applies the policy to snapshot times given newest first; returns one decision per time, in
@@ -192,6 +195,7 @@ pub fn apply(
             .map(|_| Decision {
                 keep: true,
                 reasons: vec!["policy is empty".into()],
+                counters: [0; 6],
             })
             .collect();
     }
@@ -223,7 +227,7 @@ pub fn apply(
         let mut reasons = Vec::new();
         for list in &policy.tags {
             if list.iter().all(|t| tags.contains(t)) {
-                reasons.push(format!("has tags [{}]", list.join(" ")));
+                reasons.push(format!("has tags [{}]", list.join(", ")));
             }
         }
         if !policy.within.is_zero() && *time > policy.within.before(latest) {
@@ -248,9 +252,18 @@ pub fn apply(
                 }
             }
         }
+        let counters = [
+            counted[0].0,
+            counted[1].0,
+            counted[2].0,
+            counted[3].0,
+            counted[4].0,
+            counted[5].0,
+        ];
         decisions.push(Decision {
             keep: !reasons.is_empty(),
             reasons,
+            counters,
         });
     }
     decisions

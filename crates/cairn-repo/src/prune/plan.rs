@@ -177,7 +177,7 @@ pub fn plan_prune(repo: &Repository, options: &PruneOptions) -> Result<PrunePlan
             stats.delete_blobs += u.unused_blobs;
             stats.delete_bytes += size_of(id);
             delete.push(*id);
-        } else if (u.unused_blobs > 0 && tree_pack)
+        } else if (u.unused_blobs > 0 && tree_pack && options.max_unused != MaxUnused::Unlimited)
             || (options.repack_uncompressed && repo.supports_compression() && u.uncompressed_data)
             || (options.repack_small && small_packs > 1 && size_of(id) < small_limit)
         {

@@ -71,8 +71,20 @@ fn group_json(group: &ForgetGroup) -> Result<serde_json::Value> {
     let reasons: Vec<serde_json::Value> = group
         .keep
         .iter()
-        .map(|(id, s, reasons)| {
-            Ok(serde_json::json!({ "snapshot": snapshot_json(id, s)?, "matches": reasons }))
+        .map(|(id, s, decision)| {
+            // restic's counters: what is left of each count, zero ones left out.
+            let mut counters = serde_json::Map::new();
+            let names = ["last", "hourly", "daily", "weekly", "monthly", "yearly"];
+            for (name, value) in names.iter().zip(decision.counters) {
+                if value > 0 {
+                    counters.insert((*name).to_string(), value.into());
+                }
+            }
+            Ok(serde_json::json!({
+                "snapshot": snapshot_json(id, s)?,
+                "matches": decision.reasons,
+                "counters": counters,
+            }))
         })
         .collect::<Result<_>>()?;
     let or_null = |list: &Vec<String>| {
@@ -112,7 +124,7 @@ fn print_group(group: &ForgetGroup) {
         }
     );
     println!("keep {} snapshots:", group.keep.len());
-    for (id, snapshot, reasons) in &group.keep {
+    for (id, snapshot, decision) in &group.keep {
         println!(
             "  {}  {}  {:<16}  {}",
             id.short(),
@@ -121,7 +133,7 @@ fn print_group(group: &ForgetGroup) {
                 .with_timezone(&chrono::Local)
                 .format("%Y-%m-%d %H:%M:%S"),
             snapshot.hostname,
-            reasons.join(", ")
+            decision.reasons.join(", ")
         );
     }
     if !group.remove.is_empty() {

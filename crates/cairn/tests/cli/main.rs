@@ -7,3 +7,4 @@ mod commands;
 mod errors;
 mod faults;
 mod oracle;
+mod retention;

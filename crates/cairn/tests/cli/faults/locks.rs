@@ -264,3 +264,57 @@ fn data_entries(repo: &std::path::Path) -> Vec<String> {
     out.sort();
     out
 }
+
+#[test]
+fn retry_lock_waits_for_a_lock_to_go_and_gives_up_after_its_time() {
+    let scratch = Scratch::new();
+    let repo = scratch.init_repo("repo");
+    let source = small_source(&scratch);
+    let handle = inspect::open(&repo);
+    let lock = handle.lock(true).expect("take an exclusive lock");
+
+    // Released after 1.5 s: a backup told to wait 20 s gets through.
+    let releaser = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(1500));
+        drop(lock);
+    });
+    let started = std::time::Instant::now();
+    run_ok_in(
+        "backup waiting for a lock",
+        scratch
+            .cairn(&repo)
+            .args(["backup", "--retry-lock", "20s"])
+            .arg(&source),
+    );
+    let waited = started.elapsed();
+    releaser.join().unwrap();
+    assert!(
+        waited >= std::time::Duration::from_millis(1400),
+        "it did not wait: {waited:?}"
+    );
+
+    // Held for good: a short retry gives up with the usual message after about its time.
+    let _held = handle.lock(true).expect("take it again");
+    let started = std::time::Instant::now();
+    let err = expect_failure(
+        "backup with a short retry",
+        scratch
+            .cairn(&repo)
+            .args(["backup", "--retry-lock", "1s"])
+            .arg(&source),
+    );
+    let waited = started.elapsed();
+    assert!(err.contains("locked"), "{err}");
+    assert!(
+        waited >= std::time::Duration::from_millis(600)
+            && waited < std::time::Duration::from_secs(10),
+        "waited {waited:?}"
+    );
+    let err = expect_failure(
+        "an invalid --retry-lock",
+        scratch
+            .cairn(&repo)
+            .args(["snapshots", "--retry-lock", "soon"]),
+    );
+    assert!(err.contains("invalid duration"), "{err}");
+}
