@@ -9,10 +9,17 @@
 //!   indexing them.
 //! - [`tree_io`]: reading blobs and trees; walking a snapshot.
 //! - [`snapshots`]: listing and resolving snapshots.
+//! - [`find`]: entries matching patterns across snapshots, shared trees searched once.
+//! - [`diff`]: what changed between two snapshots, identical subtrees skipped.
+//! - [`stats`]: sizes and counts of snapshots in restic's four counting modes.
 //! - [`backup`]: the backup pipeline.
 //! - [`restore`]: the restore pipeline.
 //! - [`check`]: verifying a repository.
 //! - [`forget`], [`prune`]: retention policies and reclaiming space.
+//! - [`repair`]: rebuilding the index from the packs; rewriting snapshots that lost data.
+//! - [`copy`]: copying snapshots between repositories (blobs re-sealed, never re-chunked).
+//! - [`tag`]: changing the tags of snapshots.
+//! - [`selection`]: the snapshots a command names, or all that its filters match.
 //!
 //! # Invariants
 //! - Order of writes: packs, then the index naming them, then the snapshot naming the trees;
@@ -28,8 +35,11 @@ pub mod blob_codec;
 pub mod blob_writer;
 pub mod buffer_pool;
 pub mod check;
+pub mod copy;
+pub mod diff;
 pub mod dump;
 mod error;
+pub mod find;
 pub mod forget;
 mod id_hasher;
 pub mod index;
@@ -38,10 +48,14 @@ pub mod lock;
 pub mod pack_builder;
 pub mod pack_reader;
 pub mod prune;
+pub mod repair;
 pub mod repository;
 pub mod restore;
+pub mod selection;
 pub mod snapshots;
+pub mod stats;
 pub mod system;
+pub mod tag;
 pub mod tree_io;
 
 pub use error::{ErrorKind, RepoError, Result};

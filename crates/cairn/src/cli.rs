@@ -359,7 +359,8 @@ pub struct CopyArgs {
 
 #[derive(Debug, Args)]
 pub struct FindArgs {
-    /// Glob patterns matched against names (or paths, when they contain `/`)
+    /// Patterns as restic's: `*.txt` matches any entry so named, `foo` also everything below
+    /// a `foo`, `a/*.txt` consecutive path parts, `/home/u` anchored at the snapshot root
     #[arg(required = true)]
     pub patterns: Vec<String>,
     /// Search only these snapshots (repeatable)
@@ -368,6 +369,9 @@ pub struct FindArgs {
     /// Ignore case when matching
     #[arg(long, short = 'i')]
     pub ignore_case: bool,
+    /// Long listing: mode, owner, size and modification time of each entry
+    #[arg(long, short = 'l')]
+    pub long: bool,
     #[command(flatten)]
     pub filter: SnapshotFilterArgs,
 }
@@ -399,10 +403,11 @@ pub struct TagArgs {
     /// Tags to add (repeatable; `a,b` adds both)
     #[arg(long)]
     pub add: Vec<String>,
-    /// Tags to remove
+    /// Tags to remove (repeatable; `a,b` removes both)
     #[arg(long)]
     pub remove: Vec<String>,
-    /// Replace all tags with these
+    /// Replace all tags with these (repeatable; `--set ""` removes every tag); not with
+    /// --add or --remove
     #[arg(long)]
     pub set: Vec<String>,
     #[command(flatten)]
@@ -426,7 +431,7 @@ pub struct RepairIndexArgs {
 
 #[derive(Debug, Args)]
 pub struct RepairSnapshotsArgs {
-    /// Snapshots to repair (default: all)
+    /// Snapshots to repair (ids, prefixes or `latest`; default: all)
     pub ids: Vec<String>,
     /// Remove the damaged snapshots once their repaired copies are written
     #[arg(long)]
@@ -434,4 +439,6 @@ pub struct RepairSnapshotsArgs {
     /// Show what would be repaired without writing anything
     #[arg(long, short = 'n')]
     pub dry_run: bool,
+    #[command(flatten)]
+    pub filter: SnapshotFilterArgs,
 }

@@ -99,3 +99,41 @@ pub fn new_password(
     }
     Ok(first)
 }
+
+/// The password of a second repository (the source of `copy`): from `file`, from `command`,
+/// from `CAIRN_FROM_PASSWORD`, or asked on a terminal. Errors name the source's options, so
+/// the user knows which of two passwords is missing.
+pub fn get_source(
+    file: Option<&std::path::Path>,
+    command: Option<&str>,
+) -> Result<Secret<Vec<u8>>> {
+    let password = if let Some(path) = file {
+        from_file(path)?
+    } else if let Some(command) = command {
+        let output = Command::new("sh")
+            .arg("-c")
+            .arg(command)
+            .stderr(std::process::Stdio::inherit())
+            .output()
+            .context("cannot run --from-password-command")?;
+        if !output.status.success() {
+            bail!(
+                "--from-password-command failed ({}); fix the command or use --from-password-file",
+                output.status
+            );
+        }
+        trimmed(output.stdout)
+    } else if let Some(value) = std::env::var_os("CAIRN_FROM_PASSWORD") {
+        Secret::new(value.into_encoded_bytes())
+    } else if std::io::stdin().is_terminal() {
+        Secret::new(
+            rpassword::prompt_password("enter password for the source repository: ")?.into_bytes(),
+        )
+    } else {
+        bail!("no password given for the source repository: use --from-password-file, --from-password-command or CAIRN_FROM_PASSWORD");
+    };
+    if password.expose().is_empty() {
+        bail!("the source repository's password is empty; give a non-empty password");
+    }
+    Ok(password)
+}

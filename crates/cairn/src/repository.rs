@@ -16,6 +16,11 @@ pub fn storage(global: &GlobalArgs) -> Result<Arc<dyn Storage>> {
     if location.is_empty() {
         bail!("the repository location is empty: use -r PATH or CAIRN_REPOSITORY");
     }
+    storage_at(location)
+}
+
+/// The storage a repository location names (a directory, or `local:PATH`).
+pub fn storage_at(location: &str) -> Result<Arc<dyn Storage>> {
     if let Some((scheme, _)) = location.split_once(':') {
         match scheme {
             "local" => return Ok(Arc::new(LocalStore::new(&location["local:".len()..]))),

@@ -1,9 +1,169 @@
-//! `cairn copy`.
+//! `cairn copy`: snapshots from `--from-repo` into the repository of `-r`.
+
+use std::io::IsTerminal;
 
 use anyhow::{bail, Result};
+use cairn_format::{BlobType, Id, Snapshot};
+use cairn_repo::copy::{copy_snapshots, CopyObserver, CopyOptions, CopyPlanTotals, CopySummary};
+use cairn_repo::selection::SnapshotSelection;
+use cairn_repo::{RepoError, Repository};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::cli::{CopyArgs, GlobalArgs};
+use crate::{format, password, repository};
 
-pub fn run(_global: &GlobalArgs, _args: CopyArgs) -> Result<u8> {
-    bail!("`cairn copy` is being built")
+pub fn run(global: &GlobalArgs, args: CopyArgs) -> Result<u8> {
+    let source = open_source(global, &args)?;
+    let dest = repository::open(global)?;
+    let selection = SnapshotSelection {
+        ids: args.ids.clone(),
+        filter: args.filter.to_filter(),
+    };
+    let observer = Printer::new(global);
+    let result = copy_snapshots(
+        &source,
+        &dest,
+        &selection,
+        &CopyOptions::default(),
+        &observer,
+    );
+    if let Some(bar) = &observer.bar {
+        bar.finish_and_clear();
+    }
+    let summary = result?;
+    print_summary(global, &summary)?;
+    Ok(0)
+}
+
+/// Opens the source repository, with errors that name the source's options (the destination's
+/// are `-r` and `--password-file`).
+fn open_source(global: &GlobalArgs, args: &CopyArgs) -> Result<Repository> {
+    if args.from_repo.is_empty() {
+        bail!("the source repository location is empty: use --from-repo PATH or CAIRN_FROM_REPOSITORY");
+    }
+    let storage = repository::storage_at(&args.from_repo)?;
+    if let Err(e) = storage.size(cairn_storage::FileKind::Config, "config") {
+        if e.is_not_found() {
+            bail!(
+                "source {} is not a repository (no config file); check --from-repo",
+                storage.location()
+            );
+        }
+    }
+    let password = password::get_source(
+        args.from_password_file.as_deref(),
+        args.from_password_command.as_deref(),
+    )?;
+    let mut repo = match Repository::open(storage, password.expose()) {
+        Ok(repo) => repo,
+        Err(RepoError::WrongPassword { location, tried }) => bail!(
+            "wrong password for source repository {location} (tried {tried} key{}); supply the right one with --from-password-file, --from-password-command or CAIRN_FROM_PASSWORD",
+            if tried == 1 { "" } else { "s" }
+        ),
+        Err(e) => return Err(e.into()),
+    };
+    if let Some(text) = &global.retry_lock {
+        repo.set_lock_retry(repository::parse_duration(text)?);
+    }
+    Ok(repo)
+}
+
+/// Prints a line per snapshot and, on a terminal, a bar of the bytes transferred.
+struct Printer {
+    lines: bool,
+    bar: Option<ProgressBar>,
+}
+
+impl Printer {
+    fn new(global: &GlobalArgs) -> Printer {
+        let lines = !global.quiet && !global.json;
+        let bar = (lines && std::io::stderr().is_terminal()).then(|| {
+            let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr_with_hz(5));
+            bar.set_style(
+                ProgressStyle::with_template(
+                    "[{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {eta}",
+                )
+                .expect("progress template"),
+            );
+            bar
+        });
+        Printer { lines, bar }
+    }
+
+    fn line(&self, text: String) {
+        if !self.lines {
+            return;
+        }
+        match &self.bar {
+            Some(bar) => bar.suspend(|| println!("{text}")),
+            None => println!("{text}"),
+        }
+    }
+}
+
+fn describe(id: &Id, snapshot: &Snapshot) -> String {
+    format!(
+        "snapshot {} of [{}] at {} by {}@{}",
+        id.short(),
+        snapshot.paths.join(" "),
+        snapshot
+            .time
+            .with_timezone(&chrono::Local)
+            .format("%Y-%m-%d %H:%M:%S"),
+        snapshot.username,
+        snapshot.hostname
+    )
+}
+
+impl CopyObserver for Printer {
+    fn snapshot_skipped(&self, source: &Id, snapshot: &Snapshot, existing: &Id) {
+        self.line(format!(
+            "skipped {}: already copied as {}",
+            describe(source, snapshot),
+            existing.short()
+        ));
+    }
+
+    fn planned(&self, totals: &CopyPlanTotals) {
+        if let Some(bar) = &self.bar {
+            bar.set_length(totals.plaintext_bytes);
+        }
+    }
+
+    fn blob_copied(&self, _blob_type: BlobType, plaintext_bytes: u64) {
+        if let Some(bar) = &self.bar {
+            bar.inc(plaintext_bytes);
+        }
+    }
+
+    fn snapshot_copied(&self, source: &Id, snapshot: &Snapshot, new: &Id) {
+        self.line(format!(
+            "copied {} as {}",
+            describe(source, snapshot),
+            new.short()
+        ));
+    }
+}
+
+fn print_summary(global: &GlobalArgs, summary: &CopySummary) -> Result<()> {
+    if global.json {
+        let mut value = serde_json::to_value(summary)?;
+        value["message_type"] = "summary".into();
+        return super::print_json(&value);
+    }
+    if global.quiet {
+        return Ok(());
+    }
+    println!(
+        "{} snapshots copied, {} skipped; added {} blobs ({} data, {} tree), {} ({} stored in {} packs)",
+        summary.copied.len(),
+        summary.skipped.len(),
+        summary.data_blobs + summary.tree_blobs,
+        summary.data_blobs,
+        summary.tree_blobs,
+        format::bytes(summary.plaintext_bytes),
+        format::bytes(summary.stored_bytes),
+        summary.packs
+    );
+    Ok(())
 }

@@ -3,8 +3,11 @@
 
 mod support;
 
+mod browse_more;
 mod commands;
+mod copy_tag;
 mod errors;
 mod faults;
 mod oracle;
+mod repair;
 mod retention;
