@@ -211,7 +211,10 @@ def main():
             results[name]["rss"].append(rss)
             secs, _ = tool.backup(repo, src, "day1b")
             results[name]["nochange"].append(secs)
-            sh([sys.executable, args.generator / "mutate_day2.py", src], stdout=subprocess.DEVNULL)
+            # A composed tree (scale > 1) gets the day-2 changes in every part.
+            parts = sorted(src.glob("part-*")) or [src]
+            for part in parts:
+                sh([sys.executable, args.generator / "mutate_day2.py", part], stdout=subprocess.DEVNULL)
             warm(src)
             secs, _ = tool.backup(repo, src, "day2")
             results[name]["day2"].append(secs)

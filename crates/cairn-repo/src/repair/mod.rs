@@ -23,9 +23,10 @@
 //!   already wrote and does not write a second one.
 //!
 //! # Decisions (see ARCHITECTURE.md's log)
-//! - Files keep the data blobs that are left and their name, and their size becomes the sum of
-//!   the blobs kept, as restic ≥ 0.16 does; the loss is recorded in the node's `error` field,
-//!   which restic reads and ignores. Directories whose tree cannot be read become empty.
+//! - A file that lost data blobs becomes an empty file under its own name, the loss recorded in
+//!   the node's `error` field (restic reads and ignores it). restic ≥ 0.16 keeps the surviving
+//!   chunks back to back instead; an empty file that says it lost its content is safer than a
+//!   file of shifted data that looks whole. Directories whose tree cannot be read become empty.
 //! - The new snapshot always gets the tag `repaired` (restic ≥ 0.16 adds it only without
 //!   `--forget`): with the damaged original gone, the tag is the one sign left that the
 //!   snapshot lost data.

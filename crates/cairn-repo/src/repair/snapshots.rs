@@ -10,11 +10,12 @@
 //! the packs really hold. An index file that cannot be read stops the repair: blobs only it
 //! lists would look missing and be cut out of snapshots that are in fact whole.
 //!
-//! What a repaired entry becomes (what restic ≥ 0.16 makes of it, plus a note in the node's
-//! `error` field; see the module documentation of [`crate::repair`]):
-//! - a file keeps the data blobs that are left, in order, under its own name; its size becomes
-//!   their sum, and its `error` field says how much was lost. A file whose blobs are all there
-//!   but whose size is wrong only gets its size corrected;
+//! What a repaired entry becomes (see the module documentation of [`crate::repair`]):
+//! - a file that lost data blobs becomes an empty file under its own name, and its `error`
+//!   field says how much was lost (restic ≥ 0.16 keeps the surviving chunks back to back
+//!   instead; a file of shifted data that looks whole is worse than an empty file that says it
+//!   lost its content). A file whose blobs are all there but whose size is wrong only gets its
+//!   size corrected;
 //! - a directory whose tree cannot be read, or which has no tree, becomes an empty directory
 //!   (its `error` field says why);
 //! - a snapshot whose root tree cannot be read has nothing left to save: it is reported, and
@@ -51,7 +52,7 @@ pub struct RepairSnapshotsOptions {
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum DamageKind {
-    /// Some of the file's data blobs are gone; the file keeps the others.
+    /// Some of the file's data blobs are gone; the file is now empty.
     FileContentRemoved {
         blobs_missing: u64,
         blobs: u64,
@@ -459,14 +460,14 @@ mod tests {
                     blobs_missing: 2,
                     blobs: 3,
                     size_before: 40_000 + d2_len,
-                    size_after: d2_len,
+                    size_after: 0,
                 },
             },
         ]
     }
 
     #[test]
-    fn damaged_files_keep_what_is_left_lost_directories_become_empty_and_the_rest_is_kept() {
+    fn damaged_files_and_lost_directories_become_empty_and_the_rest_is_kept() {
         let setup = damaged_repository();
         let repo = &setup.repo;
         repair_index(repo, &RepairIndexOptions::default()).unwrap();
@@ -528,9 +529,9 @@ mod tests {
         // b/ is empty and says why.
         assert_eq!(nodes(repo, &root[1].subtree.unwrap()), Vec::new());
         assert!(root[1].error.contains("repaired"), "{:?}", root[1].error);
-        // f kept d2 alone.
-        assert_eq!(root[3].content, Some(vec![setup.d2.0]));
-        assert_eq!(root[3].size, setup.d2.1 as u64);
+        // f lost two of its three chunks: it is empty and says so.
+        assert_eq!(root[3].content, Some(Vec::new()));
+        assert_eq!(root[3].size, 0);
         assert!(root[3].error.contains("2 of 3"), "{:?}", root[3].error);
         let a = nodes(repo, &root[0].subtree.unwrap());
         assert_eq!(a[0].content, Some(Vec::new()));

@@ -146,43 +146,47 @@ impl<'a> TreeRewriter<'a> {
         Ok(result)
     }
 
-    /// Drops the data blobs of a file that are missing and corrects its size; returns what was
-    /// wrong, or `None` for a whole file.
+    /// Empties a file whose content lost data blobs (and corrects the size of a whole file
+    /// whose recorded size is wrong); returns what was wrong, or `None` for a whole file.
+    ///
+    /// An emptied file, marked in its `error` field, says plainly that its content is gone; a
+    /// file stitched from the chunks that survived would look whole and hold shifted data.
     fn repair_file(&self, node: &mut Node) -> Option<DamageKind> {
         let content = node.content.as_deref().unwrap_or_default();
-        let mut kept = Vec::with_capacity(content.len());
         let mut size = 0u64;
+        let mut blobs_missing = 0u64;
         for blob in content {
-            if let Some(location) = self.index.lookup(BlobType::Data, blob) {
-                kept.push(*blob);
-                size += u64::from(location.plaintext_len());
+            match self.index.lookup(BlobType::Data, blob) {
+                Some(location) => size += u64::from(location.plaintext_len()),
+                None => blobs_missing += 1,
             }
         }
         let blobs = content.len() as u64;
-        let blobs_missing = blobs - kept.len() as u64;
         if blobs_missing == 0 && size == node.size && node.content.is_some() {
             return None;
         }
         let size_before = node.size;
-        node.content = Some(kept);
-        node.size = size;
         if blobs_missing == 0 {
+            node.content = Some(content.to_vec());
+            node.size = size;
             return Some(DamageKind::FileSizeFixed {
                 size_before,
                 size_after: size,
             });
         }
+        node.content = Some(Vec::new());
+        node.size = 0;
         mark(
             node,
             &format!(
-                "repaired: {blobs_missing} of {blobs} data blobs were lost and removed from the content ({size_before} bytes before, {size} after)"
+                "repaired: {blobs_missing} of {blobs} data blobs were lost; the content ({size_before} bytes) was removed"
             ),
         );
         Some(DamageKind::FileContentRemoved {
             blobs_missing,
             blobs,
             size_before,
-            size_after: size,
+            size_after: 0,
         })
     }
 

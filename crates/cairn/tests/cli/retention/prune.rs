@@ -284,3 +284,79 @@ fn prune_refuses_when_a_snapshot_cannot_be_read() {
         .collect();
     assert_eq!(after, before, "a refused prune changes nothing");
 }
+
+#[test]
+fn max_repack_size_bounds_the_rewriting_and_repack_small_merges_small_packs() {
+    let scratch = Scratch::new();
+    let (repo, source, references) = repository_with_history(&scratch, "auto");
+    for (id, _) in &references[..2] {
+        run_ok(scratch.cairn(&repo).args(["forget", id]));
+    }
+    let unbounded = prune_json(&scratch, &repo, &["--dry-run", "--max-unused", "0%"]);
+    let unbounded_bytes = unbounded["stats"]["repack_bytes"].as_u64().unwrap();
+    assert!(
+        unbounded_bytes > 256 << 10,
+        "the history must need repacking: {unbounded}"
+    );
+    let bound = unbounded_bytes / 2;
+    let bounded = prune_json(
+        &scratch,
+        &repo,
+        &[
+            "--max-unused",
+            "0%",
+            "--max-repack-size",
+            &bound.to_string(),
+        ],
+    );
+    let bounded_bytes = bounded["stats"]["repack_bytes"].as_u64().unwrap();
+    assert!(bounded_bytes < unbounded_bytes, "{bounded}");
+    // The bound leaves unused data behind that an unbounded prune would have reclaimed.
+    let left_unused = bounded["stats"]["remaining_unused_bytes"].as_u64().unwrap();
+    assert!(left_unused > 0, "{bounded}");
+    both_checks(&scratch, &repo);
+    assert_restores(
+        &scratch,
+        &repo,
+        &source,
+        &references[2..],
+        "after a bounded prune",
+    );
+
+    // Ten tiny backups make ten tiny data packs; --repack-small merges them into one.
+    let small_repo = scratch.init_repo("small-repo");
+    let small_source = scratch.path("small-source");
+    let mut rng = Rng::new(11);
+    for i in 0..10 {
+        std::fs::create_dir_all(&small_source).unwrap();
+        std::fs::write(small_source.join(format!("f{i}")), rng.bytes(200_000)).unwrap();
+        run_ok(scratch.cairn(&small_repo).arg("backup").arg(&small_source));
+    }
+    let packs_before = count_files(&small_repo.join("data"));
+    let summary = prune_json(&scratch, &small_repo, &["--repack-small"]);
+    assert!(
+        summary["packs_repacked"].as_u64().unwrap() >= 10,
+        "{summary}"
+    );
+    let packs_after = count_files(&small_repo.join("data"));
+    assert!(
+        packs_after * 3 < packs_before,
+        "{packs_before} packs became {packs_after}"
+    );
+    both_checks(&scratch, &small_repo);
+}
+
+fn count_files(dir: &Path) -> usize {
+    let mut count = 0;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+            if entry.file_type().unwrap().is_dir() {
+                stack.push(entry.path());
+            } else {
+                count += 1;
+            }
+        }
+    }
+    count
+}
