@@ -15,6 +15,11 @@ if [ ${#need[@]} -gt 0 ]; then
   apt-get install -y -qq restic borgbackup rclone attr >/dev/null
 fi
 restic version
+# The S3 tests start their own server: moto, through scripts/s3-test-server.py.
+if ! python3 -c "import moto.server, flask" >/dev/null 2>&1; then
+  echo "installing the S3 test server (moto)"
+  python3 -m pip install --quiet 'moto[server]>=5.2,<5.3'
+fi
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings

@@ -15,6 +15,9 @@ pub enum ErrorKind {
     Transient,
     /// The store answered something that cannot be right (short read, bad name).
     Invalid,
+    /// The store cannot be used as configured (a missing bucket, a malformed endpoint):
+    /// trying again will not help until the user changes something.
+    Misconfigured,
     Other,
 }
 

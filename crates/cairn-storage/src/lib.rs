@@ -5,6 +5,7 @@
 //! - [`error`]: [`StorageError`] with a matchable [`ErrorKind`] and `is_retryable`.
 //! - [`local`]: a directory on a local file system, laid out as restic's local backend.
 //! - [`memory`]: an in-memory store for tests.
+//! - [`s3`]: a bucket on any S3-compatible service, through OpenDAL.
 //! - [`conformance`]: the suite every store must pass (feature `conformance`).
 //!
 //! A storage knows files by kind and name, never the repository format: it does not decrypt,
@@ -20,11 +21,15 @@ pub mod error;
 pub mod kind;
 pub mod local;
 pub mod memory;
+pub mod s3;
+#[cfg(any(test, feature = "conformance"))]
+pub mod s3_test_server;
 
 pub use error::{ErrorKind, StorageError};
 pub use kind::FileKind;
 pub use local::LocalStore;
 pub use memory::MemoryStore;
+pub use s3::{S3Location, S3Store};
 
 /// A file's name and size, as a listing returns them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,6 +67,13 @@ pub trait Storage: Send + Sync {
 
     /// Writes a whole file atomically.
     fn put(&self, kind: FileKind, name: &str, data: &[u8]) -> Result<()>;
+
+    /// Writes a whole file as `put` does, into the store's storage class for bulk data where it
+    /// has one (S3 with a storage class set: the offsite mirror's data packs). Stores without
+    /// classes just `put`.
+    fn put_bulk(&self, kind: FileKind, name: &str, data: &[u8]) -> Result<()> {
+        self.put(kind, name, data)
+    }
 
     /// Reads a whole file.
     fn get(&self, kind: FileKind, name: &str) -> Result<Vec<u8>>;

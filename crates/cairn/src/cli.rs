@@ -20,7 +20,7 @@ pub struct Cli {
 
 #[derive(Debug, Args)]
 pub struct GlobalArgs {
-    /// Repository location (a directory, or local:PATH)
+    /// Repository location: a directory, local:PATH, or s3:https://HOST/BUCKET[/PREFIX]
     #[arg(short = 'r', long = "repo", env = "CAIRN_REPOSITORY", global = true)]
     pub repo: Option<String>,
     /// Read the password from the first line of this file
@@ -38,6 +38,12 @@ pub struct GlobalArgs {
     /// Print only errors
     #[arg(short, long, global = true)]
     pub quiet: bool,
+    /// S3: path-style requests (HOST/BUCKET/KEY); the default for endpoints other than AWS
+    #[arg(long, global = true)]
+    pub s3_path_style: bool,
+    /// S3: virtual-host requests (BUCKET.HOST/KEY); the default for *.amazonaws.com
+    #[arg(long, global = true)]
+    pub s3_virtual_host: bool,
     /// Say more (repeat for more detail)
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,

@@ -9,6 +9,7 @@ mod format;
 mod password;
 mod progress;
 mod repository;
+mod s3;
 
 use std::process::ExitCode;
 

@@ -16,16 +16,17 @@ pub fn storage(global: &GlobalArgs) -> Result<Arc<dyn Storage>> {
     if location.is_empty() {
         bail!("the repository location is empty: use -r PATH or CAIRN_REPOSITORY");
     }
-    storage_at(location)
+    storage_at(global, location)
 }
 
-/// The storage a repository location names (a directory, or `local:PATH`).
-pub fn storage_at(location: &str) -> Result<Arc<dyn Storage>> {
+/// The storage a repository location names (a directory, `local:PATH`, or an `s3:` URL).
+pub fn storage_at(global: &GlobalArgs, location: &str) -> Result<Arc<dyn Storage>> {
     if let Some((scheme, _)) = location.split_once(':') {
         match scheme {
             "local" => return Ok(Arc::new(LocalStore::new(&location["local:".len()..]))),
-            "s3" | "rest" | "sftp" | "b2" | "azure" | "gs" | "rclone" | "swift" => {
-                bail!("{scheme} repositories are not supported by this version; use a local directory")
+            "s3" => return Ok(Arc::new(crate::s3::open(global, location)?)),
+            "rest" | "sftp" | "b2" | "azure" | "gs" | "rclone" | "swift" => {
+                bail!("{scheme} repositories are not supported by this version; use a local directory or s3:")
             }
             _ => {}
         }

@@ -41,7 +41,7 @@ fn open_source(global: &GlobalArgs, args: &CopyArgs) -> Result<Repository> {
     if args.from_repo.is_empty() {
         bail!("the source repository location is empty: use --from-repo PATH or CAIRN_FROM_REPOSITORY");
     }
-    let storage = repository::storage_at(&args.from_repo)?;
+    let storage = repository::storage_at(global, &args.from_repo)?;
     if let Err(e) = storage.size(cairn_storage::FileKind::Config, "config") {
         if e.is_not_found() {
             bail!(

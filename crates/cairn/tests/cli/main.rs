@@ -11,3 +11,4 @@ mod faults;
 mod oracle;
 mod repair;
 mod retention;
+mod s3;

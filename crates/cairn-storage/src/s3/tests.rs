@@ -1,0 +1,132 @@
+//! The S3 store against a real S3 server (moto, SigV4 checked).
+
+use std::time::{Duration, Instant};
+
+use super::*;
+use crate::s3_test_server::{self as server, S3TestServer};
+
+fn unique_prefix(name: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("{name}-{nanos:x}")
+}
+
+#[test]
+fn passes_the_storage_conformance_suite() {
+    let store = S3TestServer::shared().store(&unique_prefix("conformance"));
+    crate::conformance::run_all(&store);
+}
+
+#[test]
+fn passes_the_suite_at_the_bucket_root() {
+    let server = S3TestServer::start(&["root-bucket"]);
+    let location = S3Location::parse(&server.url("root-bucket", "")).unwrap();
+    let store = S3Store::open(location, S3Options::new(S3TestServer::credentials())).unwrap();
+    crate::conformance::run_all(&store);
+}
+
+#[test]
+fn a_wrong_secret_is_refused_naming_the_key_id_but_not_the_secret() {
+    let server = S3TestServer::shared();
+    let location = S3Location::parse(&server.url(server::BUCKET, "wrong-secret")).unwrap();
+    let mut options = S3Options::new(S3TestServer::credentials());
+    options.credentials.secret_access_key = "not-the-right-secret-xyz".into();
+    let store = S3Store::open(location, options).unwrap();
+    let started = Instant::now();
+    let err = store.get(FileKind::Config, "config").unwrap_err();
+    assert_eq!(err.kind, ErrorKind::PermissionDenied, "{err}");
+    let text = err.to_string();
+    assert!(text.contains(server::ACCESS_KEY_ID), "{text}");
+    assert!(text.contains("SignatureDoesNotMatch"), "{text}");
+    assert!(!text.contains("not-the-right-secret"), "{text}");
+    assert!(!text.contains(server::SECRET_ACCESS_KEY), "{text}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "a 403 is not retried"
+    );
+}
+
+#[test]
+fn an_unknown_key_id_is_refused() {
+    let server = S3TestServer::shared();
+    let location = S3Location::parse(&server.url(server::BUCKET, "")).unwrap();
+    let mut options = S3Options::new(S3TestServer::credentials());
+    options.credentials.access_key_id = "AKIAUNKNOWNKEY000001".into();
+    let err = S3Store::open(location, options)
+        .unwrap()
+        .list(FileKind::Snapshot)
+        .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::PermissionDenied, "{err}");
+    assert!(err.to_string().contains("AKIAUNKNOWNKEY000001"), "{err}");
+    assert!(err.to_string().contains("InvalidAccessKeyId"), "{err}");
+}
+
+#[test]
+fn a_missing_bucket_says_to_create_it() {
+    let server = S3TestServer::shared();
+    let location = S3Location::parse(&server.url("no-such-bucket", "repo")).unwrap();
+    let store = S3Store::open(location, S3Options::new(S3TestServer::credentials())).unwrap();
+    for err in [
+        store.get(FileKind::Config, "config").unwrap_err(),
+        store.list(FileKind::Snapshot).unwrap_err(),
+        store.put(FileKind::Key, &"a".repeat(64), b"k").unwrap_err(),
+    ] {
+        assert_eq!(err.kind, ErrorKind::Misconfigured, "{err}");
+        let expected = format!(
+            "bucket no-such-bucket does not exist at {}; create it first",
+            server.endpoint()
+        );
+        assert!(err.to_string().contains(&expected), "{err}");
+    }
+}
+
+#[test]
+fn an_unreachable_endpoint_fails_after_bounded_retries() {
+    // A port nobody listens on: every attempt is refused at once.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let location = S3Location::parse(&format!("s3:http://127.0.0.1:{port}/bucket/r")).unwrap();
+    let mut options = S3Options::new(S3TestServer::credentials());
+    options.retry = RetryPolicy {
+        retries: 3,
+        min_delay: Duration::from_millis(100),
+        max_delay: Duration::from_millis(400),
+        request_timeout: Duration::from_secs(5),
+    };
+    let store = S3Store::open(location, options).unwrap();
+    let started = Instant::now();
+    let err = store.get(FileKind::Config, "config").unwrap_err();
+    let elapsed = started.elapsed();
+    assert!(err.is_retryable(), "{err}");
+    let text = err.to_string();
+    assert!(text.contains(&format!("127.0.0.1:{port}")), "{text}");
+    assert!(text.contains("did not answer after 3 retries"), "{text}");
+    // 0.1 + 0.2 + 0.4 s of backoff (with jitter): retried, and bounded.
+    assert!(
+        elapsed >= Duration::from_millis(200),
+        "not retried: {elapsed:?}"
+    );
+    assert!(elapsed < Duration::from_secs(10), "unbounded: {elapsed:?}");
+}
+
+#[test]
+fn a_key_without_delete_permission_is_told_which_action_is_missing() {
+    let server = S3TestServer::shared();
+    let location = S3Location::parse(&server.url(server::BUCKET, &unique_prefix("nodel"))).unwrap();
+    let options = S3Options::new(S3Credentials {
+        access_key_id: server::NO_DELETE_KEY_ID.into(),
+        secret_access_key: server::NO_DELETE_SECRET.into(),
+        session_token: None,
+    });
+    let store = S3Store::open(location, options).unwrap();
+    let name = "b".repeat(64);
+    store.put(FileKind::Lock, &name, b"lock").unwrap();
+    let err = store.remove(FileKind::Lock, &name).unwrap_err();
+    assert_eq!(err.kind, ErrorKind::PermissionDenied, "{err}");
+    assert!(err.to_string().contains("s3:DeleteObject"), "{err}");
+}
