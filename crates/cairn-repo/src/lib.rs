@@ -45,6 +45,7 @@ mod id_hasher;
 pub mod index;
 pub mod keys;
 pub mod lock;
+pub mod mirror;
 pub mod pack_builder;
 pub mod pack_reader;
 pub mod prune;

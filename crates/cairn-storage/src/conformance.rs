@@ -23,6 +23,7 @@ pub fn run_all(store: &dyn Storage) {
     lists_past_a_thousand_objects(store);
     takes_concurrent_writers(store);
     writes_pending_files(store);
+    keeps_sidecars_apart(store);
     store.sync().expect("sync after the suite");
 }
 
@@ -287,4 +288,38 @@ pub fn writes_pending_files(store: &dyn Storage) {
         before + 1,
         "only the committed file is listed: {after:?}"
     );
+}
+
+/// Sidecar files (`cairn-…` beside the repository) round-trip and list apart from the
+/// repository's own files; other kinds' listings never show them.
+pub fn keeps_sidecars_apart(store: &dyn Storage) {
+    store
+        .put(FileKind::Sidecar, "cairn-manifest", b"manifest")
+        .expect("put sidecar");
+    assert_eq!(
+        store
+            .get(FileKind::Sidecar, "cairn-manifest")
+            .expect("get sidecar"),
+        b"manifest"
+    );
+    let listed: Vec<String> = store
+        .list(FileKind::Sidecar)
+        .expect("list sidecars")
+        .into_iter()
+        .map(|o| o.name)
+        .collect();
+    assert_eq!(listed, ["cairn-manifest"], "sidecars listed");
+    for kind in FileKind::ALL {
+        assert!(
+            !store
+                .list(kind)
+                .expect("list")
+                .iter()
+                .any(|o| o.name.starts_with("cairn-")),
+            "{kind} listing shows a sidecar"
+        );
+    }
+    store
+        .remove(FileKind::Sidecar, "cairn-manifest")
+        .expect("remove sidecar");
 }

@@ -11,6 +11,10 @@ pub enum FileKind {
     Index,
     /// Pack files, under `data/<first two hex digits>/`.
     Pack,
+    /// cairn's own files beside a repository (`cairn-manifest`, the mirror's state), at its
+    /// root and named `cairn-…`. restic ignores them. Not part of [`FileKind::ALL`], which
+    /// lists the repository's own kinds.
+    Sidecar,
 }
 
 impl FileKind {
@@ -32,6 +36,7 @@ impl FileKind {
             FileKind::Snapshot => "snapshots",
             FileKind::Index => "index",
             FileKind::Pack => "data",
+            FileKind::Sidecar => "",
         }
     }
 
@@ -43,6 +48,7 @@ impl FileKind {
                 let prefix = name.get(..2).unwrap_or("00");
                 format!("data/{prefix}/{name}")
             }
+            FileKind::Sidecar => name.to_string(),
             other => format!("{}/{name}", other.dir()),
         }
     }
@@ -51,6 +57,13 @@ impl FileKind {
     pub fn is_valid_name(self, name: &str) -> bool {
         match self {
             FileKind::Config => name == "config",
+            FileKind::Sidecar => {
+                name.len() > "cairn-".len()
+                    && name.starts_with("cairn-")
+                    && name
+                        .bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            }
             _ => {
                 name.len() == 64
                     && name
@@ -70,6 +83,7 @@ impl fmt::Display for FileKind {
             FileKind::Snapshot => "snapshot",
             FileKind::Index => "index",
             FileKind::Pack => "pack",
+            FileKind::Sidecar => "sidecar",
         })
     }
 }

@@ -6,6 +6,7 @@
 //! - [`local`]: a directory on a local file system, laid out as restic's local backend.
 //! - [`memory`]: an in-memory store for tests.
 //! - [`s3`]: a bucket on any S3-compatible service, through OpenDAL.
+//! - [`throttle`]: a bandwidth limit (token bucket) as a store wrapper.
 //! - [`conformance`]: the suite every store must pass (feature `conformance`).
 //!
 //! A storage knows files by kind and name, never the repository format: it does not decrypt,
@@ -24,6 +25,7 @@ pub mod memory;
 pub mod s3;
 #[cfg(any(test, feature = "conformance"))]
 pub mod s3_test_server;
+pub mod throttle;
 
 pub use error::{ErrorKind, StorageError};
 pub use kind::FileKind;

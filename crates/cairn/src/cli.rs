@@ -44,6 +44,9 @@ pub struct GlobalArgs {
     /// S3: virtual-host requests (BUCKET.HOST/KEY); the default for *.amazonaws.com
     #[arg(long, global = true)]
     pub s3_virtual_host: bool,
+    /// S3: retries of a failed request (timeouts, resets, 5xx, SlowDown) with growing pauses
+    #[arg(long, global = true, default_value_t = 6, value_name = "N")]
+    pub s3_retries: usize,
     /// Say more (repeat for more detail)
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
@@ -89,6 +92,9 @@ pub enum Command {
     /// Repair a damaged repository
     #[command(subcommand)]
     Repair(RepairCommand),
+    /// Keep an offsite copy of the repository in another store (S3)
+    #[command(subcommand)]
+    Mirror(MirrorCommand),
 }
 
 #[derive(Debug, Args)]
@@ -447,4 +453,44 @@ pub struct RepairSnapshotsArgs {
     pub dry_run: bool,
     #[command(flatten)]
     pub filter: SnapshotFilterArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MirrorCommand {
+    /// Upload what DEST lacks; delete what vanished locally after a grace period
+    Sync(MirrorSyncArgs),
+}
+
+/// Where a mirror goes and how objects are written there.
+#[derive(Debug, Args)]
+pub struct MirrorDestArgs {
+    /// The mirror: s3:https://HOST/BUCKET[/PREFIX] (or a local directory)
+    pub dest: String,
+    /// Objects moved at once
+    #[arg(long, default_value_t = 8)]
+    pub transfers: usize,
+    /// Bandwidth limit for all transfers together: 512K, 10M, 1G (bytes per second; 0 = none)
+    #[arg(long, default_value = "0", value_name = "RATE")]
+    pub bwlimit: String,
+}
+
+#[derive(Debug, Args)]
+pub struct MirrorSyncArgs {
+    #[command(flatten)]
+    pub dest: MirrorDestArgs,
+    /// Delete from the mirror what has been gone locally this long (e.g. 7d, 36h, 0 = at once)
+    #[arg(long, default_value = "7d", value_name = "DURATION")]
+    pub delete_after: String,
+    /// Never delete from the mirror
+    #[arg(long, conflicts_with = "delete_after")]
+    pub no_delete: bool,
+    /// S3 storage class for data packs (e.g. STANDARD_IA, GLACIER_IR); the rest stays STANDARD
+    #[arg(long, value_name = "CLASS")]
+    pub storage_class: Option<String>,
+    /// Server-side encryption: aes256 or kms:KEY_ID
+    #[arg(long, value_name = "MODE")]
+    pub sse: Option<String>,
+    /// Show what would be sent and deleted; change nothing
+    #[arg(long)]
+    pub dry_run: bool,
 }

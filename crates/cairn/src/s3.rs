@@ -38,6 +38,7 @@ pub fn options(global: &GlobalArgs, location: &S3Location) -> Result<S3Options> 
     {
         options.region = region;
     }
+    options.retry.retries = global.s3_retries;
     options.addressing = match (global.s3_path_style, global.s3_virtual_host) {
         (true, true) => bail!("--s3-path-style and --s3-virtual-host exclude each other"),
         (true, false) => Addressing::PathStyle,

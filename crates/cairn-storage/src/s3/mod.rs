@@ -307,8 +307,11 @@ impl Storage for S3Store {
                 Err(e) => Err(e),
             };
         }
-        let dir = format!("{}/", kind.dir());
-        let entries = self.list_keys(&dir, true)?;
+        let (dir, recursive) = match kind {
+            FileKind::Sidecar => (String::new(), false),
+            other => (format!("{}/", other.dir()), true),
+        };
+        let entries = self.list_keys(&dir, recursive)?;
         Ok(entries
             .into_iter()
             .filter_map(|entry| {

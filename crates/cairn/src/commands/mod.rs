@@ -11,6 +11,7 @@ mod forget;
 mod init;
 mod key;
 mod ls;
+mod mirror;
 mod prune;
 mod repair;
 mod restore;
@@ -46,6 +47,7 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Stats(args) => stats::run(global, args),
         Command::Tag(args) => tag::run(global, args),
         Command::Repair(command) => repair::run(global, command),
+        Command::Mirror(command) => mirror::run(global, command),
     }
 }
 

@@ -1,0 +1,18 @@
+//! The offsite mirror: a byte-for-byte copy of a repository in another store (usually S3),
+//! kept current by uploading what it lacks and, after a grace period, deleting what vanished
+//! locally.
+//!
+//! The mirror is itself a valid repository: restic checks and restores it. Every object is
+//! named by its content hash (but `config`), so an object present with the right size is never
+//! sent again, and a sync cut off anywhere carries on where it stopped.
+//!
+//! # Layout
+//! - [`sync`]: the sync (plan, upload in commit order, grace-period deletions).
+//! - [`pending`]: the grace-period state kept beside the mirror (`cairn-mirror-state`).
+//! - [`transfer`]: the pool of workers that moves objects, several at once.
+
+pub mod pending;
+pub mod sync;
+pub mod transfer;
+
+pub use sync::{sync, SyncOptions, SyncProgress, SyncSummary};

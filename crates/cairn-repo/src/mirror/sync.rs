@@ -1,0 +1,346 @@
+//! `mirror sync`: make the destination hold what the local repository holds.
+//!
+//! Listings are taken snapshots → index → packs, so every listed snapshot's index and every
+//! listed index's packs are in the listings (the engine writes packs → index → snapshot).
+//! Uploads follow the engine's commit order: config and keys, then packs, then index, then
+//! snapshots, each stage finished before the next starts, so the mirror is a consistent
+//! repository at every instant. Deletions run the other way (snapshots, index, keys, packs)
+//! and only for objects gone locally for longer than the grace period.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use cairn_format::index::IndexFile;
+use cairn_format::{BlobType, Id};
+use cairn_storage::{FileKind, ObjectInfo, Storage};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use super::pending::{object_key, PendingDeletions};
+use super::transfer::{self, Transfer};
+use crate::error::{RepoError, Result};
+use crate::repository::Repository;
+
+#[derive(Debug, Clone)]
+pub struct SyncOptions {
+    /// Objects moved at once.
+    pub transfers: usize,
+    /// `None`: never delete. `Some(d)`: delete what has been gone locally for at least `d`
+    /// (zero: at once).
+    pub delete_after: Option<Duration>,
+    pub dry_run: bool,
+    /// The time grace periods are judged by.
+    pub now: DateTime<Utc>,
+}
+
+impl Default for SyncOptions {
+    fn default() -> SyncOptions {
+        SyncOptions {
+            transfers: 8,
+            delete_after: Some(Duration::from_secs(7 * 24 * 3600)),
+            dry_run: false,
+            now: Utc::now(),
+        }
+    }
+}
+
+/// Told how far a sync has come.
+pub trait SyncProgress: Sync {
+    /// The objects and bytes the sync will send.
+    fn planned(&self, _objects: u64, _bytes: u64) {}
+    /// One object of `bytes` was sent.
+    fn sent(&self, _bytes: u64) {}
+}
+
+/// For callers that want no progress.
+pub struct NoProgress;
+impl SyncProgress for NoProgress {}
+
+/// An object of a plan, for `--dry-run` listings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PlannedObject {
+    pub kind: String,
+    pub name: String,
+    pub size: u64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct SyncSummary {
+    pub dry_run: bool,
+    pub uploaded_objects: u64,
+    pub uploaded_bytes: u64,
+    /// Already at the destination with the right size.
+    pub skipped_objects: u64,
+    pub skipped_bytes: u64,
+    pub deleted_objects: u64,
+    pub deleted_bytes: u64,
+    /// Gone locally but within the grace period (or kept by `--no-delete`).
+    pub pending_deletions: u64,
+    /// Local packs no index names yet (a backup under way, or garbage for prune): not sent.
+    pub unindexed_packs: u64,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub would_upload: Vec<PlannedObject>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub would_delete: Vec<PlannedObject>,
+}
+
+/// Objects of one kind by name → size.
+type Listing = BTreeMap<String, u64>;
+
+fn listing(objects: Vec<ObjectInfo>) -> Listing {
+    objects.into_iter().map(|o| (o.name, o.size)).collect()
+}
+
+/// The kinds a mirror holds, in upload order. Locks are never mirrored.
+const MIRRORED: [FileKind; 5] = [
+    FileKind::Config,
+    FileKind::Key,
+    FileKind::Pack,
+    FileKind::Index,
+    FileKind::Snapshot,
+];
+
+pub fn sync(
+    repo: &Repository,
+    dest: &Arc<dyn Storage>,
+    options: &SyncOptions,
+    progress: &dyn SyncProgress,
+) -> Result<SyncSummary> {
+    // A shared lock keeps a local prune from deleting packs while they are being sent.
+    let _lock = repo.lock(false)?;
+    let source = repo.storage();
+    let mut local: HashMap<FileKind, Listing> = HashMap::new();
+    for kind in [
+        FileKind::Snapshot,
+        FileKind::Index,
+        FileKind::Pack,
+        FileKind::Key,
+        FileKind::Config,
+    ] {
+        local.insert(kind, listing(source.list(kind)?));
+    }
+    let mut remote: HashMap<FileKind, Listing> = HashMap::new();
+    for kind in MIRRORED {
+        remote.insert(kind, listing(dest.list(kind)?));
+    }
+    check_same_repository(repo, dest.as_ref(), &remote[&FileKind::Config])?;
+
+    let tree_packs = indexed_packs(repo, local[&FileKind::Index].keys())?;
+    let mut summary = SyncSummary {
+        dry_run: options.dry_run,
+        ..SyncSummary::default()
+    };
+
+    // What to send, stage by stage.
+    let mut stages: Vec<Vec<Transfer>> = vec![Vec::new(); 4];
+    for kind in MIRRORED {
+        let stage = match kind {
+            FileKind::Config | FileKind::Key => 0,
+            FileKind::Pack => 1,
+            FileKind::Index => 2,
+            _ => 3,
+        };
+        for (name, &size) in &local[&kind] {
+            let has_tree = match kind {
+                FileKind::Pack => match tree_packs.get(name.as_str()) {
+                    Some(&has_tree) => Some(has_tree),
+                    None => {
+                        summary.unindexed_packs += 1;
+                        continue;
+                    }
+                },
+                _ => None,
+            };
+            if remote[&kind].get(name) == Some(&size) {
+                summary.skipped_objects += 1;
+                summary.skipped_bytes += size;
+                continue;
+            }
+            stages[stage].push(Transfer {
+                kind,
+                name: name.clone(),
+                size,
+                // Data packs only go to the bulk storage class; tree packs stay readable.
+                bulk: has_tree == Some(false),
+            });
+        }
+    }
+    let planned: Vec<&Transfer> = stages.iter().flatten().collect();
+    let planned_bytes: u64 = planned.iter().map(|t| t.size).sum();
+    progress.planned(planned.len() as u64, planned_bytes);
+
+    let deletions = plan_deletions(dest.as_ref(), &local, &remote, options, &mut summary)?;
+
+    if options.dry_run {
+        summary.would_upload = planned
+            .iter()
+            .map(|t| PlannedObject {
+                kind: t.kind.to_string(),
+                name: t.name.clone(),
+                size: t.size,
+            })
+            .collect();
+        summary.uploaded_objects = planned.len() as u64;
+        summary.uploaded_bytes = planned_bytes;
+        summary.would_delete = deletions.due.clone();
+        summary.deleted_objects = deletions.due.len() as u64;
+        summary.deleted_bytes = deletions.due.iter().map(|o| o.size).sum();
+        return Ok(summary);
+    }
+
+    let sent_objects = AtomicU64::new(0);
+    let sent_bytes = AtomicU64::new(0);
+    let done = |bytes: u64| {
+        sent_objects.fetch_add(1, Ordering::Relaxed);
+        sent_bytes.fetch_add(bytes, Ordering::Relaxed);
+        progress.sent(bytes);
+    };
+    for stage in &stages {
+        if stage.is_empty() {
+            continue;
+        }
+        let result = transfer::run(
+            source.as_ref(),
+            dest.as_ref(),
+            stage,
+            options.transfers,
+            &done,
+        );
+        summary.uploaded_objects = sent_objects.load(Ordering::Relaxed);
+        summary.uploaded_bytes = sent_bytes.load(Ordering::Relaxed);
+        result?;
+        // What the next stage's objects name must be durable first.
+        dest.sync()?;
+    }
+
+    for object in &deletions.due {
+        let kind = kind_named(&object.kind);
+        match dest.remove(kind, &object.name) {
+            Ok(()) => {}
+            Err(e) if e.is_not_found() => {}
+            Err(e) => return Err(e.into()),
+        }
+        summary.deleted_objects += 1;
+        summary.deleted_bytes += object.size;
+    }
+    dest.sync()?;
+    if deletions.state_changed {
+        deletions.state.save(dest.as_ref())?;
+    }
+    Ok(summary)
+}
+
+/// Refuses a destination that holds another repository.
+fn check_same_repository(
+    repo: &Repository,
+    dest: &dyn Storage,
+    remote_config: &Listing,
+) -> Result<()> {
+    if remote_config.is_empty() {
+        return Ok(());
+    }
+    let ours = repo.storage().get(FileKind::Config, "config")?;
+    let theirs = dest.get(FileKind::Config, "config")?;
+    if ours != theirs {
+        return Err(RepoError::InvalidInput(format!(
+            "{} holds another repository (its config differs from {}'s); mirror to an empty \
+             bucket or prefix",
+            dest.location(),
+            repo.location()
+        )));
+    }
+    Ok(())
+}
+
+/// Every pack the listed index files name → whether it holds tree blobs.
+fn indexed_packs<'a>(
+    repo: &Repository,
+    index_files: impl Iterator<Item = &'a String>,
+) -> Result<HashMap<String, bool>> {
+    let mut packs = HashMap::new();
+    for name in index_files {
+        let id: Id = name.parse().map_err(|_| RepoError::Corrupt {
+            object: format!("index/{name}"),
+            reason: "not a valid index file name".into(),
+        })?;
+        let json = repo.load_unpacked(FileKind::Index, &id)?;
+        let file = IndexFile::from_json(&json).map_err(|e| RepoError::Corrupt {
+            object: format!("index/{name}"),
+            reason: e.to_string(),
+        })?;
+        for pack in file.packs {
+            let has_tree = pack.blobs.iter().any(|b| b.blob_type == BlobType::Tree);
+            *packs.entry(pack.id.to_string()).or_insert(false) |= has_tree;
+        }
+    }
+    Ok(packs)
+}
+
+struct DeletionPlan {
+    /// Objects whose grace period is over, in deletion order.
+    due: Vec<PlannedObject>,
+    state: PendingDeletions,
+    state_changed: bool,
+}
+
+fn plan_deletions(
+    dest: &dyn Storage,
+    local: &HashMap<FileKind, Listing>,
+    remote: &HashMap<FileKind, Listing>,
+    options: &SyncOptions,
+    summary: &mut SyncSummary,
+) -> Result<DeletionPlan> {
+    let mut state = PendingDeletions::load(dest)?;
+    let before = state.clone();
+    let mut due = Vec::new();
+    let mut extra_keys = HashSet::new();
+    // Deletion order: what names other objects goes first.
+    for kind in [
+        FileKind::Snapshot,
+        FileKind::Index,
+        FileKind::Key,
+        FileKind::Pack,
+    ] {
+        for (name, &size) in &remote[&kind] {
+            if local[&kind].contains_key(name) {
+                continue;
+            }
+            let key = object_key(kind, name);
+            extra_keys.insert(key.clone());
+            let since = *state.missing_since.entry(key).or_insert(options.now);
+            let waited = (options.now - since).to_std().unwrap_or_default();
+            match options.delete_after {
+                Some(grace) if waited >= grace => due.push(PlannedObject {
+                    kind: kind.to_string(),
+                    name: name.clone(),
+                    size,
+                }),
+                _ => summary.pending_deletions += 1,
+            }
+        }
+    }
+    // Objects back locally, or already gone from the mirror, wait no more.
+    state
+        .missing_since
+        .retain(|key, _| extra_keys.contains(key));
+    for object in &due {
+        state
+            .missing_since
+            .remove(&object_key(kind_named(&object.kind), &object.name));
+    }
+    let state_changed = state != before;
+    Ok(DeletionPlan {
+        due,
+        state,
+        state_changed,
+    })
+}
+
+fn kind_named(name: &str) -> FileKind {
+    FileKind::ALL
+        .into_iter()
+        .find(|k| k.to_string() == name)
+        .expect("kind names come from FileKind's Display")
+}

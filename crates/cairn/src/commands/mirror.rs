@@ -1,0 +1,320 @@
+//! `cairn mirror`: the offsite copy of a repository.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Result};
+use cairn_repo::mirror::{sync, SyncOptions, SyncProgress, SyncSummary};
+use cairn_repo::prune::parse_size;
+use cairn_storage::s3::ServerSideEncryption;
+use cairn_storage::throttle::{Throttled, TokenBucket};
+use cairn_storage::{LocalStore, S3Location, S3Store, Storage};
+use serde_json::json;
+
+use crate::cli::{GlobalArgs, MirrorCommand, MirrorDestArgs, MirrorSyncArgs};
+use crate::{format, repository};
+
+pub fn run(global: &GlobalArgs, command: MirrorCommand) -> Result<u8> {
+    match command {
+        MirrorCommand::Sync(args) => run_sync(global, args),
+    }
+}
+
+/// What the S3 options of a destination say beyond credentials.
+struct WriteSettings {
+    storage_class: Option<String>,
+    sse: Option<ServerSideEncryption>,
+}
+
+/// The destination store, throttled by `--bwlimit`.
+fn destination(
+    global: &GlobalArgs,
+    args: &MirrorDestArgs,
+    settings: WriteSettings,
+) -> Result<Arc<dyn Storage>> {
+    let store: Arc<dyn Storage> = if S3Location::is_s3_url(&args.dest) {
+        let location = S3Location::parse(&args.dest)?;
+        let mut options = crate::s3::options(global, &location)?;
+        options.transfers = args.transfers.max(1);
+        options.bulk_storage_class = settings.storage_class;
+        options.server_side_encryption = settings.sse;
+        Arc::new(S3Store::open(location, options)?)
+    } else {
+        if settings.storage_class.is_some() || settings.sse.is_some() {
+            bail!("--storage-class and --sse apply to S3 mirrors only");
+        }
+        Arc::new(LocalStore::new(
+            args.dest.strip_prefix("local:").unwrap_or(&args.dest),
+        ))
+    };
+    let rate = parse_rate(&args.bwlimit)?;
+    Ok(if rate == 0 {
+        store
+    } else {
+        Arc::new(Throttled::new(store, Arc::new(TokenBucket::new(rate))))
+    })
+}
+
+/// `512K`, `10M`, `1G` (powers of 1024, bytes per second); `0` means no limit.
+fn parse_rate(text: &str) -> Result<u64> {
+    parse_size(text.trim_end_matches("/s")).ok_or_else(|| {
+        anyhow::anyhow!(
+            "invalid --bwlimit {text:?}: use e.g. 512K, 10M, 1G (bytes per second), or 0"
+        )
+    })
+}
+
+/// `7d`, `36h`, `90m`, `1w2d`, `0`.
+pub fn parse_grace(text: &str) -> Result<Duration> {
+    let invalid =
+        || anyhow::anyhow!("invalid --delete-after {text:?}: use e.g. 7d, 36h, 90m, or 0");
+    if text == "0" {
+        return Ok(Duration::ZERO);
+    }
+    let mut total = 0u64;
+    let mut number = String::new();
+    for c in text.chars() {
+        if c.is_ascii_digit() {
+            number.push(c);
+            continue;
+        }
+        let unit = match c {
+            'w' => 7 * 86_400,
+            'd' => 86_400,
+            'h' => 3_600,
+            'm' => 60,
+            's' => 1,
+            _ => return Err(invalid()),
+        };
+        let value: u64 = number.parse().map_err(|_| invalid())?;
+        total = value
+            .checked_mul(unit)
+            .and_then(|v| total.checked_add(v))
+            .ok_or_else(invalid)?;
+        number.clear();
+    }
+    if !number.is_empty() || text.is_empty() {
+        return Err(invalid());
+    }
+    Ok(Duration::from_secs(total))
+}
+
+fn run_sync(global: &GlobalArgs, args: MirrorSyncArgs) -> Result<u8> {
+    let delete_after = if args.no_delete {
+        None
+    } else {
+        Some(parse_grace(&args.delete_after)?)
+    };
+    let sse =
+        match &args.sse {
+            None => None,
+            Some(text) => Some(ServerSideEncryption::parse(text).ok_or_else(|| {
+                anyhow::anyhow!("invalid --sse {text:?}: use aes256 or kms:KEY_ID")
+            })?),
+        };
+    let settings = WriteSettings {
+        storage_class: args.storage_class.clone(),
+        sse,
+    };
+    let dest = destination(global, &args.dest, settings)?;
+    let repo = repository::open(global)?;
+    let options = SyncOptions {
+        transfers: args.dest.transfers.max(1),
+        delete_after,
+        dry_run: args.dry_run,
+        now: chrono::Utc::now(),
+    };
+    let progress = TransferProgress::new(global.json, global.quiet || args.dry_run);
+    let summary = sync(&repo, &dest, &options, &progress)?;
+    progress.finish();
+    report(global, &dest.location(), &summary)?;
+    Ok(0)
+}
+
+fn report(global: &GlobalArgs, dest: &str, summary: &SyncSummary) -> Result<()> {
+    if global.json {
+        let mut value = serde_json::to_value(summary)?;
+        value["message_type"] = json!("summary");
+        return crate::commands::print_json(&value);
+    }
+    if global.quiet {
+        return Ok(());
+    }
+    if summary.dry_run {
+        for object in &summary.would_upload {
+            println!(
+                "would upload {} {} ({})",
+                object.kind,
+                object.name,
+                format::bytes(object.size)
+            );
+        }
+        for object in &summary.would_delete {
+            println!(
+                "would delete {} {} ({})",
+                object.kind,
+                object.name,
+                format::bytes(object.size)
+            );
+        }
+    }
+    let verb = if summary.dry_run {
+        "would upload"
+    } else {
+        "uploaded"
+    };
+    let deleted = if summary.dry_run {
+        "would delete"
+    } else {
+        "deleted"
+    };
+    println!(
+        "{dest}: {verb} {} objects ({}), skipped {} present ({}), {deleted} {} ({}), {} waiting out the grace period",
+        summary.uploaded_objects,
+        format::bytes(summary.uploaded_bytes),
+        summary.skipped_objects,
+        format::bytes(summary.skipped_bytes),
+        summary.deleted_objects,
+        format::bytes(summary.deleted_bytes),
+        summary.pending_deletions,
+    );
+    if summary.unindexed_packs > 0 {
+        println!(
+            "{} local packs no index names yet were not sent (a backup under way, or data prune removes)",
+            summary.unindexed_packs
+        );
+    }
+    Ok(())
+}
+
+/// Objects, bytes, percent, rate and ETA: a line redrawn on a terminal, JSON status lines
+/// (at most one a second) with `--json`.
+struct TransferProgress {
+    json: bool,
+    quiet: bool,
+    tty: bool,
+    started: Instant,
+    total_objects: AtomicU64,
+    total_bytes: AtomicU64,
+    objects: AtomicU64,
+    bytes: AtomicU64,
+    last_print: Mutex<Option<Instant>>,
+}
+
+impl TransferProgress {
+    fn new(json: bool, quiet: bool) -> TransferProgress {
+        use std::io::IsTerminal;
+        TransferProgress {
+            json,
+            quiet,
+            tty: std::io::stderr().is_terminal(),
+            started: Instant::now(),
+            total_objects: AtomicU64::new(0),
+            total_bytes: AtomicU64::new(0),
+            objects: AtomicU64::new(0),
+            bytes: AtomicU64::new(0),
+            last_print: Mutex::new(None),
+        }
+    }
+
+    fn print(&self, force: bool) {
+        if self.quiet || (!self.json && !self.tty) {
+            return;
+        }
+        {
+            let mut last = self.last_print.lock().expect("progress lock");
+            if !force && last.is_some_and(|t| t.elapsed() < Duration::from_secs(1)) {
+                return;
+            }
+            *last = Some(Instant::now());
+        }
+        let (objects, bytes) = (
+            self.objects.load(Ordering::Relaxed),
+            self.bytes.load(Ordering::Relaxed),
+        );
+        let (total_objects, total_bytes) = (
+            self.total_objects.load(Ordering::Relaxed),
+            self.total_bytes.load(Ordering::Relaxed),
+        );
+        let elapsed = self.started.elapsed().as_secs_f64().max(0.001);
+        let rate = bytes as f64 / elapsed;
+        let percent = if total_bytes == 0 {
+            100.0
+        } else {
+            bytes as f64 * 100.0 / total_bytes as f64
+        };
+        let eta = if rate > 0.0 {
+            (total_bytes.saturating_sub(bytes)) as f64 / rate
+        } else {
+            0.0
+        };
+        if self.json {
+            println!(
+                "{}",
+                json!({
+                    "message_type": "status",
+                    "objects_done": objects, "objects_total": total_objects,
+                    "bytes_done": bytes, "bytes_total": total_bytes,
+                    "percent_done": percent / 100.0,
+                    "bytes_per_second": rate as u64,
+                    "seconds_remaining": eta as u64,
+                })
+            );
+        } else {
+            eprint!(
+                "\r[{}] {objects}/{total_objects} objects, {} / {} ({percent:.1}%), {}/s, ETA {}   ",
+                format::duration(elapsed),
+                format::bytes(bytes),
+                format::bytes(total_bytes),
+                format::bytes(rate as u64),
+                format::duration(eta),
+            );
+        }
+    }
+
+    fn finish(&self) {
+        if self.total_objects.load(Ordering::Relaxed) > 0 {
+            self.print(true);
+            if self.tty && !self.json && !self.quiet {
+                eprintln!();
+            }
+        }
+    }
+}
+
+impl SyncProgress for TransferProgress {
+    fn planned(&self, objects: u64, bytes: u64) {
+        self.total_objects.store(objects, Ordering::Relaxed);
+        self.total_bytes.store(bytes, Ordering::Relaxed);
+    }
+
+    fn sent(&self, bytes: u64) {
+        self.objects.fetch_add(1, Ordering::Relaxed);
+        self.bytes.fetch_add(bytes, Ordering::Relaxed);
+        self.print(false);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_grace_periods_and_rates() {
+        assert_eq!(parse_grace("7d").unwrap(), Duration::from_secs(7 * 86_400));
+        assert_eq!(
+            parse_grace("1w2d").unwrap(),
+            Duration::from_secs(9 * 86_400)
+        );
+        assert_eq!(parse_grace("36h").unwrap(), Duration::from_secs(36 * 3_600));
+        assert_eq!(parse_grace("0").unwrap(), Duration::ZERO);
+        for bad in ["", "7", "7x", "d", "-1d"] {
+            assert!(parse_grace(bad).is_err(), "{bad}");
+        }
+        assert_eq!(parse_rate("512K").unwrap(), 512 << 10);
+        assert_eq!(parse_rate("10M").unwrap(), 10 << 20);
+        assert_eq!(parse_rate("0").unwrap(), 0);
+        assert!(parse_rate("fast").is_err());
+    }
+}

@@ -1,0 +1,363 @@
+//! `cairn mirror sync` to a real S3 server: the mirror is a repository restic checks and
+//! restores, nothing is sent twice, deletions wait out their grace period, storage class and
+//! encryption headers land on the right objects, and a cut-off sync carries on.
+
+use std::collections::BTreeMap;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use cairn_storage::s3_test_server::{self as server, S3TestServer};
+use cairn_storage::{FileKind, Storage};
+use serde_json::Value;
+
+use crate::s3::{cairn_at, init_s3_repo, restic_at, small_tree, unique_prefix, with_s3_env};
+use crate::support::compare::CompareOptions;
+use crate::support::{compare_trees, restored, run_fail, run_ok, stderr, stdout, Scratch};
+
+/// `cairn -r LOCAL mirror sync DEST --json ARGS`, its summary.
+fn sync_json(scratch: &Scratch, repo: &str, dest: &str, args: &[&str]) -> Value {
+    let output = run_ok(
+        cairn_at(scratch, repo)
+            .args(["--json", "mirror", "sync", dest])
+            .args(args),
+    );
+    summary_of(&stdout(&output))
+}
+
+fn summary_of(text: &str) -> Value {
+    text.lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|v| v["message_type"] == "summary")
+        .unwrap_or_else(|| panic!("no summary in {text}"))
+}
+
+fn n(value: &Value, field: &str) -> u64 {
+    value[field]
+        .as_u64()
+        .unwrap_or_else(|| panic!("{field} in {value}"))
+}
+
+/// Every object of a repository but locks, by kind, name → size.
+fn objects(store: &dyn Storage) -> BTreeMap<(String, String), u64> {
+    let mut all = BTreeMap::new();
+    for kind in FileKind::ALL {
+        if kind == FileKind::Lock {
+            continue;
+        }
+        for object in store.list(kind).unwrap() {
+            all.insert((kind.to_string(), object.name), object.size);
+        }
+    }
+    all
+}
+
+/// Storage class and server-side encryption of objects, read by a real S3 client (boto3).
+fn head_objects(server: &S3TestServer, keys: &[String]) -> Vec<(Option<String>, Option<String>)> {
+    let script = r#"
+import json, sys, boto3
+c = boto3.client("s3", endpoint_url=sys.argv[1], region_name="us-east-1")
+out = []
+for key in sys.argv[3:]:
+    h = c.head_object(Bucket=sys.argv[2], Key=key)
+    out.append([h.get("StorageClass"), h.get("ServerSideEncryption")])
+print(json.dumps(out))
+"#;
+    let mut command = Command::new("python3");
+    with_s3_env(&mut command)
+        .arg("-c")
+        .arg(script)
+        .arg(server.endpoint())
+        .arg(server::BUCKET)
+        .args(keys);
+    let output = run_ok(&mut command);
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+#[test]
+fn sync_makes_a_mirror_restic_checks_and_restores_and_sends_nothing_twice() {
+    let scratch = Scratch::new();
+    let primary = S3TestServer::start(&[]);
+    let offsite = S3TestServer::shared();
+    // The primary on one S3 server, the mirror on another.
+    let repo = init_s3_repo(&primary, "primary");
+    let source = scratch.path("src");
+    let fixture = small_tree(&source, 21);
+    run_ok(cairn_at(&scratch, &repo).arg("backup").arg(&source));
+    std::fs::write(source.join("bulk/day2.txt"), b"day two\n").unwrap();
+    run_ok(cairn_at(&scratch, &repo).arg("backup").arg(&source));
+
+    let prefix = unique_prefix("mirror");
+    let dest = offsite.url(server::BUCKET, &prefix);
+    let first = sync_json(
+        &scratch,
+        &repo,
+        &dest,
+        &[
+            "--storage-class",
+            "STANDARD_IA",
+            "--sse",
+            "aes256",
+            "--transfers",
+            "4",
+        ],
+    );
+    let local = objects(&primary.store("primary"));
+    let mirror = objects(&offsite.store(&prefix));
+    assert_eq!(
+        mirror, local,
+        "the mirror holds exactly the repository (no locks)"
+    );
+    assert_eq!(n(&first, "uploaded_objects"), local.len() as u64, "{first}");
+    assert_eq!(
+        n(&first, "uploaded_bytes"),
+        local.values().sum::<u64>(),
+        "{first}"
+    );
+
+    // Data packs in the storage class; config, keys, index, snapshots, tree packs STANDARD.
+    let repository = cairn_repo::Repository::open(
+        std::sync::Arc::new(primary.store("primary")),
+        b"correct horse battery staple",
+    )
+    .unwrap();
+    let index = cairn_repo::index::Index::load(&repository).unwrap();
+    let mut data_packs = std::collections::BTreeSet::new();
+    let mut tree_packs = std::collections::BTreeSet::new();
+    for (_, location) in index.blobs() {
+        if location.blob_type == cairn_format::BlobType::Tree {
+            tree_packs.insert(location.pack.to_string());
+        } else {
+            data_packs.insert(location.pack.to_string());
+        }
+    }
+    assert!(!data_packs.is_empty() && !tree_packs.is_empty());
+    let key = |relative: String| format!("{prefix}/{relative}");
+    let mut keys: Vec<String> = data_packs
+        .iter()
+        .map(|p| key(FileKind::Pack.path(p)))
+        .collect();
+    let data_count = keys.len();
+    keys.extend(tree_packs.iter().map(|p| key(FileKind::Pack.path(p))));
+    keys.push(key("config".into()));
+    for kind in [FileKind::Key, FileKind::Index, FileKind::Snapshot] {
+        let (_, name) = local.keys().find(|(k, _)| *k == kind.to_string()).unwrap();
+        keys.push(key(kind.path(name)));
+    }
+    let heads = head_objects(offsite, &keys);
+    for (i, (class, sse)) in heads.iter().enumerate() {
+        assert_eq!(sse.as_deref(), Some("AES256"), "{}", keys[i]);
+        let expected = if i < data_count {
+            Some("STANDARD_IA")
+        } else {
+            None
+        };
+        assert_eq!(
+            class.as_deref().filter(|c| *c != "STANDARD"),
+            expected,
+            "storage class of {}",
+            keys[i]
+        );
+    }
+
+    // The mirror is a repository: restic checks every byte and restores from it.
+    run_ok(restic_at(&scratch, &dest).args(["check", "--read-data"]));
+    let target = scratch.path("from-mirror");
+    run_ok(
+        restic_at(&scratch, &dest)
+            .args(["restore", "latest", "--target"])
+            .arg(&target),
+    );
+    let differences = compare_trees(
+        &source,
+        &restored(&target, &source),
+        CompareOptions::default(),
+        &fixture.restic_014_lossy,
+    );
+    assert!(
+        differences.is_empty(),
+        "restore from the mirror: {differences:#?}"
+    );
+
+    // Nothing changed: nothing is sent.
+    let again = sync_json(&scratch, &repo, &dest, &[]);
+    assert_eq!(n(&again, "uploaded_objects"), 0, "{again}");
+    assert_eq!(n(&again, "skipped_objects"), local.len() as u64, "{again}");
+}
+
+#[test]
+fn deletions_wait_out_the_grace_period() {
+    let scratch = Scratch::new();
+    let offsite = S3TestServer::shared();
+    let local_path = scratch.init_repo("local");
+    let repo = local_path.to_str().unwrap().to_string();
+    let source = scratch.path("src");
+    small_tree(&source, 5);
+    run_ok(cairn_at(&scratch, &repo).arg("backup").arg(&source));
+    std::fs::write(source.join("bulk/random.bin"), b"replaced\n").unwrap();
+    run_ok(cairn_at(&scratch, &repo).arg("backup").arg(&source));
+    let prefix = unique_prefix("grace");
+    let dest = offsite.url(server::BUCKET, &prefix);
+    sync_json(&scratch, &repo, &dest, &[]);
+
+    // A local forget + prune removes a snapshot and the packs only it used.
+    run_ok(cairn_at(&scratch, &repo).args([
+        "forget",
+        "--keep-last",
+        "1",
+        "--prune",
+        "--max-unused",
+        "0%",
+    ]));
+    let local_store = cairn_storage::LocalStore::new(&local_path);
+    let mirror_store = offsite.store(&prefix);
+    let local_now = objects(&local_store);
+    let gone = objects(&mirror_store)
+        .keys()
+        .filter(|k| !local_now.contains_key(*k))
+        .count();
+    assert!(
+        gone >= 3,
+        "the prune removed a snapshot, an index and packs ({gone})"
+    );
+
+    // Default grace (7 days): nothing is deleted, the old snapshot stays restorable offsite.
+    let held = sync_json(&scratch, &repo, &dest, &[]);
+    assert_eq!(n(&held, "deleted_objects"), 0, "{held}");
+    assert!(n(&held, "pending_deletions") >= gone as u64, "{held}");
+    let snapshots = crate::support::snapshots_json(&mut restic_at(&scratch, &dest));
+    assert_eq!(
+        snapshots.len(),
+        2,
+        "the forgotten snapshot is still offsite"
+    );
+    run_ok(restic_at(&scratch, &dest).args(["check", "--read-data"]));
+
+    // --no-delete never deletes; a dry run reports what is due and changes nothing.
+    let kept = sync_json(&scratch, &repo, &dest, &["--no-delete"]);
+    assert_eq!(n(&kept, "deleted_objects"), 0, "{kept}");
+    let before = objects(&mirror_store);
+    let dry = sync_json(
+        &scratch,
+        &repo,
+        &dest,
+        &["--delete-after", "0", "--dry-run"],
+    );
+    assert_eq!(n(&dry, "deleted_objects"), gone as u64, "{dry}");
+    assert_eq!(dry["would_delete"].as_array().unwrap().len(), gone);
+    assert_eq!(objects(&mirror_store), before, "a dry run changes nothing");
+
+    // A short grace period runs out: the next sync deletes, snapshots before packs.
+    let short = sync_json(&scratch, &repo, &dest, &["--delete-after", "3s"]);
+    assert_eq!(n(&short, "deleted_objects"), 0, "{short}");
+    std::thread::sleep(Duration::from_millis(3200));
+    let due = sync_json(&scratch, &repo, &dest, &["--delete-after", "3s"]);
+    assert_eq!(n(&due, "deleted_objects"), gone as u64, "{due}");
+    assert_eq!(objects(&mirror_store), objects(&local_store));
+    run_ok(restic_at(&scratch, &dest).args(["check", "--read-data"]));
+}
+
+#[test]
+fn a_sync_cut_off_carries_on_and_a_dead_server_is_named() {
+    let scratch = Scratch::new();
+    let mut offsite = S3TestServer::start(&[]);
+    let local_path = scratch.init_repo("local");
+    let repo = local_path.to_str().unwrap().to_string();
+    let source = scratch.path("src");
+    small_tree(&source, 9);
+    std::fs::write(
+        source.join("bulk/more.bin"),
+        crate::support::rng::Rng::new(4).bytes(10 << 20),
+    )
+    .unwrap();
+    run_ok(
+        cairn_at(&scratch, &repo)
+            .args(["backup", "--pack-size", "4"])
+            .arg(&source),
+    );
+    let total = objects(&cairn_storage::LocalStore::new(&local_path)).len() as u64;
+    let dest = offsite.url(server::BUCKET, "cut");
+
+    // 1. cairn killed mid-sync (SIGKILL): the next sync sends only what is missing.
+    let mut child = cairn_at(&scratch, &repo)
+        .args([
+            "mirror",
+            "sync",
+            &dest,
+            "--bwlimit",
+            "2M",
+            "--transfers",
+            "2",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(2500));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let present = objects(&offsite.store("cut")).len() as u64;
+    assert!(
+        present > 0 && present < total,
+        "{present} of {total} sent before the kill"
+    );
+    run_ok(cairn_at(&scratch, &repo).arg("unlock"));
+    let resumed = sync_json(&scratch, &repo, &dest, &[]);
+    assert_eq!(n(&resumed, "skipped_objects"), present, "{resumed}");
+    assert_eq!(
+        n(&resumed, "uploaded_objects"),
+        total - present,
+        "{resumed}"
+    );
+    run_ok(restic_at(&scratch, &dest).args(["check", "--read-data"]));
+
+    // 2. The server killed mid-sync: the sync fails naming the endpoint after its retries;
+    //    restarted (empty: moto keeps data in memory), the next sync completes.
+    let dest2 = offsite.url(server::BUCKET, "killed");
+    let child = cairn_at(&scratch, &repo)
+        .args([
+            "--s3-retries",
+            "2",
+            "mirror",
+            "sync",
+            &dest2,
+            "--bwlimit",
+            "2M",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(2000));
+    offsite.kill();
+    let started = Instant::now();
+    let output = child.wait_with_output().unwrap();
+    assert!(!output.status.success());
+    let text = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        text.contains(&offsite.endpoint()) && text.contains("did not answer"),
+        "{text}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "bounded retries"
+    );
+    offsite.restart();
+    run_ok(cairn_at(&scratch, &repo).arg("unlock"));
+    let completed = sync_json(&scratch, &repo, &dest2, &[]);
+    assert_eq!(n(&completed, "uploaded_objects"), total, "{completed}");
+    run_ok(restic_at(&scratch, &dest2).args(["check", "--read-data"]));
+}
+
+#[test]
+fn a_mirror_of_another_repository_is_refused() {
+    let scratch = Scratch::new();
+    let offsite = S3TestServer::shared();
+    let a = scratch.init_repo("a");
+    let b = scratch.init_repo("b");
+    let prefix = unique_prefix("other");
+    let dest = offsite.url(server::BUCKET, &prefix);
+    sync_json(&scratch, a.to_str().unwrap(), &dest, &[]);
+    let refused = run_fail(cairn_at(&scratch, b.to_str().unwrap()).args(["mirror", "sync", &dest]));
+    let text = stderr(&refused);
+    assert!(text.contains("holds another repository"), "{text}");
+}
