@@ -459,6 +459,46 @@ pub struct RepairSnapshotsArgs {
 pub enum MirrorCommand {
     /// Upload what DEST lacks; delete what vanished locally after a grace period
     Sync(MirrorSyncArgs),
+    /// Compare the mirror with the repository: listings, sizes and a sample of hashes
+    Verify(MirrorVerifyArgs),
+    /// Test Connection: reachability, TLS, credentials, bucket and each permission a mirror needs
+    Test(MirrorTestArgs),
+    /// Bring a repository back from its mirror
+    Restore(MirrorRestoreArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum MirrorRestoreMode {
+    /// Make the existing repository at --target identical to the mirror
+    Replace,
+    /// Make a new repository at --target (which must be empty or absent)
+    Copy,
+}
+
+#[derive(Debug, Args)]
+pub struct MirrorRestoreArgs {
+    #[command(flatten)]
+    pub source: MirrorDestArgs,
+    /// The local repository directory to restore into
+    #[arg(long)]
+    pub target: PathBuf,
+    #[arg(long, value_enum)]
+    pub mode: MirrorRestoreMode,
+}
+
+#[derive(Debug, Args)]
+pub struct MirrorTestArgs {
+    /// The mirror: s3:https://HOST/BUCKET[/PREFIX]
+    pub dest: String,
+}
+
+#[derive(Debug, Args)]
+pub struct MirrorVerifyArgs {
+    #[command(flatten)]
+    pub dest: MirrorDestArgs,
+    /// Download this share of the mirror's objects and check each one's SHA-256 (e.g. 10%)
+    #[arg(long, default_value = "0%", value_name = "PERCENT")]
+    pub read_sample: String,
 }
 
 /// Where a mirror goes and how objects are written there.

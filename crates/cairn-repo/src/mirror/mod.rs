@@ -9,10 +9,16 @@
 //! # Layout
 //! - [`sync`]: the sync (plan, upload in commit order, grace-period deletions).
 //! - [`pending`]: the grace-period state kept beside the mirror (`cairn-mirror-state`).
+//! - [`restore`]: a repository made identical to its mirror (replace) or a new one (copy).
 //! - [`transfer`]: the pool of workers that moves objects, several at once.
+//! - [`verify`]: listings, sizes and a sampled hash check of the mirror against the repository.
 
 pub mod pending;
+pub mod restore;
 pub mod sync;
 pub mod transfer;
+pub mod verify;
 
+pub use restore::{restore_from_mirror, MirrorRestoreSummary, RestoreMode};
 pub use sync::{sync, SyncOptions, SyncProgress, SyncSummary};
+pub use verify::{verify, VerifyReport};

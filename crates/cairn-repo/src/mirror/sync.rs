@@ -94,7 +94,7 @@ fn listing(objects: Vec<ObjectInfo>) -> Listing {
 }
 
 /// The kinds a mirror holds, in upload order. Locks are never mirrored.
-const MIRRORED: [FileKind; 5] = [
+pub(super) const MIRRORED: [FileKind; 5] = [
     FileKind::Config,
     FileKind::Key,
     FileKind::Pack,
@@ -255,7 +255,7 @@ fn check_same_repository(
 }
 
 /// Every pack the listed index files name → whether it holds tree blobs.
-fn indexed_packs<'a>(
+pub(super) fn indexed_packs<'a>(
     repo: &Repository,
     index_files: impl Iterator<Item = &'a String>,
 ) -> Result<HashMap<String, bool>> {

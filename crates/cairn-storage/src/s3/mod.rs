@@ -12,6 +12,7 @@
 pub mod errors;
 pub mod location;
 pub mod options;
+pub mod probe;
 
 use std::future::{Future, IntoFuture};
 use std::sync::Arc;

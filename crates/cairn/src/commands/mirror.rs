@@ -5,19 +5,28 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Result};
-use cairn_repo::mirror::{sync, SyncOptions, SyncProgress, SyncSummary};
+use cairn_repo::mirror::{
+    restore_from_mirror, sync, verify, RestoreMode, SyncOptions, SyncProgress, SyncSummary,
+    VerifyReport,
+};
 use cairn_repo::prune::parse_size;
 use cairn_storage::s3::ServerSideEncryption;
 use cairn_storage::throttle::{Throttled, TokenBucket};
 use cairn_storage::{LocalStore, S3Location, S3Store, Storage};
 use serde_json::json;
 
-use crate::cli::{GlobalArgs, MirrorCommand, MirrorDestArgs, MirrorSyncArgs};
+use crate::cli::{
+    GlobalArgs, MirrorCommand, MirrorDestArgs, MirrorRestoreArgs, MirrorRestoreMode,
+    MirrorSyncArgs, MirrorTestArgs, MirrorVerifyArgs,
+};
 use crate::{format, repository};
 
 pub fn run(global: &GlobalArgs, command: MirrorCommand) -> Result<u8> {
     match command {
         MirrorCommand::Sync(args) => run_sync(global, args),
+        MirrorCommand::Verify(args) => run_verify(global, args),
+        MirrorCommand::Test(args) => run_test(global, args),
+        MirrorCommand::Restore(args) => run_restore(global, args),
     }
 }
 
@@ -130,6 +139,148 @@ fn run_sync(global: &GlobalArgs, args: MirrorSyncArgs) -> Result<u8> {
     progress.finish();
     report(global, &dest.location(), &summary)?;
     Ok(0)
+}
+
+fn run_restore(global: &GlobalArgs, args: MirrorRestoreArgs) -> Result<u8> {
+    let mode = match args.mode {
+        MirrorRestoreMode::Replace => RestoreMode::Replace,
+        MirrorRestoreMode::Copy => RestoreMode::Copy,
+    };
+    let target_dir = &args.target;
+    let listing = std::fs::read_dir(target_dir).map(|mut entries| entries.next().is_some());
+    match (mode, listing) {
+        (RestoreMode::Copy, Ok(true)) => bail!(
+            "{} is not empty; --mode copy makes a new repository in an empty or new directory \
+             (--mode replace overwrites a repository)",
+            target_dir.display()
+        ),
+        (RestoreMode::Replace, Err(_)) => bail!(
+            "{} does not exist; use --mode copy to make a new repository there",
+            target_dir.display()
+        ),
+        (RestoreMode::Replace, Ok(_)) if !target_dir.join("config").exists() => bail!(
+            "{} is not a repository (no config file); use --mode copy for a new one",
+            target_dir.display()
+        ),
+        _ => {}
+    }
+    let source = destination(
+        global,
+        &args.source,
+        WriteSettings {
+            storage_class: None,
+            sse: None,
+        },
+    )?;
+    let target: Arc<dyn Storage> = Arc::new(LocalStore::new(target_dir));
+    let progress = TransferProgress::new(global.json, global.quiet);
+    let summary = restore_from_mirror(&source, &target, mode, args.source.transfers, &|bytes| {
+        progress.sent(bytes)
+    })?;
+    progress.finish();
+    if global.json {
+        let mut value = serde_json::to_value(&summary)?;
+        value["message_type"] = json!("summary");
+        crate::commands::print_json(&value)?;
+    } else if !global.quiet {
+        println!(
+            "{}: fetched {} objects ({}), kept {} already present, removed {}",
+            target_dir.display(),
+            summary.fetched_objects,
+            format::bytes(summary.fetched_bytes),
+            summary.kept_objects,
+            summary.removed_objects
+        );
+    }
+    Ok(0)
+}
+
+fn run_test(global: &GlobalArgs, args: MirrorTestArgs) -> Result<u8> {
+    if !S3Location::is_s3_url(&args.dest) {
+        bail!("mirror test checks S3 destinations: use s3:https://HOST/BUCKET[/PREFIX]");
+    }
+    let location = S3Location::parse(&args.dest)?;
+    let options = crate::s3::options(global, &location)?;
+    let steps = cairn_storage::s3::probe::probe(&location, &options);
+    let ok = steps.iter().all(|s| s.ok);
+    if global.json {
+        crate::commands::print_json(&json!({
+            "message_type": "summary",
+            "destination": location.to_string(),
+            "ok": ok,
+            "steps": steps,
+        }))?;
+    } else {
+        for step in &steps {
+            let mark = if step.ok { "ok  " } else { "FAIL" };
+            println!("{mark} {:<11} {}", step.step, step.detail);
+            if let Some(fix) = &step.fix {
+                println!("     {:<11} fix: {fix}", "");
+            }
+        }
+        println!(
+            "{location}: {}",
+            if ok {
+                "ready for cairn mirror"
+            } else {
+                "not usable yet (see FAIL above)"
+            }
+        );
+    }
+    Ok(if ok { 0 } else { 1 })
+}
+
+/// `10%`, `2.5%` or `10`: a share of 0 to 100.
+fn parse_percent(text: &str) -> Result<f64> {
+    let value: f64 = text.trim_end_matches('%').parse().map_err(|_| {
+        anyhow::anyhow!("invalid --read-sample {text:?}: use a percentage such as 10%")
+    })?;
+    if !(0.0..=100.0).contains(&value) {
+        bail!("invalid --read-sample {text:?}: use a percentage from 0% to 100%");
+    }
+    Ok(value)
+}
+
+fn run_verify(global: &GlobalArgs, args: MirrorVerifyArgs) -> Result<u8> {
+    let percent = parse_percent(&args.read_sample)?;
+    let settings = WriteSettings {
+        storage_class: None,
+        sse: None,
+    };
+    let dest = destination(global, &args.dest, settings)?;
+    let repo = repository::open(global)?;
+    let report = verify(&repo, &dest, percent)?;
+    if global.json {
+        let mut value = serde_json::to_value(&report)?;
+        value["message_type"] = json!("summary");
+        value["ok"] = json!(report.is_ok());
+        crate::commands::print_json(&value)?;
+    } else if !global.quiet || !report.is_ok() {
+        print_verify(&dest.location(), &report);
+    }
+    Ok(if report.is_ok() { 0 } else { 1 })
+}
+
+fn print_verify(dest: &str, report: &VerifyReport) {
+    for (label, problems) in [
+        ("missing", &report.missing),
+        ("extra", &report.extra),
+        ("corrupt", &report.corrupt),
+    ] {
+        for p in problems {
+            println!("{label} {} {}: {}", p.kind, p.name, p.reason);
+        }
+    }
+    println!(
+        "{dest}: {} objects compared, {} read ({}); {} missing, {} extra, {} corrupt, {} awaiting deletion",
+        report.objects_compared,
+        report.objects_read,
+        format::bytes(report.bytes_read),
+        report.missing.len(),
+        report.extra.len(),
+        report.corrupt.len(),
+        report.awaiting_deletion
+    );
 }
 
 fn report(global: &GlobalArgs, dest: &str, summary: &SyncSummary) -> Result<()> {

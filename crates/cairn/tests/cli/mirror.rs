@@ -361,3 +361,244 @@ fn a_mirror_of_another_repository_is_refused() {
     let text = stderr(&refused);
     assert!(text.contains("holds another repository"), "{text}");
 }
+
+#[test]
+fn verify_finds_missing_extra_and_corrupt_objects() {
+    let scratch = Scratch::new();
+    let offsite = S3TestServer::shared();
+    let local_path = scratch.init_repo("local");
+    let repo = local_path.to_str().unwrap().to_string();
+    let source = scratch.path("src");
+    small_tree(&source, 13);
+    run_ok(cairn_at(&scratch, &repo).arg("backup").arg(&source));
+    let prefix = unique_prefix("verify");
+    let dest = offsite.url(server::BUCKET, &prefix);
+    sync_json(&scratch, &repo, &dest, &[]);
+
+    let verify = |args: &[&str]| {
+        let output = cairn_at(&scratch, &repo)
+            .args(["--json", "mirror", "verify", &dest])
+            .args(args)
+            .output()
+            .unwrap();
+        (output.status.code(), summary_of(&stdout(&output)))
+    };
+    let (code, clean) = verify(&["--read-sample", "100%"]);
+    assert_eq!(code, Some(0), "{clean}");
+    let compared = n(&clean, "objects_compared");
+    assert_eq!(n(&clean, "objects_read"), compared, "{clean}");
+
+    // Damage the mirror three ways.
+    let mirror = offsite.store(&prefix);
+    let packs = mirror.list(FileKind::Pack).unwrap();
+    let victim = &packs[0];
+    let mut bytes = mirror.get(FileKind::Pack, &victim.name).unwrap();
+    bytes[10] ^= 0x01;
+    mirror.put(FileKind::Pack, &victim.name, &bytes).unwrap();
+    let index = mirror.list(FileKind::Index).unwrap();
+    mirror.remove(FileKind::Index, &index[0].name).unwrap();
+    let stray = "e".repeat(64);
+    mirror.put(FileKind::Snapshot, &stray, b"stray").unwrap();
+
+    // Listings alone find the missing and the extra object; the flipped byte needs reading.
+    let (code, listed) = verify(&[]);
+    assert_eq!(code, Some(1), "{listed}");
+    assert_eq!(
+        listed["missing"][0]["name"],
+        index[0].name.as_str(),
+        "{listed}"
+    );
+    assert_eq!(listed["extra"][0]["name"], stray.as_str(), "{listed}");
+    assert_eq!(listed["corrupt"].as_array().unwrap().len(), 0, "{listed}");
+    let (code, read) = verify(&["--read-sample", "100%"]);
+    assert_eq!(code, Some(1));
+    assert_eq!(read["corrupt"][0]["name"], victim.name.as_str(), "{read}");
+
+    // A sync repairs what it can see (the missing index); the corrupt pack keeps its size, so
+    // verify is what finds it. Text output names each problem on its own line.
+    let text = stdout(&run_fail(cairn_at(&scratch, &repo).args([
+        "mirror",
+        "verify",
+        &dest,
+        "--read-sample",
+        "100%",
+    ])));
+    assert!(
+        text.contains(&format!("corrupt pack {}", victim.name)),
+        "{text}"
+    );
+    assert!(text.contains(&format!("extra snapshot {stray}")), "{text}");
+}
+
+/// `cairn mirror test DEST --json` with the given key pair: exit code and steps.
+fn mirror_test(dest: &str, key_id: &str, secret: &str) -> (Option<i32>, Vec<Value>) {
+    let mut command = crate::support::cairn();
+    let output = with_s3_env(&mut command)
+        .env("AWS_ACCESS_KEY_ID", key_id)
+        .env("AWS_SECRET_ACCESS_KEY", secret)
+        .args(["--json", "mirror", "test", dest])
+        .output()
+        .unwrap();
+    let summary = summary_of(&stdout(&output));
+    (
+        output.status.code(),
+        summary["steps"].as_array().unwrap().clone(),
+    )
+}
+
+fn step<'a>(steps: &'a [Value], name: &str) -> &'a Value {
+    steps
+        .iter()
+        .find(|s| s["step"] == name)
+        .unwrap_or_else(|| panic!("no step {name} in {steps:?}"))
+}
+
+#[test]
+fn mirror_test_checks_each_step_and_says_what_to_fix() {
+    let offsite = S3TestServer::shared();
+    let prefix = unique_prefix("probe");
+    let dest = offsite.url(server::BUCKET, &prefix);
+
+    let (code, steps) = mirror_test(&dest, server::ACCESS_KEY_ID, server::SECRET_ACCESS_KEY);
+    assert_eq!(code, Some(0), "{steps:?}");
+    for name in [
+        "resolve",
+        "connect",
+        "tls",
+        "credentials",
+        "bucket",
+        "list",
+        "put",
+        "get",
+        "delete",
+    ] {
+        assert_eq!(step(&steps, name)["ok"], true, "{name}: {steps:?}");
+    }
+    // The probe object is gone again.
+    assert!(offsite
+        .store(&prefix)
+        .list_keys("", true)
+        .unwrap()
+        .is_empty());
+
+    let (code, steps) = mirror_test(&dest, server::ACCESS_KEY_ID, "wrong-secret-for-probe");
+    assert_eq!(code, Some(1));
+    let credentials = step(&steps, "credentials");
+    assert_eq!(credentials["ok"], false);
+    assert!(credentials["detail"]
+        .as_str()
+        .unwrap()
+        .contains(server::ACCESS_KEY_ID));
+    assert!(!serde_json::to_string(&steps)
+        .unwrap()
+        .contains("wrong-secret-for-probe"));
+
+    let (code, steps) = mirror_test(&dest, server::NO_DELETE_KEY_ID, server::NO_DELETE_SECRET);
+    assert_eq!(code, Some(1));
+    let delete = step(&steps, "delete");
+    assert_eq!(delete["ok"], false, "{steps:?}");
+    assert!(
+        delete["fix"].as_str().unwrap().contains("s3:DeleteObject"),
+        "{delete}"
+    );
+
+    let missing = offsite.url("no-such-bucket", "x");
+    let (code, steps) = mirror_test(&missing, server::ACCESS_KEY_ID, server::SECRET_ACCESS_KEY);
+    assert_eq!(code, Some(1));
+    let bucket = step(&steps, "bucket");
+    assert_eq!(bucket["ok"], false);
+    assert!(
+        bucket["fix"]
+            .as_str()
+            .unwrap()
+            .contains("create the bucket"),
+        "{bucket}"
+    );
+    // It never creates a bucket: the bucket is still missing afterwards.
+    let location = cairn_storage::S3Location::parse(&missing).unwrap();
+    let options = cairn_storage::s3::S3Options::new(S3TestServer::credentials());
+    let still = cairn_storage::S3Store::open(location, options)
+        .unwrap()
+        .check_bucket();
+    assert!(still.unwrap_err().message.contains("does not exist"));
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let (code, steps) = mirror_test(
+        &format!("s3:http://127.0.0.1:{port}/bucket"),
+        server::ACCESS_KEY_ID,
+        server::SECRET_ACCESS_KEY,
+    );
+    assert_eq!(code, Some(1));
+    assert_eq!(step(&steps, "connect")["ok"], false, "{steps:?}");
+}
+
+#[test]
+fn mirror_restore_copies_a_new_repository_and_replaces_a_damaged_one() {
+    let scratch = Scratch::new();
+    let offsite = S3TestServer::shared();
+    let local_path = scratch.init_repo("local");
+    let repo = local_path.to_str().unwrap().to_string();
+    let source = scratch.path("src");
+    let fixture = small_tree(&source, 17);
+    run_ok(cairn_at(&scratch, &repo).arg("backup").arg(&source));
+    let prefix = unique_prefix("restore");
+    let dest = offsite.url(server::BUCKET, &prefix);
+    sync_json(&scratch, &repo, &dest, &[]);
+    let mirror_objects = objects(&offsite.store(&prefix));
+
+    let restore = |target: &std::path::Path, mode: &str| {
+        let mut command = crate::support::cairn();
+        with_s3_env(&mut command)
+            .args(["mirror", "restore", &dest, "--mode", mode, "--target"])
+            .arg(target);
+        command
+    };
+
+    // copy: a new repository, checked and restorable.
+    let copied = scratch.path("copied");
+    run_ok(&mut restore(&copied, "copy"));
+    assert_eq!(
+        objects(&cairn_storage::LocalStore::new(&copied)),
+        mirror_objects
+    );
+    run_ok(scratch.cairn(&copied).args(["check", "--read-data"]));
+    let target = scratch.path("restored-files");
+    run_ok(
+        scratch
+            .cairn(&copied)
+            .args(["restore", "latest", "--target"])
+            .arg(&target),
+    );
+    let differences = compare_trees(
+        &source,
+        &restored(&target, &source),
+        CompareOptions::default(),
+        &fixture.restic_014_lossy,
+    );
+    assert!(differences.is_empty(), "{differences:#?}");
+    // copy refuses a directory that is not empty.
+    let text = stderr(&run_fail(&mut restore(&copied, "copy")));
+    assert!(text.contains("is not empty"), "{text}");
+
+    // replace: lose a pack, gain a stray snapshot, hold a lock.
+    let local = cairn_storage::LocalStore::new(&local_path);
+    let pack = local.list(FileKind::Pack).unwrap()[0].name.clone();
+    local.remove(FileKind::Pack, &pack).unwrap();
+    local
+        .put(FileKind::Snapshot, &"d".repeat(64), b"stray")
+        .unwrap();
+    local.put(FileKind::Lock, &"c".repeat(64), b"held").unwrap();
+    let text = stderr(&run_fail(&mut restore(&local_path, "replace")));
+    assert!(
+        text.contains("is locked") && text.contains("unlock"),
+        "{text}"
+    );
+    local.remove(FileKind::Lock, &"c".repeat(64)).unwrap();
+    run_ok(&mut restore(&local_path, "replace"));
+    assert_eq!(objects(&local), mirror_objects);
+    run_ok(scratch.cairn(&local_path).args(["check", "--read-data"]));
+}
