@@ -95,6 +95,14 @@ pub enum Command {
     /// Keep an offsite copy of the repository in another store (S3)
     #[command(subcommand)]
     Mirror(MirrorCommand),
+    /// List snapshots and files from the manifest a mirror sync wrote (reads no packs)
+    Catalog(CatalogArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CatalogArgs {
+    /// A snapshot (id, prefix or `latest`) whose files to list; without it, the snapshots
+    pub snapshot: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -465,6 +473,20 @@ pub enum MirrorCommand {
     Test(MirrorTestArgs),
     /// Bring a repository back from its mirror
     Restore(MirrorRestoreArgs),
+    /// List the repositories under a bucket or prefix, marking those no known repository owns
+    Orphans(MirrorOrphansArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct MirrorOrphansArgs {
+    /// Where to look: s3:https://HOST/BUCKET[/PREFIX]
+    pub location: String,
+    /// A local repository whose mirrors are not orphans (repeatable)
+    #[arg(long, value_name = "PATH")]
+    pub known: Vec<PathBuf>,
+    /// How many prefix levels below the location to search
+    #[arg(long, default_value_t = 6)]
+    pub max_depth: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

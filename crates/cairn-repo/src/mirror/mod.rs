@@ -8,11 +8,13 @@
 //!
 //! # Layout
 //! - [`sync`]: the sync (plan, upload in commit order, grace-period deletions).
+//! - [`manifest`]: `cairn-manifest`, the encrypted snapshot list and file catalog beside a mirror.
 //! - [`pending`]: the grace-period state kept beside the mirror (`cairn-mirror-state`).
 //! - [`restore`]: a repository made identical to its mirror (replace) or a new one (copy).
 //! - [`transfer`]: the pool of workers that moves objects, several at once.
 //! - [`verify`]: listings, sizes and a sampled hash check of the mirror against the repository.
 
+pub mod manifest;
 pub mod pending;
 pub mod restore;
 pub mod sync;

@@ -18,6 +18,7 @@ use cairn_storage::{FileKind, ObjectInfo, Storage};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use super::manifest::{write_manifest, MANIFEST_NAME};
 use super::pending::{object_key, PendingDeletions};
 use super::transfer::{self, Transfer};
 use crate::error::{RepoError, Result};
@@ -80,6 +81,8 @@ pub struct SyncSummary {
     pub pending_deletions: u64,
     /// Local packs no index names yet (a backup under way, or garbage for prune): not sent.
     pub unindexed_packs: u64,
+    /// Stored size of the manifest written after this sync (0: unchanged, not rewritten).
+    pub manifest_bytes: u64,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub would_upload: Vec<PlannedObject>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -126,6 +129,10 @@ pub fn sync(
         remote.insert(kind, listing(dest.list(kind)?));
     }
     check_same_repository(repo, dest.as_ref(), &remote[&FileKind::Config])?;
+    let has_manifest = dest
+        .list(FileKind::Sidecar)?
+        .iter()
+        .any(|o| o.name == MANIFEST_NAME);
 
     let tree_packs = indexed_packs(repo, local[&FileKind::Index].keys())?;
     let mut summary = SyncSummary {
@@ -228,6 +235,10 @@ pub fn sync(
     dest.sync()?;
     if deletions.state_changed {
         deletions.state.save(dest.as_ref())?;
+    }
+    // The manifest follows the snapshots: rewritten when the mirror changed, or missing.
+    if summary.uploaded_objects > 0 || summary.deleted_objects > 0 || !has_manifest {
+        summary.manifest_bytes = write_manifest(repo, dest.as_ref())?;
     }
     Ok(summary)
 }

@@ -9,6 +9,7 @@
 //! jitter, bounded attempts); permanent ones come back at once with a message from
 //! [`errors::classify`].
 
+mod discover;
 pub mod errors;
 pub mod location;
 pub mod options;

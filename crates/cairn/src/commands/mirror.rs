@@ -27,6 +27,7 @@ pub fn run(global: &GlobalArgs, command: MirrorCommand) -> Result<u8> {
         MirrorCommand::Verify(args) => run_verify(global, args),
         MirrorCommand::Test(args) => run_test(global, args),
         MirrorCommand::Restore(args) => run_restore(global, args),
+        MirrorCommand::Orphans(args) => super::orphans::run(global, args),
     }
 }
 

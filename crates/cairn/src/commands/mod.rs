@@ -2,6 +2,7 @@
 
 mod backup;
 mod cat;
+mod catalog;
 mod check;
 mod copy;
 mod diff;
@@ -12,6 +13,7 @@ mod init;
 mod key;
 mod ls;
 mod mirror;
+mod orphans;
 mod prune;
 mod repair;
 mod restore;
@@ -48,6 +50,7 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Tag(args) => tag::run(global, args),
         Command::Repair(command) => repair::run(global, command),
         Command::Mirror(command) => mirror::run(global, command),
+        Command::Catalog(args) => catalog::run(global, args),
     }
 }
 

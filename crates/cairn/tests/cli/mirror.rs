@@ -602,3 +602,152 @@ fn mirror_restore_copies_a_new_repository_and_replaces_a_damaged_one() {
     assert_eq!(objects(&local), mirror_objects);
     run_ok(scratch.cairn(&local_path).args(["check", "--read-data"]));
 }
+
+#[test]
+fn the_manifest_makes_a_restored_mirror_browsable_without_packs() {
+    let scratch = Scratch::new();
+    let offsite = S3TestServer::shared();
+    let local_path = scratch.init_repo("local");
+    let repo = local_path.to_str().unwrap().to_string();
+    let source = scratch.path("src");
+    small_tree(&source, 29);
+    run_ok(cairn_at(&scratch, &repo).arg("backup").arg(&source));
+    std::fs::write(source.join("bulk/later.txt"), b"later\n").unwrap();
+    run_ok(
+        cairn_at(&scratch, &repo)
+            .args(["backup", "--tag", "second"])
+            .arg(&source),
+    );
+    let prefix = unique_prefix("manifest");
+    let dest = offsite.url(server::BUCKET, &prefix);
+    let synced = sync_json(&scratch, &repo, &dest, &[]);
+    assert!(n(&synced, "manifest_bytes") > 0, "{synced}");
+
+    // Encrypted: the stored object shows no path or file name.
+    let stored = offsite
+        .store(&prefix)
+        .get(FileKind::Sidecar, "cairn-manifest")
+        .unwrap();
+    let needle = b"later.txt";
+    assert!(
+        !stored.windows(needle.len()).any(|w| w == needle),
+        "the manifest is not encrypted"
+    );
+
+    // The catalog straight from S3, with the packs unreadable to prove none is read.
+    let catalog = |url: &str, args: &[&str]| -> Value {
+        let output = run_ok(
+            cairn_at(&scratch, url)
+                .args(["--json", "catalog"])
+                .args(args),
+        );
+        serde_json::from_str(stdout(&output).trim()).unwrap()
+    };
+    let snapshots = catalog(&dest, &[]);
+    assert_eq!(snapshots.as_array().unwrap().len(), 2, "{snapshots}");
+    let files = catalog(&dest, &["latest"]);
+    let later = source.join("bulk/later.txt");
+    let row = files
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["path"] == later.to_str().unwrap())
+        .unwrap_or_else(|| panic!("later.txt not in {files}"));
+    assert_eq!(row["size"], 6);
+    let first_id = snapshots[0]["id"].as_str().unwrap();
+    let first_files = catalog(&dest, &[&first_id[..8]]);
+    assert!(!first_files
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|f| f["path"] == later.to_str().unwrap()));
+
+    // A restored mirror is browsable at once, even with every pack gone.
+    let copied = scratch.path("copied");
+    let mut command = crate::support::cairn();
+    run_ok(
+        with_s3_env(&mut command)
+            .args(["mirror", "restore", &dest, "--mode", "copy", "--target"])
+            .arg(&copied),
+    );
+    std::fs::remove_dir_all(copied.join("data")).unwrap();
+    let text = stdout(&run_ok(scratch.cairn(&copied).args(["catalog", "latest"])));
+    assert!(text.contains("later.txt"), "{text}");
+    // A second sync with nothing new leaves the manifest alone.
+    let again = sync_json(&scratch, &repo, &dest, &[]);
+    assert_eq!(n(&again, "manifest_bytes"), 0, "{again}");
+}
+
+#[test]
+fn orphans_lists_every_repository_under_a_prefix_and_marks_the_unknown() {
+    let scratch = Scratch::new();
+    let offsite = S3TestServer::shared();
+    let base = unique_prefix("fleet");
+    let web = scratch.init_repo("web");
+    let db = scratch.init_repo("db");
+    let source = scratch.path("src");
+    std::fs::create_dir_all(&source).unwrap();
+    std::fs::write(source.join("f"), b"x").unwrap();
+    for repo in [&web, &db] {
+        run_ok(scratch.cairn(repo).arg("backup").arg(&source));
+    }
+    run_ok(scratch.cairn(&db).arg("backup").arg(&source));
+    let url = |p: &str| offsite.url(server::BUCKET, &format!("{base}/{p}"));
+    sync_json(&scratch, web.to_str().unwrap(), &url("hosts/web1"), &[]);
+    sync_json(&scratch, db.to_str().unwrap(), &url("hosts/db1"), &[]);
+    // A retired host's mirror, and one under another password.
+    init_s3_repo(offsite, &format!("{base}/old/web0"));
+    let other = std::sync::Arc::new(offsite.store(&format!("{base}/other")));
+    let options = cairn_repo::keys::KeyOptions {
+        kdf: Some(crate::support::TEST_KDF),
+        ..Default::default()
+    };
+    cairn_repo::Repository::init(other, b"another password", &options).unwrap();
+
+    let output = run_ok(
+        cairn_at(&scratch, "unused")
+            .args([
+                "--json",
+                "mirror",
+                "orphans",
+                &offsite.url(server::BUCKET, &base),
+            ])
+            .arg("--known")
+            .arg(&web)
+            .arg("--known")
+            .arg(&db),
+    );
+    let found: Vec<Value> = serde_json::from_str(stdout(&output).trim()).unwrap();
+    let status: BTreeMap<String, (String, u64)> = found
+        .iter()
+        .map(|f| {
+            let prefix = f["prefix"]
+                .as_str()
+                .unwrap()
+                .trim_start_matches(&format!("{base}/"))
+                .to_string();
+            (
+                prefix,
+                (
+                    f["status"].as_str().unwrap().to_string(),
+                    f["snapshots"].as_u64().unwrap(),
+                ),
+            )
+        })
+        .collect();
+    let expected: BTreeMap<String, (String, u64)> = [
+        ("hosts/db1", ("known", 2)),
+        ("hosts/web1", ("known", 1)),
+        ("old/web0", ("orphan", 0)),
+        ("other", ("unopened", 0)),
+    ]
+    .into_iter()
+    .map(|(p, (s, n))| (p.to_string(), (s.to_string(), n)))
+    .collect();
+    assert_eq!(status, expected);
+    let web1 = found
+        .iter()
+        .find(|f| f["prefix"].as_str().unwrap().ends_with("web1"))
+        .unwrap();
+    assert!(web1["newest_snapshot"].is_string(), "{web1}");
+}
