@@ -72,6 +72,14 @@ pub(crate) fn classify(
             ErrorKind::Misconfigured,
             format!("{} cannot be used: {}", ctx.endpoint, root_cause(&err)),
         ),
+        (_, Some(code)) if err.is_temporary() || err.is_persistent() => (
+            ErrorKind::Transient,
+            format!(
+                "{} answered {code} and still did after {} retries; the service is overloaded \
+                 or failing, try again later",
+                ctx.endpoint, ctx.retries
+            ),
+        ),
         _ if err.is_temporary() || err.is_persistent() => (
             ErrorKind::Transient,
             format!(

@@ -130,3 +130,123 @@ fn a_key_without_delete_permission_is_told_which_action_is_missing() {
     assert_eq!(err.kind, ErrorKind::PermissionDenied, "{err}");
     assert!(err.to_string().contains("s3:DeleteObject"), "{err}");
 }
+
+/// A loopback proxy in front of the test server that answers the first `failures` requests
+/// itself with `status` and an S3 error document (`code`), then forwards everything.
+fn flaky_proxy(
+    upstream_port: u16,
+    failures: usize,
+    status: &'static str,
+    code: &'static str,
+) -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::io::{Read, Write};
+    use std::net::{TcpListener, TcpStream};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let served = std::sync::Arc::new(AtomicUsize::new(0));
+    let counter = served.clone();
+    std::thread::spawn(move || {
+        for client in listener.incoming() {
+            let Ok(mut client) = client else { continue };
+            if counter.load(Ordering::SeqCst) < failures {
+                counter.fetch_add(1, Ordering::SeqCst);
+                // Read the request head (and whatever body arrived), answer, close.
+                let mut buf = [0u8; 65536];
+                let _ = client.set_read_timeout(Some(Duration::from_millis(200)));
+                let _ = client.read(&mut buf);
+                let body = format!(
+                    "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>{code}</Code>\
+                     <Message>try again</Message></Error>"
+                );
+                let _ = write!(
+                    client,
+                    "HTTP/1.1 {status}\r\nContent-Type: application/xml\r\nContent-Length: {}\r\n\
+                     Connection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                continue;
+            }
+            let Ok(upstream) = TcpStream::connect(("127.0.0.1", upstream_port)) else {
+                continue;
+            };
+            let (mut c2, mut u2) = (client.try_clone().unwrap(), upstream.try_clone().unwrap());
+            let (mut c1, mut u1) = (client, upstream);
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut c1, &mut u1);
+                let _ = u1.shutdown(std::net::Shutdown::Write);
+            });
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut u2, &mut c2);
+                let _ = c2.shutdown(std::net::Shutdown::Write);
+            });
+        }
+    });
+    (port, served)
+}
+
+#[test]
+fn slow_down_and_server_errors_are_retried_until_the_request_succeeds() {
+    let server = S3TestServer::shared();
+    for (status, code) in [
+        ("503 Slow Down", "SlowDown"),
+        ("500 Internal Server Error", "InternalError"),
+        ("429 Too Many Requests", "TooManyRequests"),
+    ] {
+        let (port, served) = flaky_proxy(server.port(), 3, status, code);
+        let url = format!(
+            "s3:http://127.0.0.1:{port}/{}/{}",
+            server::BUCKET,
+            unique_prefix("flaky")
+        );
+        let mut options = S3Options::new(S3TestServer::credentials());
+        options.retry.min_delay = Duration::from_millis(50);
+        options.retry.max_delay = Duration::from_millis(200);
+        let store = S3Store::open(S3Location::parse(&url).unwrap(), options).unwrap();
+        let name = "f".repeat(64);
+        store
+            .put(FileKind::Snapshot, &name, b"after three failures")
+            .unwrap();
+        assert_eq!(
+            served.load(std::sync::atomic::Ordering::SeqCst),
+            3,
+            "{code}: the failures were answered"
+        );
+        assert_eq!(
+            store.get(FileKind::Snapshot, &name).unwrap(),
+            b"after three failures"
+        );
+    }
+}
+
+#[test]
+fn persistent_server_errors_give_up_after_the_retries() {
+    let server = S3TestServer::shared();
+    let (port, served) = flaky_proxy(
+        server.port(),
+        usize::MAX,
+        "503 Service Unavailable",
+        "ServiceUnavailable",
+    );
+    let url = format!("s3:http://127.0.0.1:{port}/{}/x", server::BUCKET);
+    let mut options = S3Options::new(S3TestServer::credentials());
+    options.retry = RetryPolicy {
+        retries: 2,
+        min_delay: Duration::from_millis(50),
+        max_delay: Duration::from_millis(100),
+        request_timeout: Duration::from_secs(5),
+    };
+    let store = S3Store::open(S3Location::parse(&url).unwrap(), options).unwrap();
+    let err = store.get(FileKind::Config, "config").unwrap_err();
+    assert!(err.is_retryable(), "{err}");
+    assert!(
+        err.to_string()
+            .contains("ServiceUnavailable and still did after 2 retries"),
+        "{err}"
+    );
+    assert_eq!(
+        served.load(std::sync::atomic::Ordering::SeqCst),
+        3,
+        "one try and two retries"
+    );
+}
