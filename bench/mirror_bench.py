@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Offsite mirror benchmark: `cairn mirror sync` vs `rclone sync` vs raw parallel PUTs.
 
-usage: bench/mirror_bench.py [--scale 0.2] [--rounds 3] [--transfers 8]
+usage: bench/mirror_bench.py [--scale 1.0] [--rounds 3] [--transfers 8]
                              [--endpoint URL --bucket B]   (default: a local moto server)
 
 Backs the shared dataset (../shared/bench/gen_dataset.py) up into a local cairn repository,
@@ -49,7 +49,7 @@ def start_moto(bucket):
 
 def timed(cmd, env):
     started = time.perf_counter()
-    sh(cmd, env=env, stdout=subprocess.DEVNULL)
+    sh(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return time.perf_counter() - started
 
 
@@ -71,7 +71,7 @@ def raw_put(endpoint, bucket, prefix, repo, transfers):
 def main():
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--scale", type=float, default=0.2)
+    ap.add_argument("--scale", type=float, default=1.0)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--transfers", type=int, default=8)
     ap.add_argument("--endpoint")

@@ -22,5 +22,5 @@ pub mod transfer;
 pub mod verify;
 
 pub use restore::{restore_from_mirror, MirrorRestoreSummary, RestoreMode};
-pub use sync::{sync, SyncOptions, SyncProgress, SyncSummary};
+pub use sync::{nothing_to_do, sync, SyncOptions, SyncProgress, SyncSummary};
 pub use verify::{verify, VerifyReport};

@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Result};
 use cairn_repo::mirror::{
-    restore_from_mirror, sync, verify, RestoreMode, SyncOptions, SyncProgress, SyncSummary,
-    VerifyReport,
+    nothing_to_do, restore_from_mirror, sync, verify, RestoreMode, SyncOptions, SyncProgress,
+    SyncSummary, VerifyReport,
 };
 use cairn_repo::prune::parse_size;
 use cairn_storage::s3::ServerSideEncryption;
@@ -128,13 +128,20 @@ fn run_sync(global: &GlobalArgs, args: MirrorSyncArgs) -> Result<u8> {
         sse,
     };
     let dest = destination(global, &args.dest, settings)?;
-    let repo = repository::open(global)?;
     let options = SyncOptions {
         transfers: args.dest.transfers.max(1),
         delete_after,
         dry_run: args.dry_run,
         now: chrono::Utc::now(),
     };
+    // An unchanged repository is told apart by listings alone, before the password's key
+    // derivation, which would otherwise be most of an unchanged sync's time.
+    let source = repository::storage(global)?;
+    if let Some(summary) = nothing_to_do(source.as_ref(), dest.as_ref(), &options)? {
+        report(global, &dest.location(), &summary)?;
+        return Ok(0);
+    }
+    let repo = repository::open(global)?;
     let progress = TransferProgress::new(global.json, global.quiet || args.dry_run);
     let summary = sync(&repo, &dest, &options, &progress)?;
     progress.finish();

@@ -178,8 +178,18 @@ fn sync_makes_a_mirror_restic_checks_and_restores_and_sends_nothing_twice() {
         "restore from the mirror: {differences:#?}"
     );
 
-    // Nothing changed: nothing is sent.
-    let again = sync_json(&scratch, &repo, &dest, &[]);
+    // Nothing changed: nothing is sent, and the listings alone tell (no key derivation: a
+    // wrong password does not even get tried).
+    let wrong = scratch.path("wrong-password");
+    std::fs::write(&wrong, "not the password\n").unwrap();
+    let mut command = crate::support::cairn();
+    let output = run_ok(
+        with_s3_env(&mut command)
+            .args(["-r", &repo, "--password-file"])
+            .arg(&wrong)
+            .args(["--json", "mirror", "sync", &dest]),
+    );
+    let again = summary_of(&stdout(&output));
     assert_eq!(n(&again, "uploaded_objects"), 0, "{again}");
     assert_eq!(n(&again, "skipped_objects"), local.len() as u64, "{again}");
 }
