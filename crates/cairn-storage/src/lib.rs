@@ -42,6 +42,19 @@ pub struct ObjectInfo {
 
 pub type Result<T> = std::result::Result<T, StorageError>;
 
+/// The listing of kind `config` from the result of asking its size: one entry, or none when
+/// the store holds no repository.
+pub(crate) fn config_listing(size: Result<u64>) -> Result<Vec<ObjectInfo>> {
+    match size {
+        Ok(size) => Ok(vec![ObjectInfo {
+            name: "config".into(),
+            size,
+        }]),
+        Err(e) if e.is_not_found() => Ok(Vec::new()),
+        Err(e) => Err(e),
+    }
+}
+
 /// A file written piece by piece and stored under its name only when complete, so a large
 /// file (a pack) need not be held in memory whole. Dropping it without `commit` discards it.
 pub trait PendingFile: Send {

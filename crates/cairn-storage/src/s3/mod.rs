@@ -300,14 +300,7 @@ impl Storage for S3Store {
 
     fn list(&self, kind: FileKind) -> Result<Vec<ObjectInfo>> {
         if kind == FileKind::Config {
-            return match self.size(kind, "config") {
-                Ok(size) => Ok(vec![ObjectInfo {
-                    name: "config".into(),
-                    size,
-                }]),
-                Err(e) if e.is_not_found() => Ok(Vec::new()),
-                Err(e) => Err(e),
-            };
+            return crate::config_listing(self.size(kind, "config"));
         }
         let (dir, recursive) = match kind {
             FileKind::Sidecar => (String::new(), false),

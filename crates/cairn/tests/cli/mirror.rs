@@ -73,6 +73,41 @@ print(json.dumps(out))
     serde_json::from_slice(&output.stdout).unwrap()
 }
 
+/// A local repository holding one backup of a small tree, and a fresh prefix for its mirror on
+/// the shared offsite server.
+struct Mirrored {
+    scratch: Scratch,
+    offsite: &'static S3TestServer,
+    local_path: std::path::PathBuf,
+    repo: String,
+    source: std::path::PathBuf,
+    fixture: crate::support::fixture::Fixture,
+    prefix: String,
+    dest: String,
+}
+
+fn mirrored(name: &str, seed: u64) -> Mirrored {
+    let scratch = Scratch::new();
+    let offsite = S3TestServer::shared();
+    let local_path = scratch.init_repo("local");
+    let repo = local_path.to_str().unwrap().to_string();
+    let source = scratch.path("src");
+    let fixture = small_tree(&source, seed);
+    run_ok(cairn_at(&scratch, &repo).arg("backup").arg(&source));
+    let prefix = unique_prefix(name);
+    let dest = offsite.url(server::BUCKET, &prefix);
+    Mirrored {
+        scratch,
+        offsite,
+        local_path,
+        repo,
+        source,
+        fixture,
+        prefix,
+        dest,
+    }
+}
+
 #[test]
 fn sync_makes_a_mirror_restic_checks_and_restores_and_sends_nothing_twice() {
     let scratch = Scratch::new();
@@ -374,15 +409,14 @@ fn a_mirror_of_another_repository_is_refused() {
 
 #[test]
 fn verify_finds_missing_extra_and_corrupt_objects() {
-    let scratch = Scratch::new();
-    let offsite = S3TestServer::shared();
-    let local_path = scratch.init_repo("local");
-    let repo = local_path.to_str().unwrap().to_string();
-    let source = scratch.path("src");
-    small_tree(&source, 13);
-    run_ok(cairn_at(&scratch, &repo).arg("backup").arg(&source));
-    let prefix = unique_prefix("verify");
-    let dest = offsite.url(server::BUCKET, &prefix);
+    let Mirrored {
+        scratch,
+        offsite,
+        repo,
+        prefix,
+        dest,
+        ..
+    } = mirrored("verify", 13);
     sync_json(&scratch, &repo, &dest, &[]);
 
     let verify = |args: &[&str]| {
@@ -548,15 +582,17 @@ fn mirror_test_checks_each_step_and_says_what_to_fix() {
 
 #[test]
 fn mirror_restore_copies_a_new_repository_and_replaces_a_damaged_one() {
-    let scratch = Scratch::new();
-    let offsite = S3TestServer::shared();
-    let local_path = scratch.init_repo("local");
-    let repo = local_path.to_str().unwrap().to_string();
-    let source = scratch.path("src");
-    let fixture = small_tree(&source, 17);
-    run_ok(cairn_at(&scratch, &repo).arg("backup").arg(&source));
-    let prefix = unique_prefix("restore");
-    let dest = offsite.url(server::BUCKET, &prefix);
+    let Mirrored {
+        scratch,
+        offsite,
+        local_path,
+        repo,
+        source,
+        fixture,
+        prefix,
+        dest,
+        ..
+    } = mirrored("restore", 17);
     sync_json(&scratch, &repo, &dest, &[]);
     let mirror_objects = objects(&offsite.store(&prefix));
 
@@ -783,15 +819,15 @@ fn rclone(server: &S3TestServer) -> Command {
 
 #[test]
 fn rclone_reads_the_mirror_cairn_wrote_and_finds_it_identical() {
-    let scratch = Scratch::new();
-    let offsite = S3TestServer::shared();
-    let local_path = scratch.init_repo("local");
-    let repo = local_path.to_str().unwrap().to_string();
-    let source = scratch.path("src");
-    small_tree(&source, 31);
-    run_ok(cairn_at(&scratch, &repo).arg("backup").arg(&source));
-    let prefix = unique_prefix("rclone");
-    let dest = offsite.url(server::BUCKET, &prefix);
+    let Mirrored {
+        scratch,
+        offsite,
+        local_path,
+        repo,
+        prefix,
+        dest,
+        ..
+    } = mirrored("rclone", 31);
     let output = run_ok(cairn_at(&scratch, &repo).args(["--json", "mirror", "sync", &dest]));
     // Progress comes as JSON status lines before the summary.
     let statuses: Vec<Value> = stdout(&output)
