@@ -207,6 +207,12 @@ pub fn load_index_files(repo: &Repository) -> Result<Vec<(Id, Result<IndexFile>)
         .into_iter()
         .map(|(id, _)| id)
         .collect();
+    Ok(load_index_files_of(repo, &ids))
+}
+
+/// Like [`load_index_files`], for index files the caller has listed already (the mirror needs
+/// the set of one listing taken at a known moment).
+pub fn load_index_files_of(repo: &Repository, ids: &[Id]) -> Vec<(Id, Result<IndexFile>)> {
     let next = AtomicUsize::new(0);
     let results = Mutex::new(Vec::with_capacity(ids.len()));
     std::thread::scope(|scope| {
@@ -224,5 +230,5 @@ pub fn load_index_files(repo: &Repository) -> Result<Vec<(Id, Result<IndexFile>)
     });
     let mut results = results.into_inner().expect("index results");
     results.sort_by_key(|(id, _)| *id);
-    Ok(results)
+    results
 }

@@ -182,6 +182,15 @@ impl Drop for S3TestServer {
     }
 }
 
+/// A key prefix no other test of any process uses: `NAME-<nanoseconds, hex>`.
+pub fn unique_prefix(name: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_nanos();
+    format!("{name}-{nanos:x}")
+}
+
 fn script_path() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/s3-test-server.py")
 }

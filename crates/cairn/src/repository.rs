@@ -56,33 +56,49 @@ pub fn open(global: &GlobalArgs) -> Result<Repository> {
 
 /// A Go-style duration: `90s`, `5m`, `1h30m`, `500ms`.
 pub fn parse_duration(text: &str) -> Result<std::time::Duration> {
-    let invalid = || anyhow::anyhow!("invalid duration {text:?}: use e.g. 30s, 5m, 1h30m");
+    const UNITS: [(&str, f64); 4] = [("ms", 0.001), ("s", 1.0), ("m", 60.0), ("h", 3600.0)];
+    parse_units(text, &UNITS)
+        .ok_or_else(|| anyhow::anyhow!("invalid duration {text:?}: use e.g. 30s, 5m, 1h30m"))
+}
+
+/// A grace period: `7d`, `36h`, `90m`, `1w2d`, or `0`.
+pub fn parse_grace(text: &str) -> Result<std::time::Duration> {
+    const UNITS: [(&str, f64); 5] = [
+        ("w", 7.0 * 86_400.0),
+        ("d", 86_400.0),
+        ("h", 3_600.0),
+        ("m", 60.0),
+        ("s", 1.0),
+    ];
+    if text == "0" {
+        return Ok(std::time::Duration::ZERO);
+    }
+    parse_units(text, &UNITS).ok_or_else(|| {
+        anyhow::anyhow!("invalid --delete-after {text:?}: use e.g. 7d, 36h, 90m, or 0")
+    })
+}
+
+/// A sum of `NUMBER UNIT` terms (`1h30m`) with the units given as (name, seconds).
+fn parse_units(text: &str, units: &[(&str, f64)]) -> Option<std::time::Duration> {
     let mut total = std::time::Duration::ZERO;
     let mut rest = text;
     if rest.is_empty() {
-        return Err(invalid());
+        return None;
     }
     while !rest.is_empty() {
-        let digits = rest
-            .find(|c: char| !c.is_ascii_digit())
-            .ok_or_else(invalid)?;
+        let digits = rest.find(|c: char| !c.is_ascii_digit())?;
         if digits == 0 {
-            return Err(invalid());
+            return None;
         }
-        let value: u64 = rest[..digits].parse().map_err(|_| invalid())?;
+        let value: u64 = rest[..digits].parse().ok()?;
         rest = &rest[digits..];
         let unit_len = rest
             .find(|c: char| c.is_ascii_digit())
             .unwrap_or(rest.len());
-        let seconds = match &rest[..unit_len] {
-            "ms" => value as f64 / 1000.0,
-            "s" => value as f64,
-            "m" => value as f64 * 60.0,
-            "h" => value as f64 * 3600.0,
-            _ => return Err(invalid()),
-        };
-        total += std::time::Duration::from_secs_f64(seconds);
+        let (_, seconds) = units.iter().find(|(name, _)| *name == &rest[..unit_len])?;
+        total = total
+            .checked_add(std::time::Duration::try_from_secs_f64(value as f64 * seconds).ok()?)?;
         rest = &rest[unit_len..];
     }
-    Ok(total)
+    Some(total)
 }

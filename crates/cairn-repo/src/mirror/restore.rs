@@ -7,14 +7,13 @@
 //! object's SHA-256 is checked against its name on the way. The mirror's own grace-period
 //! state stays behind; other sidecars (the manifest) come along.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use cairn_storage::{FileKind, Storage};
 use serde::Serialize;
 
 use super::pending::STATE_NAME;
-use super::sync::MIRRORED;
+use super::sync::{listing, Listing, MIRRORED};
 use super::transfer::{self, Transfer};
 use crate::error::{RepoError, Result};
 
@@ -86,8 +85,8 @@ pub fn restore_from_mirror(
             FileKind::Snapshot => 3,
             _ => 4,
         };
-        let theirs: BTreeMap<String, u64> = listing(mirror.as_ref(), kind)?;
-        let ours: BTreeMap<String, u64> = listing(target.as_ref(), kind)?;
+        let theirs = listing_of(mirror.as_ref(), kind)?;
+        let ours = listing_of(target.as_ref(), kind)?;
         for (name, &size) in &theirs {
             let same = match kind {
                 // config is not named by its hash: compare the bytes.
@@ -139,11 +138,9 @@ pub fn restore_from_mirror(
     Ok(summary)
 }
 
-fn listing(store: &dyn Storage, kind: FileKind) -> Result<BTreeMap<String, u64>> {
-    Ok(store
-        .list(kind)?
-        .into_iter()
-        .filter(|o| !(kind == FileKind::Sidecar && o.name == STATE_NAME))
-        .map(|o| (o.name, o.size))
-        .collect())
+/// A store's objects of `kind`, without the mirror's own grace state.
+fn listing_of(store: &dyn Storage, kind: FileKind) -> Result<Listing> {
+    let mut objects = listing(store.list(kind)?);
+    objects.remove(STATE_NAME);
+    Ok(objects)
 }

@@ -12,7 +12,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use cairn_format::index::IndexFile;
 use cairn_format::{BlobType, Id};
 use cairn_storage::{FileKind, ObjectInfo, Storage};
 use chrono::{DateTime, Utc};
@@ -22,6 +21,7 @@ use super::manifest::{write_manifest, MANIFEST_NAME};
 use super::pending::{object_key, PendingDeletions};
 use super::transfer::{self, Transfer};
 use crate::error::{RepoError, Result};
+use crate::index::load_index_files_of;
 use crate::repository::Repository;
 
 #[derive(Debug, Clone)]
@@ -90,9 +90,9 @@ pub struct SyncSummary {
 }
 
 /// Objects of one kind by name → size.
-type Listing = BTreeMap<String, u64>;
+pub(super) type Listing = BTreeMap<String, u64>;
 
-fn listing(objects: Vec<ObjectInfo>) -> Listing {
+pub(super) fn listing(objects: Vec<ObjectInfo>) -> Listing {
     objects.into_iter().map(|o| (o.name, o.size)).collect()
 }
 
@@ -191,9 +191,17 @@ pub fn sync(
             .collect();
         summary.uploaded_objects = planned.len() as u64;
         summary.uploaded_bytes = planned_bytes;
-        summary.would_delete = deletions.due.clone();
+        summary.would_delete = deletions
+            .due
+            .iter()
+            .map(|(kind, name, size)| PlannedObject {
+                kind: kind.to_string(),
+                name: name.clone(),
+                size: *size,
+            })
+            .collect();
         summary.deleted_objects = deletions.due.len() as u64;
-        summary.deleted_bytes = deletions.due.iter().map(|o| o.size).sum();
+        summary.deleted_bytes = deletions.due.iter().map(|(_, _, size)| size).sum();
         return Ok(summary);
     }
 
@@ -222,15 +230,14 @@ pub fn sync(
         dest.sync()?;
     }
 
-    for object in &deletions.due {
-        let kind = kind_named(&object.kind);
-        match dest.remove(kind, &object.name) {
+    for (kind, name, size) in &deletions.due {
+        match dest.remove(*kind, name) {
             Ok(()) => {}
             Err(e) if e.is_not_found() => {}
             Err(e) => return Err(e.into()),
         }
         summary.deleted_objects += 1;
-        summary.deleted_bytes += object.size;
+        summary.deleted_bytes += size;
     }
     dest.sync()?;
     if deletions.state_changed {
@@ -327,18 +334,15 @@ pub(super) fn indexed_packs<'a>(
     repo: &Repository,
     index_files: impl Iterator<Item = &'a String>,
 ) -> Result<HashMap<String, bool>> {
-    let mut packs = HashMap::new();
+    let mut ids = Vec::new();
     for name in index_files {
-        let id: Id = name.parse().map_err(|_| RepoError::Corrupt {
-            object: format!("index/{name}"),
-            reason: "not a valid index file name".into(),
-        })?;
-        let json = repo.load_unpacked(FileKind::Index, &id)?;
-        let file = IndexFile::from_json(&json).map_err(|e| RepoError::Corrupt {
-            object: format!("index/{name}"),
-            reason: e.to_string(),
-        })?;
-        for pack in file.packs {
+        ids.push(name.parse::<Id>().map_err(|_| {
+            RepoError::corrupt(format!("index/{name}"), "not a valid index file name")
+        })?);
+    }
+    let mut packs = HashMap::new();
+    for (_, file) in load_index_files_of(repo, &ids) {
+        for pack in file?.packs {
             let has_tree = pack.blobs.iter().any(|b| b.blob_type == BlobType::Tree);
             *packs.entry(pack.id.to_string()).or_insert(false) |= has_tree;
         }
@@ -347,8 +351,8 @@ pub(super) fn indexed_packs<'a>(
 }
 
 struct DeletionPlan {
-    /// Objects whose grace period is over, in deletion order.
-    due: Vec<PlannedObject>,
+    /// Objects (kind, name, size) whose grace period is over, in deletion order.
+    due: Vec<(FileKind, String, u64)>,
     state: PendingDeletions,
     state_changed: bool,
 }
@@ -380,11 +384,7 @@ fn plan_deletions(
             let since = *state.missing_since.entry(key).or_insert(options.now);
             let waited = (options.now - since).to_std().unwrap_or_default();
             match options.delete_after {
-                Some(grace) if waited >= grace => due.push(PlannedObject {
-                    kind: kind.to_string(),
-                    name: name.clone(),
-                    size,
-                }),
+                Some(grace) if waited >= grace => due.push((kind, name.clone(), size)),
                 _ => summary.pending_deletions += 1,
             }
         }
@@ -393,10 +393,8 @@ fn plan_deletions(
     state
         .missing_since
         .retain(|key, _| extra_keys.contains(key));
-    for object in &due {
-        state
-            .missing_since
-            .remove(&object_key(kind_named(&object.kind), &object.name));
+    for (kind, name, _) in &due {
+        state.missing_since.remove(&object_key(*kind, name));
     }
     let state_changed = state != before;
     Ok(DeletionPlan {
@@ -404,11 +402,4 @@ fn plan_deletions(
         state,
         state_changed,
     })
-}
-
-fn kind_named(name: &str) -> FileKind {
-    FileKind::ALL
-        .into_iter()
-        .find(|k| k.to_string() == name)
-        .expect("kind names come from FileKind's Display")
 }

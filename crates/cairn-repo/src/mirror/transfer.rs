@@ -9,7 +9,6 @@ use std::sync::Mutex;
 
 use cairn_format::Id;
 use cairn_storage::{FileKind, Storage};
-use sha2::{Digest, Sha256};
 
 use crate::error::{RepoError, Result};
 
@@ -64,7 +63,7 @@ pub fn run(
 fn copy_one(from: &dyn Storage, to: &dyn Storage, transfer: &Transfer) -> Result<()> {
     let data = from.get(transfer.kind, &transfer.name)?;
     if transfer.kind != FileKind::Config && transfer.kind != FileKind::Sidecar {
-        let hash = Id::from_bytes(Sha256::digest(&data).into());
+        let hash = Id::hash(&data);
         if hash.to_string() != transfer.name {
             return Err(RepoError::Corrupt {
                 object: format!("{}/{}", from.location(), transfer.kind.path(&transfer.name)),

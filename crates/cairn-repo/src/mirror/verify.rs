@@ -8,10 +8,10 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use cairn_format::Id;
 use cairn_storage::{FileKind, Storage};
 use rand::seq::SliceRandom;
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 
 use super::pending::{object_key, PendingDeletions};
 use super::sync::{indexed_packs, MIRRORED};
@@ -125,7 +125,7 @@ pub fn verify(
         let intact = if kind == FileKind::Config {
             data == local_config
         } else {
-            hex::encode(Sha256::digest(&data)) == name
+            Id::hash(&data).to_hex() == name
         };
         if !intact {
             report.corrupt.push(ObjectProblem {

@@ -101,7 +101,11 @@ impl S3Store {
 
     /// Writes an object at a path relative to the prefix (STANDARD class).
     pub fn put_object(&self, key: &str, data: &[u8]) -> Result<()> {
-        self.block_on(self.operator.write(key, data.to_vec()))
+        self.write_with(&self.operator, key, data)
+    }
+
+    fn write_with(&self, operator: &Operator, key: &str, data: &[u8]) -> Result<()> {
+        self.block_on(operator.write(key, data.to_vec()))
             .map(|_| ())
             .map_err(|e| self.error(e, "write", key))
     }
@@ -249,10 +253,7 @@ impl Storage for S3Store {
     }
 
     fn put_bulk(&self, kind: FileKind, name: &str, data: &[u8]) -> Result<()> {
-        let key = kind.path(name);
-        self.block_on(self.bulk_operator.write(&key, data.to_vec()))
-            .map(|_| ())
-            .map_err(|e| self.error(e, "write", &key))
+        self.write_with(&self.bulk_operator, &kind.path(name), data)
     }
 
     fn get(&self, kind: FileKind, name: &str) -> Result<Vec<u8>> {

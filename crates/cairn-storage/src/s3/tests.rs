@@ -3,15 +3,7 @@
 use std::time::{Duration, Instant};
 
 use super::*;
-use crate::s3_test_server::{self as server, S3TestServer};
-
-fn unique_prefix(name: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!("{name}-{nanos:x}")
-}
+use crate::s3_test_server::{self as server, unique_prefix, S3TestServer};
 
 #[test]
 fn passes_the_storage_conformance_suite() {

@@ -75,46 +75,11 @@ fn parse_rate(text: &str) -> Result<u64> {
     })
 }
 
-/// `7d`, `36h`, `90m`, `1w2d`, `0`.
-pub fn parse_grace(text: &str) -> Result<Duration> {
-    let invalid =
-        || anyhow::anyhow!("invalid --delete-after {text:?}: use e.g. 7d, 36h, 90m, or 0");
-    if text == "0" {
-        return Ok(Duration::ZERO);
-    }
-    let mut total = 0u64;
-    let mut number = String::new();
-    for c in text.chars() {
-        if c.is_ascii_digit() {
-            number.push(c);
-            continue;
-        }
-        let unit = match c {
-            'w' => 7 * 86_400,
-            'd' => 86_400,
-            'h' => 3_600,
-            'm' => 60,
-            's' => 1,
-            _ => return Err(invalid()),
-        };
-        let value: u64 = number.parse().map_err(|_| invalid())?;
-        total = value
-            .checked_mul(unit)
-            .and_then(|v| total.checked_add(v))
-            .ok_or_else(invalid)?;
-        number.clear();
-    }
-    if !number.is_empty() || text.is_empty() {
-        return Err(invalid());
-    }
-    Ok(Duration::from_secs(total))
-}
-
 fn run_sync(global: &GlobalArgs, args: MirrorSyncArgs) -> Result<u8> {
     let delete_after = if args.no_delete {
         None
     } else {
-        Some(parse_grace(&args.delete_after)?)
+        Some(repository::parse_grace(&args.delete_after)?)
     };
     let sse =
         match &args.sse {
@@ -301,21 +266,15 @@ fn report(global: &GlobalArgs, dest: &str, summary: &SyncSummary) -> Result<()> 
         return Ok(());
     }
     if summary.dry_run {
-        for object in &summary.would_upload {
-            println!(
-                "would upload {} {} ({})",
-                object.kind,
-                object.name,
-                format::bytes(object.size)
-            );
-        }
-        for object in &summary.would_delete {
-            println!(
-                "would delete {} {} ({})",
-                object.kind,
-                object.name,
-                format::bytes(object.size)
-            );
+        let planned = [
+            ("upload", &summary.would_upload),
+            ("delete", &summary.would_delete),
+        ];
+        for (verb, objects) in planned {
+            for object in objects {
+                let size = format::bytes(object.size);
+                println!("would {verb} {} {} ({size})", object.kind, object.name);
+            }
         }
     }
     let verb = if summary.dry_run {
@@ -461,6 +420,7 @@ mod tests {
 
     #[test]
     fn parses_grace_periods_and_rates() {
+        use crate::repository::parse_grace;
         assert_eq!(parse_grace("7d").unwrap(), Duration::from_secs(7 * 86_400));
         assert_eq!(
             parse_grace("1w2d").unwrap(),

@@ -53,7 +53,7 @@ pub fn run(global: &GlobalArgs, args: MirrorOrphansArgs) -> Result<u8> {
         let store = Arc::new(root.at_prefix(&full)?);
         let url = store.s3_location().to_string();
         let snapshots = store.list(FileKind::Snapshot)?.len();
-        let entry = match Repository::open(store, password.expose()) {
+        let (id, newest_snapshot, status) = match Repository::open(store, password.expose()) {
             Ok(repo) => {
                 let id = repo.config().id.to_string();
                 let newest = load_all_snapshots(&repo)?
@@ -66,24 +66,18 @@ pub fn run(global: &GlobalArgs, args: MirrorOrphansArgs) -> Result<u8> {
                 } else {
                     "orphan"
                 };
-                FoundRepository {
-                    location: url,
-                    prefix: full,
-                    id: Some(id),
-                    snapshots,
-                    newest_snapshot: newest,
-                    status,
-                }
+                (Some(id), newest, status)
             }
-            Err(RepoError::WrongPassword { .. }) => FoundRepository {
-                location: url,
-                prefix: full,
-                id: None,
-                snapshots,
-                newest_snapshot: None,
-                status: "unopened",
-            },
+            Err(RepoError::WrongPassword { .. }) => (None, None, "unopened"),
             Err(e) => return Err(e.into()),
+        };
+        let entry = FoundRepository {
+            location: url,
+            prefix: full,
+            id,
+            snapshots,
+            newest_snapshot,
+            status,
         };
         found.push(entry);
     }

@@ -231,17 +231,18 @@ fn sync_makes_a_mirror_restic_checks_and_restores_and_sends_nothing_twice() {
 
 #[test]
 fn deletions_wait_out_the_grace_period() {
-    let scratch = Scratch::new();
-    let offsite = S3TestServer::shared();
-    let local_path = scratch.init_repo("local");
-    let repo = local_path.to_str().unwrap().to_string();
-    let source = scratch.path("src");
-    small_tree(&source, 5);
-    run_ok(cairn_at(&scratch, &repo).arg("backup").arg(&source));
+    let Mirrored {
+        scratch,
+        offsite,
+        local_path,
+        repo,
+        source,
+        prefix,
+        dest,
+        ..
+    } = mirrored("grace", 5);
     std::fs::write(source.join("bulk/random.bin"), b"replaced\n").unwrap();
     run_ok(cairn_at(&scratch, &repo).arg("backup").arg(&source));
-    let prefix = unique_prefix("grace");
-    let dest = offsite.url(server::BUCKET, &prefix);
     sync_json(&scratch, &repo, &dest, &[]);
 
     // A local forget + prune removes a snapshot and the packs only it used.
@@ -651,21 +652,21 @@ fn mirror_restore_copies_a_new_repository_and_replaces_a_damaged_one() {
 
 #[test]
 fn the_manifest_makes_a_restored_mirror_browsable_without_packs() {
-    let scratch = Scratch::new();
-    let offsite = S3TestServer::shared();
-    let local_path = scratch.init_repo("local");
-    let repo = local_path.to_str().unwrap().to_string();
-    let source = scratch.path("src");
-    small_tree(&source, 29);
-    run_ok(cairn_at(&scratch, &repo).arg("backup").arg(&source));
+    let Mirrored {
+        scratch,
+        offsite,
+        repo,
+        source,
+        prefix,
+        dest,
+        ..
+    } = mirrored("manifest", 29);
     std::fs::write(source.join("bulk/later.txt"), b"later\n").unwrap();
     run_ok(
         cairn_at(&scratch, &repo)
             .args(["backup", "--tag", "second"])
             .arg(&source),
     );
-    let prefix = unique_prefix("manifest");
-    let dest = offsite.url(server::BUCKET, &prefix);
     let synced = sync_json(&scratch, &repo, &dest, &[]);
     assert!(n(&synced, "manifest_bytes") > 0, "{synced}");
 

@@ -7,6 +7,7 @@ use std::process::Command;
 use std::sync::Arc;
 
 use cairn_repo::keys::KeyOptions;
+pub use cairn_storage::s3_test_server::unique_prefix;
 use cairn_storage::s3_test_server::{self as server, S3TestServer};
 
 use crate::support::compare::CompareOptions;
@@ -18,15 +19,6 @@ use crate::support::{
 
 const PASSWORD: &[u8] = b"correct horse battery staple";
 
-/// A prefix no other test uses.
-pub fn unique_prefix(name: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!("{name}-{nanos:x}")
-}
-
 /// Sets the test server's credentials on a command (cairn or restic).
 pub fn with_s3_env(command: &mut Command) -> &mut Command {
     command
@@ -36,9 +28,8 @@ pub fn with_s3_env(command: &mut Command) -> &mut Command {
         .env_remove("AWS_SESSION_TOKEN")
 }
 
-/// `cairn -r URL --password-file F` with the server's credentials.
-pub fn cairn_at(scratch: &Scratch, url: &str) -> Command {
-    let mut command = cairn();
+/// `TOOL -r URL --password-file F` with the server's credentials.
+fn at(mut command: Command, scratch: &Scratch, url: &str) -> Command {
     with_s3_env(&mut command)
         .arg("-r")
         .arg(url)
@@ -47,14 +38,14 @@ pub fn cairn_at(scratch: &Scratch, url: &str) -> Command {
     command
 }
 
+/// `cairn -r URL --password-file F` with the server's credentials.
+pub fn cairn_at(scratch: &Scratch, url: &str) -> Command {
+    at(cairn(), scratch, url)
+}
+
+/// `restic -r URL --password-file F` with the server's credentials.
 pub fn restic_at(scratch: &Scratch, url: &str) -> Command {
-    let mut command = restic();
-    with_s3_env(&mut command)
-        .arg("-r")
-        .arg(url)
-        .arg("--password-file")
-        .arg(&scratch.password_file);
-    command
+    at(restic(), scratch, url)
 }
 
 /// Creates a repository at `prefix` on the server with cheap KDF parameters; returns its URL.
