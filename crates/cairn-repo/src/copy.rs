@@ -38,7 +38,7 @@ use crate::blob_writer::{BlobWriter, WriterOptions, WriterSummary};
 use crate::id_hasher::{IdMap, IdSet};
 use crate::index::{BlobLocation, Index};
 use crate::selection::{select_snapshots, SnapshotSelection};
-use crate::snapshots::load_all_snapshots;
+use crate::snapshots::load_readable_snapshots;
 use crate::{RepoError, Repository, Result};
 
 /// Blobs of one source pack closer than this are fetched in one read (the bytes between them
@@ -310,7 +310,7 @@ pub fn copy_snapshots(
         )),
         e => e,
     })?;
-    let existing = ExistingCopies::new(load_all_snapshots(dest)?);
+    let existing = ExistingCopies::new(load_readable_snapshots(dest)?);
 
     let mut summary = CopySummary::default();
     let mut to_copy = Vec::new();

@@ -19,6 +19,9 @@ pub enum ErrorKind {
     Transient,
     /// The request itself is wrong (bad id, bad pattern, missing path).
     InvalidInput,
+    /// The operation stopped itself: its repository lock could no longer be refreshed. Running
+    /// it again later is safe and may succeed.
+    LockLost,
     Other,
 }
 
@@ -44,6 +47,9 @@ pub enum RepoError {
 
     #[error("{0}")]
     InvalidInput(String),
+
+    #[error("stopped work on repository {location}: {reason}; nothing more was written, and the next run carries on")]
+    LockLost { location: String, reason: String },
 
     #[error(
         "{} blob {id} is not in the index; run `cairn check` to find out what is damaged",
@@ -89,6 +95,7 @@ impl RepoError {
                 cairn_storage::ErrorKind::PermissionDenied => ErrorKind::Auth,
                 cairn_storage::ErrorKind::Transient => ErrorKind::Transient,
                 cairn_storage::ErrorKind::Invalid => ErrorKind::Corrupt,
+                cairn_storage::ErrorKind::Aborted => ErrorKind::LockLost,
                 _ => ErrorKind::Other,
             },
             RepoError::WrongPassword { .. } => ErrorKind::Auth,
@@ -96,6 +103,7 @@ impl RepoError {
             RepoError::AlreadyExists { .. } => ErrorKind::InvalidInput,
             RepoError::Corrupt { .. } | RepoError::BlobNotIndexed { .. } => ErrorKind::Corrupt,
             RepoError::Locked { .. } => ErrorKind::Locked,
+            RepoError::LockLost { .. } => ErrorKind::LockLost,
             RepoError::InvalidInput(_) => ErrorKind::InvalidInput,
             RepoError::Io { source, .. } => match source.kind() {
                 io::ErrorKind::NotFound => ErrorKind::NotFound,
@@ -105,8 +113,19 @@ impl RepoError {
         }
     }
 
+    /// Whether this is damage to what the repository holds (bytes that fail authentication or
+    /// do not parse, a blob no index lists), as opposed to a failure to read it at all. Only
+    /// damage lets a lenient reader leave an object out; an unreachable store must never look
+    /// like a smaller repository.
+    pub fn is_damage(&self) -> bool {
+        self.kind() == ErrorKind::Corrupt
+    }
+
     /// Whether the same operation may succeed if tried again later.
     pub fn is_retryable(&self) -> bool {
-        matches!(self.kind(), ErrorKind::Transient | ErrorKind::Locked)
+        matches!(
+            self.kind(),
+            ErrorKind::Transient | ErrorKind::Locked | ErrorKind::LockLost
+        )
     }
 }

@@ -91,9 +91,12 @@ impl Index {
         Ok(index)
     }
 
-    /// Loads every readable index file and warns about the others. Reading, restoring and
+    /// Loads every index file, leaving out damaged ones with a warning. Reading, restoring and
     /// backing up stay possible with a damaged index file: blobs only it listed are reported
-    /// missing where needed (and re-stored by a backup), everything else works.
+    /// missing where needed (and re-stored by a backup), everything else works. A file that
+    /// cannot be fetched at all (store unreachable, timeout after retries) fails the load: an
+    /// index silently missing files would make a backup store blobs again, or a restore report
+    /// data missing that is not.
     pub fn load(repo: &Repository) -> Result<Index> {
         let mut index = Index::new();
         for (id, file) in load_index_files(repo)? {
@@ -103,9 +106,10 @@ impl Index {
                         index.add_pack(pack);
                     }
                 }
-                Err(e) => tracing::warn!(
+                Err(e) if e.is_damage() => tracing::warn!(
                     "skipping index {id}: {e}; run `cairn check` to see what it affects"
                 ),
+                Err(e) => return Err(e),
             }
         }
         Ok(index)
@@ -199,20 +203,22 @@ impl Index {
 /// Threads that fetch and decrypt index files at once; enough to hide storage latency.
 const INDEX_LOADERS: usize = 4;
 
-/// Reads and decodes every index file, in parallel. The outer error is a failure to list; each
-/// file's own failure is returned beside its id so that `check` can report all of them.
+/// Reads and decodes every index file, in parallel. Damage to a file (bytes that fail
+/// authentication or do not parse) is returned beside its id, so that `check` can report all
+/// of them; a failure to list or to fetch any file is an error of the whole call, never a file
+/// quietly missing from the result.
 pub fn load_index_files(repo: &Repository) -> Result<Vec<(Id, Result<IndexFile>)>> {
     let ids: Vec<Id> = repo
         .list_ids(FileKind::Index)?
         .into_iter()
         .map(|(id, _)| id)
         .collect();
-    Ok(load_index_files_of(repo, &ids))
+    load_index_files_of(repo, &ids)
 }
 
 /// Like [`load_index_files`], for index files the caller has listed already (the mirror needs
 /// the set of one listing taken at a known moment).
-pub fn load_index_files_of(repo: &Repository, ids: &[Id]) -> Vec<(Id, Result<IndexFile>)> {
+pub fn load_index_files_of(repo: &Repository, ids: &[Id]) -> Result<Vec<(Id, Result<IndexFile>)>> {
     let next = AtomicUsize::new(0);
     let results = Mutex::new(Vec::with_capacity(ids.len()));
     std::thread::scope(|scope| {
@@ -229,6 +235,14 @@ pub fn load_index_files_of(repo: &Repository, ids: &[Id]) -> Vec<(Id, Result<Ind
         }
     });
     let mut results = results.into_inner().expect("index results");
+    if let Some(position) = results
+        .iter()
+        .position(|(_, file)| file.as_ref().is_err_and(|e| !e.is_damage()))
+    {
+        if let (_, Err(e)) = results.swap_remove(position) {
+            return Err(e);
+        }
+    }
     results.sort_by_key(|(id, _)| *id);
-    results
+    Ok(results)
 }

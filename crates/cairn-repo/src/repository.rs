@@ -14,6 +14,9 @@ use cairn_format::{FormatError, Id, RepoConfig, REPOSITORY_VERSION};
 use cairn_storage::{FileKind, Storage};
 
 use crate::keys::{self, KeyOptions};
+use crate::lock::guarded_store::GuardedStore;
+use crate::lock::health::HeldLocks;
+use crate::lock::LockTimings;
 use crate::{RepoError, Result};
 
 /// zstd level for unpacked files (index, snapshots, locks): they are small and read often.
@@ -22,7 +25,12 @@ pub(crate) const UNPACKED_ZSTD_LEVEL: i32 = 3;
 /// Cheap to clone: worker threads each hold one.
 #[derive(Clone)]
 pub struct Repository {
+    /// The store, behind a guard that refuses writes once a lock held through this handle (or
+    /// a clone) is lost.
     storage: Arc<dyn Storage>,
+    /// Locks held through this handle and its clones, for the guard to consult.
+    held_locks: Arc<HeldLocks>,
+    lock_timings: LockTimings,
     key: Arc<MasterKey>,
     /// The key file that opened the repository (the "current" key in `key list`).
     key_id: Id,
@@ -67,8 +75,11 @@ impl Repository {
         let key_id = keys::add_key(storage.as_ref(), &key, password, options)?;
         storage.put(FileKind::Config, "config", &key.seal(&config.to_json()))?;
         storage.sync()?;
+        let held_locks = Arc::new(HeldLocks::default());
         Ok(Repository {
-            storage,
+            storage: Arc::new(GuardedStore::new(storage, held_locks.clone())),
+            held_locks,
+            lock_timings: LockTimings::default(),
             key: Arc::new(key),
             key_id,
             config,
@@ -105,8 +116,11 @@ impl Repository {
                     format!("chunker polynomial {polynomial} is not an irreducible polynomial of degree 8 to 53"),
                 )
             })?;
+        let held_locks = Arc::new(HeldLocks::default());
         Ok(Repository {
-            storage,
+            storage: Arc::new(GuardedStore::new(storage, held_locks.clone())),
+            held_locks,
+            lock_timings: LockTimings::default(),
             key: Arc::new(key),
             key_id,
             config,
@@ -122,6 +136,25 @@ impl Repository {
 
     pub fn lock_retry(&self) -> std::time::Duration {
         self.lock_retry
+    }
+
+    /// How often locks are refreshed and when they count as lost (tests shorten them).
+    pub fn set_lock_timings(&mut self, timings: LockTimings) {
+        self.lock_timings = timings;
+    }
+
+    pub fn lock_timings(&self) -> LockTimings {
+        self.lock_timings
+    }
+
+    pub(crate) fn held_locks(&self) -> &HeldLocks {
+        &self.held_locks
+    }
+
+    /// `store` with writes that stop, as this repository's own do, once a lock held through
+    /// this handle is lost: for what an operation writes elsewhere (the mirror's destination).
+    pub fn guard_writes(&self, store: Arc<dyn Storage>) -> Arc<dyn Storage> {
+        Arc::new(GuardedStore::new(store, self.held_locks.clone()))
     }
 
     pub fn storage(&self) -> &Arc<dyn Storage> {

@@ -4,7 +4,7 @@
 
 use cairn_format::{Id, Snapshot};
 
-use crate::snapshots::{find_snapshot, load_all_snapshots, SnapshotFilter};
+use crate::snapshots::{find_snapshot, load_readable_snapshots, SnapshotFilter};
 use crate::{Repository, Result};
 
 /// The snapshots named on a command line, or the filters for all of them.
@@ -31,7 +31,7 @@ pub fn select_snapshots(
     selection: &SnapshotSelection,
 ) -> Result<Vec<(Id, Snapshot)>> {
     let mut chosen = if selection.ids.is_empty() {
-        load_all_snapshots(repo)?
+        load_readable_snapshots(repo)?
             .into_iter()
             .filter(|(_, s)| selection.filter.matches(s))
             .collect()

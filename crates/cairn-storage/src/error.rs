@@ -18,6 +18,9 @@ pub enum ErrorKind {
     /// The store cannot be used as configured (a missing bucket, a malformed endpoint):
     /// trying again will not help until the user changes something.
     Misconfigured,
+    /// The caller stopped the operation before it reached the store (a repository lock that
+    /// could no longer be refreshed); nothing was written.
+    Aborted,
     Other,
 }
 

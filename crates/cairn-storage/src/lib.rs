@@ -24,6 +24,8 @@ pub mod local;
 pub mod memory;
 pub mod s3;
 #[cfg(any(test, feature = "conformance"))]
+pub mod s3_fault_proxy;
+#[cfg(any(test, feature = "conformance"))]
 pub mod s3_test_server;
 pub mod throttle;
 

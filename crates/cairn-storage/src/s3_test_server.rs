@@ -169,6 +169,24 @@ impl S3TestServer {
         }
     }
 
+    /// Freezes the server (SIGSTOP): connections are accepted by the kernel but nothing is
+    /// answered, as a store that hangs does.
+    pub fn freeze(&self) {
+        self.signal(libc::SIGSTOP);
+    }
+
+    /// Lets a frozen server go on (SIGCONT); requests that waited are answered.
+    pub fn thaw(&self) {
+        self.signal(libc::SIGCONT);
+    }
+
+    fn signal(&self, signal: libc::c_int) {
+        let child = self.child.as_ref().expect("the server is running");
+        // SAFETY: kill(2) with the pid of a child this handle owns and has not reaped.
+        let result = unsafe { libc::kill(child.id() as libc::pid_t, signal) };
+        assert_eq!(result, 0, "cannot signal the S3 test server");
+    }
+
     /// Starts the server again on the same port, empty but for its buckets.
     pub fn restart(&mut self) {
         self.kill();

@@ -50,6 +50,12 @@ pub struct GlobalArgs {
     /// Say more (repeat for more detail)
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
+    /// Refresh held repository locks this often (default 5m); for tests
+    #[arg(long, global = true, hide = true, env = "CAIRN_LOCK_REFRESH")]
+    pub lock_refresh: Option<String>,
+    /// Give up a lock that could not be refreshed for this long (default 15m); for tests
+    #[arg(long, global = true, hide = true, env = "CAIRN_LOCK_LOST_AFTER")]
+    pub lock_lost_after: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -48,10 +48,25 @@ pub fn open(global: &GlobalArgs) -> Result<Repository> {
     }
     let password = password::get(global)?;
     let mut repo = Repository::open(storage, password.expose())?;
+    apply_lock_options(global, &mut repo)?;
+    Ok(repo)
+}
+
+/// `--retry-lock`, and the lock timings tests shorten.
+pub fn apply_lock_options(global: &GlobalArgs, repo: &mut Repository) -> Result<()> {
     if let Some(text) = &global.retry_lock {
         repo.set_lock_retry(parse_duration(text)?);
     }
-    Ok(repo)
+    let mut timings = repo.lock_timings();
+    if let Some(text) = &global.lock_refresh {
+        timings.refresh_every = parse_duration(text)?;
+        timings.retry_every = timings.retry_every.min(timings.refresh_every / 4);
+    }
+    if let Some(text) = &global.lock_lost_after {
+        timings.lost_after = parse_duration(text)?;
+    }
+    repo.set_lock_timings(timings);
+    Ok(())
 }
 
 /// A Go-style duration: `90s`, `5m`, `1h30m`, `500ms`.

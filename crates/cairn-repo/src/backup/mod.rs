@@ -47,7 +47,7 @@ pub use stdin::{backup_command_output, backup_stdin};
 use crate::blob_codec::Compression;
 use crate::blob_writer::{WriterOptions, WriterSummary};
 use crate::index::Index;
-use crate::snapshots::{load_all_snapshots, load_snapshot};
+use crate::snapshots::{load_readable_snapshots, load_snapshot};
 use crate::{system, RepoError, Repository, Result};
 
 /// Which snapshot to compare with.
@@ -268,7 +268,9 @@ fn choose_parent(
         ParentChoice::Latest => {
             let mut want: Vec<&String> = paths.iter().collect();
             want.sort();
-            Ok(load_all_snapshots(repo)?.into_iter().rfind(|(_, s)| {
+            // A damaged snapshot is left out (with a warning): the parent only saves reading
+            // files again, and one damaged snapshot must not stop every backup after it.
+            Ok(load_readable_snapshots(repo)?.into_iter().rfind(|(_, s)| {
                 let mut have: Vec<&String> = s.paths.iter().collect();
                 have.sort();
                 s.hostname == host && have == want && s.time <= time

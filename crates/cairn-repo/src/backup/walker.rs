@@ -142,18 +142,25 @@ impl Walker<'_> {
     }
 
     /// The nodes of a parent snapshot's tree by name; empty when there is no parent tree or it
-    /// cannot be read (then every file is read again, which is slower but correct).
+    /// is damaged (then every file is read again, which is slower but correct). A tree that
+    /// cannot be fetched (store unreachable) aborts the backup instead: carrying on would
+    /// re-read and re-upload everything below it against a store that is not answering.
     fn parent_nodes(&self, parent: Option<Id>, path: &Path) -> HashMap<Vec<u8>, Node> {
         let Some(id) = parent else {
             return HashMap::new();
         };
         match self.repo.load_tree(self.index, &id) {
             Ok(nodes) => nodes.into_iter().map(|n| (n.name.clone(), n)).collect(),
-            Err(e) => {
+            // Damaged, or in a pack that is gone: permanent, so reading the files is the way on.
+            Err(e) if e.is_damage() || e.kind() == crate::ErrorKind::NotFound => {
                 tracing::warn!(
                     "parent tree of {} unreadable, reading all files again: {e}",
                     path.display()
                 );
+                HashMap::new()
+            }
+            Err(e) => {
+                self.abort.fail(e);
                 HashMap::new()
             }
         }

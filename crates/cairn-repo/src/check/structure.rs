@@ -92,7 +92,7 @@ pub(crate) fn check_structure(repo: &Repository, report: &mut CheckReport) -> Re
         pack_blobs,
         snapshots,
     };
-    check_trees(repo, &state, report);
+    check_trees(repo, &state, report)?;
     if !damaged.is_empty() {
         attribute_damage(repo, &state, &damaged, report);
     }
@@ -118,7 +118,7 @@ fn check_keys(repo: &Repository, report: &mut CheckReport) -> Result<()> {
 }
 
 /// Reads every tree of every snapshot once and checks what it references.
-fn check_trees(repo: &Repository, state: &CheckState, report: &mut CheckReport) {
+fn check_trees(repo: &Repository, state: &CheckState, report: &mut CheckReport) -> Result<()> {
     let mut seen: HashSet<Id> = HashSet::new();
     for (snapshot_id, snapshot) in &state.snapshots {
         let mut stack = vec![(snapshot.tree, String::from("/"))];
@@ -138,6 +138,10 @@ fn check_trees(repo: &Repository, state: &CheckState, report: &mut CheckReport) 
             }
             let nodes = match repo.load_tree(&state.index, &tree) {
                 Ok(nodes) => nodes,
+                Err(e) if !e.is_damage() && e.kind() != crate::ErrorKind::NotFound => {
+                    // Not reaching the store is not a finding about the repository.
+                    return Err(e);
+                }
                 Err(e) => {
                     report.problems.push(super::Problem {
                         object: format!("tree {tree}"),
@@ -198,6 +202,7 @@ fn check_trees(repo: &Repository, state: &CheckState, report: &mut CheckReport) 
             }
         }
     }
+    Ok(())
 }
 
 /// Adds to each problem about a damaged pack the snapshots and paths using its blobs.

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{RepoError, Result};
 use crate::index::Index;
 use crate::repository::Repository;
-use crate::snapshots::load_all_snapshots;
+use crate::snapshots::load_readable_snapshots;
 use crate::tree_io::walk_tree;
 
 pub const MANIFEST_NAME: &str = "cairn-manifest";
@@ -63,7 +63,7 @@ pub struct Manifest {
 /// Returns its stored size.
 pub fn write_manifest(repo: &Repository, dest: &dyn Storage) -> Result<u64> {
     let index = Index::load(repo)?;
-    let mut snapshots = load_all_snapshots(repo)?;
+    let mut snapshots = load_readable_snapshots(repo)?;
     snapshots.sort_by(|a, b| a.1.time.cmp(&b.1.time).then(a.0.cmp(&b.0)));
     let io = |e: std::io::Error| RepoError::InvalidInput(format!("writing the manifest: {e}"));
 

@@ -111,8 +111,10 @@ pub fn sync(
     options: &SyncOptions,
     progress: &dyn SyncProgress,
 ) -> Result<SyncSummary> {
-    // A shared lock keeps a local prune from deleting packs while they are being sent.
+    // A shared lock keeps a local prune from deleting packs while they are being sent; writes
+    // to the mirror stop, as the repository's own do, if that lock is lost.
     let _lock = repo.lock(false)?;
+    let dest = &repo.guard_writes(dest.clone());
     let source = repo.storage();
     let mut local: HashMap<FileKind, Listing> = HashMap::new();
     for kind in [
@@ -341,7 +343,7 @@ pub(super) fn indexed_packs<'a>(
         })?);
     }
     let mut packs = HashMap::new();
-    for (_, file) in load_index_files_of(repo, &ids) {
+    for (_, file) in load_index_files_of(repo, &ids)? {
         for pack in file?.packs {
             let has_tree = pack.blobs.iter().any(|b| b.blob_type == BlobType::Tree);
             *packs.entry(pack.id.to_string()).or_insert(false) |= has_tree;

@@ -20,7 +20,7 @@ use std::sync::Arc;
 
 use futures::StreamExt;
 
-use opendal::layers::{RetryLayer, TimeoutLayer};
+use opendal::layers::{RetryEvent, RetryLayer, TimeoutLayer};
 use opendal::options::ListOptions;
 use opendal::{services, Operator};
 
@@ -222,12 +222,26 @@ fn build_operator(
         )
         .layer(
             RetryLayer::new()
+                .with_notify(log_retry)
                 .with_jitter()
                 .with_max_times(retry.retries)
                 .with_min_delay(retry.min_delay)
                 .with_max_delay(retry.max_delay),
         );
     Ok(operator)
+}
+
+/// One line per retry, at info level: a retried request is the store working as designed, and
+/// OpenDAL's own warning spans a dozen lines with request details.
+fn log_retry(event: RetryEvent<'_>) {
+    tracing::info!(
+        "S3 {:?} failed ({}: {}); retry {} in {:.1}s",
+        event.op,
+        event.err.kind(),
+        event.err.message().lines().next().unwrap_or_default(),
+        event.attempt,
+        event.retry_after.as_secs_f64()
+    );
 }
 
 impl Storage for S3Store {

@@ -62,9 +62,7 @@ fn open_source(global: &GlobalArgs, args: &CopyArgs) -> Result<Repository> {
         ),
         Err(e) => return Err(e.into()),
     };
-    if let Some(text) = &global.retry_lock {
-        repo.set_lock_retry(repository::parse_duration(text)?);
-    }
+    repository::apply_lock_options(global, &mut repo)?;
     Ok(repo)
 }
 

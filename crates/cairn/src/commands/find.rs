@@ -7,7 +7,7 @@ use cairn_format::tree::{go_lossy_string, Node, NodeType};
 use cairn_format::{Id, Snapshot};
 use cairn_repo::find::{FindMatch, FindPatterns, Finder};
 use cairn_repo::index::Index;
-use cairn_repo::snapshots::{find_snapshot, load_all_snapshots};
+use cairn_repo::snapshots::{find_snapshot, load_readable_snapshots};
 use cairn_repo::RepoError;
 use serde::Serialize;
 
@@ -112,7 +112,7 @@ fn snapshots_to_search(
 ) -> Result<Vec<(Id, Snapshot)>> {
     let filter = args.filter.to_filter();
     if args.snapshots.is_empty() {
-        let mut all: Vec<(Id, Snapshot)> = load_all_snapshots(repo)?
+        let mut all: Vec<(Id, Snapshot)> = load_readable_snapshots(repo)?
             .into_iter()
             .filter(|(_, s)| filter.matches(s))
             .collect();

@@ -5,7 +5,7 @@ use cairn_format::{Id, Snapshot};
 use cairn_repo::forget::{
     plan_forget, remove_snapshots, CalendarDuration, ForgetGroup, GroupBy, KeepPolicy,
 };
-use cairn_repo::snapshots::{find_snapshot, load_all_snapshots};
+use cairn_repo::snapshots::{find_snapshot, load_all_snapshots, resolve_snapshot_id};
 
 use crate::cli::{ForgetArgs, GlobalArgs};
 use crate::repository;
@@ -167,12 +167,16 @@ pub fn run(global: &GlobalArgs, args: ForgetArgs) -> Result<u8> {
     let removed = {
         let _lock = repo.lock(true)?;
         let remove: Vec<Id> = if args.ids.is_empty() {
-            let groups = plan_forget(
-                load_all_snapshots(&repo)?,
-                &args.filter.to_filter(),
-                group_by,
-                &policy,
-            );
+            // Strict: a policy applied to a partial set could remove what it would keep.
+            let all = load_all_snapshots(&repo).map_err(|e| {
+                let advice = if e.is_damage() {
+                    "; forget the damaged snapshot by its id first"
+                } else {
+                    ""
+                };
+                anyhow::anyhow!("forget stopped, nothing was removed: {e}{advice}")
+            })?;
+            let groups = plan_forget(all, &args.filter.to_filter(), group_by, &policy);
             if global.json {
                 let list: Vec<serde_json::Value> =
                     groups.iter().map(group_json).collect::<Result<_>>()?;
@@ -185,11 +189,17 @@ pub fn run(global: &GlobalArgs, args: ForgetArgs) -> Result<u8> {
                 .flat_map(|g| g.remove.iter().map(|(id, _)| *id))
                 .collect()
         } else {
-            // Resolve every id before removing any, so a typo removes nothing.
+            // Resolve every id before removing any, so a typo removes nothing. Ids are not
+            // read: a damaged snapshot can be forgotten by naming it.
             let ids: Vec<Id> = args
                 .ids
                 .iter()
-                .map(|text| find_snapshot(&repo, text, &args.filter.to_filter()).map(|(id, _)| id))
+                .map(|text| match text.as_str() {
+                    "latest" => {
+                        find_snapshot(&repo, text, &args.filter.to_filter()).map(|(id, _)| id)
+                    }
+                    _ => resolve_snapshot_id(&repo, text),
+                })
                 .collect::<Result<_, _>>()?;
             if global.json {
                 let list: Vec<String> = ids.iter().map(|id| id.to_hex()).collect();

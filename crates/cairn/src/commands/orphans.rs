@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
-use cairn_repo::snapshots::load_all_snapshots;
+use cairn_repo::snapshots::load_readable_snapshots;
 use cairn_repo::{RepoError, Repository};
 use cairn_storage::{FileKind, LocalStore, S3Location, S3Store, Storage};
 use serde::Serialize;
@@ -56,7 +56,7 @@ pub fn run(global: &GlobalArgs, args: MirrorOrphansArgs) -> Result<u8> {
         let (id, newest_snapshot, status) = match Repository::open(store, password.expose()) {
             Ok(repo) => {
                 let id = repo.config().id.to_string();
-                let newest = load_all_snapshots(&repo)?
+                let newest = load_readable_snapshots(&repo)?
                     .into_iter()
                     .map(|(_, s)| s.time)
                     .max()

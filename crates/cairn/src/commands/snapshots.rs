@@ -2,7 +2,7 @@
 
 use anyhow::Result;
 use cairn_format::{Id, Snapshot};
-use cairn_repo::snapshots::{find_snapshot, load_all_snapshots};
+use cairn_repo::snapshots::{find_snapshot, load_readable_snapshots};
 
 use crate::cli::{GlobalArgs, SnapshotsArgs};
 use crate::repository;
@@ -19,7 +19,7 @@ pub fn run(global: &GlobalArgs, args: SnapshotsArgs) -> Result<u8> {
     let repo = repository::open(global)?;
     let filter = args.filter.to_filter();
     let snapshots: Vec<(Id, Snapshot)> = if args.ids.is_empty() {
-        load_all_snapshots(&repo)?
+        load_readable_snapshots(&repo)?
             .into_iter()
             .filter(|(_, s)| filter.matches(s))
             .collect()

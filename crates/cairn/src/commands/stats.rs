@@ -3,7 +3,7 @@
 use anyhow::Result;
 use cairn_format::{Id, Snapshot};
 use cairn_repo::index::Index;
-use cairn_repo::snapshots::{find_snapshot, load_all_snapshots};
+use cairn_repo::snapshots::{find_snapshot, load_readable_snapshots};
 use cairn_repo::stats::{StatsCollector, StatsMode};
 
 use crate::cli::{GlobalArgs, StatsArgs};
@@ -18,7 +18,7 @@ pub fn run(global: &GlobalArgs, args: StatsArgs) -> Result<u8> {
     // Named snapshots are taken as named (restic counts one named twice twice); otherwise
     // every snapshot the filters match, oldest first.
     let snapshots: Vec<(Id, Snapshot)> = if args.ids.is_empty() {
-        load_all_snapshots(&repo)?
+        load_readable_snapshots(&repo)?
             .into_iter()
             .filter(|(_, s)| filter.matches(s))
             .collect()

@@ -10,10 +10,19 @@
 //! time, ours is removed and the call fails. A held lock is removed when its guard drops, and
 //! [`release_held_locks`] removes every lock of this process from a signal handler, so no exit
 //! path leaves one behind.
+//!
+//! Holding a lock: a refresher thread writes a fresh lock file every
+//! [`LockTimings::refresh_every`] (then removes the old one, so there is never none). A lock
+//! that cannot be refreshed for [`LockTimings::lost_after`], or whose file someone else
+//! removed, is lost: [`health`] records it and [`guarded_store`] makes every later write of
+//! the operation fail, before anyone could treat the lock as stale and prune under it.
+
+pub(crate) mod guarded_store;
+pub(crate) mod health;
 
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant, SystemTime};
 
 use cairn_format::{Id, LockFile};
 use cairn_storage::{FileKind, Storage};
@@ -21,9 +30,10 @@ use chrono::{DateTime, FixedOffset, Local};
 use crossbeam_channel::Sender;
 
 use crate::{system, RepoError, Repository, Result};
+use health::LockHealth;
+pub use health::LockTimings;
 
 pub const STALE_AFTER: Duration = Duration::from_secs(30 * 60);
-pub const REFRESH_EVERY: Duration = Duration::from_secs(5 * 60);
 
 /// Locks this process holds, so that a signal handler can remove them before exiting.
 static HELD: Mutex<Vec<(Arc<dyn Storage>, Id)>> = Mutex::new(Vec::new());
@@ -52,6 +62,7 @@ fn unregister(id: Id) {
 pub struct RepoLock {
     repo: Repository,
     current: Arc<Mutex<Id>>,
+    health: Arc<LockHealth>,
     stop_refresh: Option<Sender<()>>,
     refresher: Option<JoinHandle<()>>,
 }
@@ -175,17 +186,26 @@ impl Repository {
             return Err(locked(holder));
         }
         let current = Arc::new(Mutex::new(id));
+        let timings = self.lock_timings();
+        let health = Arc::new(LockHealth::new(timings.lost_after));
+        self.held_locks().add(&health);
         let (stop_refresh, stopped) = crossbeam_channel::bounded::<()>(0);
         let refresher = {
             let repo = self.clone();
             let current = current.clone();
+            let health = health.clone();
             std::thread::Builder::new()
                 .name("cairn-lock-refresh".into())
                 .spawn(move || {
+                    let mut wait = timings.refresh_every;
                     while let Err(crossbeam_channel::RecvTimeoutError::Timeout) =
-                        stopped.recv_timeout(REFRESH_EVERY)
+                        stopped.recv_timeout(wait)
                     {
-                        refresh(&repo, &current, exclusive);
+                        wait = match refresh(&repo, &current, exclusive, &health) {
+                            Refreshed::Yes => timings.refresh_every,
+                            Refreshed::Failed => timings.retry_every.min(timings.refresh_every),
+                            Refreshed::Lost => break,
+                        };
                     }
                 })
                 .expect("spawn lock refresher")
@@ -193,6 +213,7 @@ impl Repository {
         Ok(RepoLock {
             repo: self.clone(),
             current,
+            health,
             stop_refresh: Some(stop_refresh),
             refresher: Some(refresher),
         })
@@ -211,21 +232,83 @@ fn store_registered(repo: &Repository, exclusive: bool) -> Result<Id> {
     Ok(id)
 }
 
-/// Writes a fresh lock file, then removes the old one, so the lock is never absent.
-fn refresh(repo: &Repository, current: &Mutex<Id>, exclusive: bool) {
+enum Refreshed {
+    Yes,
+    /// Not this time; the lock still holds until its bound passes.
+    Failed,
+    /// The lock is lost: refreshing stops.
+    Lost,
+}
+
+/// Writes a fresh lock file, then removes the old one, so the lock is never absent. First
+/// makes sure the old one is still there: if someone removed it (`unlock --remove-all` on
+/// another host, which judged it stale), others may already be pruning, and the lock is lost.
+fn refresh(
+    repo: &Repository,
+    current: &Mutex<Id>,
+    exclusive: bool,
+    health: &LockHealth,
+) -> Refreshed {
+    if health.lost().is_some() {
+        return Refreshed::Lost;
+    }
+    let started = (Instant::now(), SystemTime::now());
+    let old = *current.lock().expect("lock id");
+    match repo.storage().size(FileKind::Lock, &old.to_hex()) {
+        Err(e) if e.is_not_found() => {
+            health.lose(format!(
+                "the repository lock {} was removed by another process (e.g. `cairn unlock \
+                 --remove-all`)",
+                old.short()
+            ));
+            tracing::error!("repository lock {old} was removed by someone else; stopping");
+            return Refreshed::Lost;
+        }
+        Err(e) => return refresh_failed(health, e.to_string()),
+        Ok(_) => {}
+    }
     match store_registered(repo, exclusive) {
         Ok(new_id) => {
-            let old = std::mem::replace(&mut *current.lock().expect("lock id"), new_id);
+            *current.lock().expect("lock id") = new_id;
             let _ = repo.storage().remove(FileKind::Lock, &old.to_hex());
             unregister(old);
+            health.refreshed(started.0, started.1);
+            if health.lost().is_some() {
+                return Refreshed::Lost;
+            }
+            Refreshed::Yes
         }
-        Err(e) => tracing::warn!("cannot refresh the repository lock: {e}"),
+        Err(e) => refresh_failed(health, e.to_string()),
+    }
+}
+
+fn refresh_failed(health: &LockHealth, error: String) -> Refreshed {
+    tracing::warn!("cannot refresh the repository lock: {error}");
+    health.refresh_failed(error);
+    match health.lost() {
+        Some(reason) => {
+            tracing::error!("{reason}; stopping");
+            Refreshed::Lost
+        }
+        None => Refreshed::Failed,
     }
 }
 
 impl RepoLock {
     pub fn id(&self) -> Id {
         *self.current.lock().expect("lock id")
+    }
+
+    /// `Err` once the lock no longer protects its holder (see [`health`]), naming why. The
+    /// repository's writes check this themselves; long phases that only read may ask too.
+    pub fn ensure_held(&self) -> Result<()> {
+        match self.health.lost() {
+            Some(reason) => Err(RepoError::LockLost {
+                location: self.repo.location(),
+                reason,
+            }),
+            None => Ok(()),
+        }
     }
 }
 
@@ -384,7 +467,10 @@ mod tests {
         let repo = repo();
         let lock = repo.lock(false).unwrap();
         let before = lock.id();
-        refresh(&repo, &lock.current, false);
+        assert!(matches!(
+            refresh(&repo, &lock.current, false, &lock.health),
+            Refreshed::Yes
+        ));
         let after = lock.id();
         assert_ne!(before, after);
         let ids: Vec<Id> = list_locks(&repo)
@@ -393,5 +479,91 @@ mod tests {
             .map(|l| l.id)
             .collect();
         assert_eq!(ids, vec![after]);
+    }
+
+    fn short_timings() -> LockTimings {
+        LockTimings {
+            refresh_every: Duration::from_millis(30),
+            retry_every: Duration::from_millis(10),
+            lost_after: Duration::from_millis(200),
+        }
+    }
+
+    fn wait_for_loss(lock: &RepoLock) -> RepoError {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            match lock.ensure_held() {
+                Err(e) => return e,
+                Ok(()) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(20))
+                }
+                Ok(()) => panic!("the lock was never given up"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_lock_that_cannot_be_refreshed_stops_every_later_write() {
+        let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+        // A real directory whose locks/ turns into a file: every lock write then fails.
+        let dir = tempfile::tempdir().unwrap();
+        let options = KeyOptions {
+            kdf: Some(cairn_crypto::KdfParams {
+                n: 1024,
+                r: 8,
+                p: 1,
+            }),
+            ..KeyOptions::default()
+        };
+        let store = Arc::new(cairn_storage::LocalStore::new(dir.path()));
+        let mut repo = Repository::init(store, b"pw", &options).unwrap();
+        repo.set_lock_timings(short_timings());
+        let lock = repo.lock(false).unwrap();
+        // Refreshes succeed for a while: the lock holds well past `lost_after`.
+        std::thread::sleep(Duration::from_millis(400));
+        lock.ensure_held().expect("refreshed locks stay held");
+        repo.save_unpacked(FileKind::Index, b"{\"packs\":[]}")
+            .unwrap();
+
+        let locks = dir.path().join("locks");
+        std::fs::rename(&locks, dir.path().join("locks.away")).unwrap();
+        std::fs::write(&locks, b"not a directory").unwrap();
+        let error = wait_for_loss(&lock);
+        assert_eq!(error.kind(), crate::ErrorKind::LockLost, "{error}");
+        assert!(error.to_string().contains("last refreshed"), "{error}");
+
+        let write = repo.save_unpacked(FileKind::Snapshot, b"{}").unwrap_err();
+        assert_eq!(write.kind(), crate::ErrorKind::LockLost, "{write}");
+        assert!(write.is_retryable());
+        assert!(repo.list_ids(FileKind::Snapshot).unwrap().is_empty());
+        // The store answering again does not bring a lost lock back.
+        std::fs::remove_file(&locks).unwrap();
+        std::fs::rename(dir.path().join("locks.away"), &locks).unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+        assert!(repo.save_unpacked(FileKind::Snapshot, b"{}").is_err());
+        drop(lock);
+        // Released: a new operation on the same handle writes again.
+        let _lock = repo.lock(false).unwrap();
+        repo.save_unpacked(FileKind::Snapshot, b"{}").unwrap();
+    }
+
+    #[test]
+    fn a_lock_removed_by_someone_else_is_lost() {
+        let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+        let mut repo = repo();
+        repo.set_lock_timings(LockTimings {
+            lost_after: Duration::from_secs(600),
+            ..short_timings()
+        });
+        let lock = repo.lock(true).unwrap();
+        // Another host's `unlock --remove-all`.
+        unlock(&repo, true).unwrap();
+        let error = wait_for_loss(&lock);
+        assert!(
+            error.to_string().contains("removed by another process"),
+            "{error}"
+        );
+        let write = repo.save_unpacked(FileKind::Index, b"{}").unwrap_err();
+        assert_eq!(write.kind(), crate::ErrorKind::LockLost, "{write}");
     }
 }
