@@ -13,3 +13,4 @@ mod oracle;
 mod repair;
 mod retention;
 mod s3;
+mod wire;
