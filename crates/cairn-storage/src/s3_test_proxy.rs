@@ -13,6 +13,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+struct Forwarded {
+    at: Instant,
+    bytes: usize,
+    put: bool,
+}
+
 pub struct S3TestProxy {
     port: u16,
     shared: Arc<Shared>,
@@ -23,8 +29,9 @@ struct Shared {
     damage_first_puts: usize,
     puts_by_path: Mutex<HashMap<String, usize>>,
     damaged_puts: AtomicUsize,
-    /// When bytes toward the server were forwarded, and how many.
-    upload_log: Mutex<Vec<(Instant, usize)>>,
+    /// When bytes toward the server were forwarded, how many, and whether they were part of
+    /// a PUT (head or body).
+    upload_log: Mutex<Vec<Forwarded>>,
 }
 
 impl S3TestProxy {
@@ -72,21 +79,23 @@ impl S3TestProxy {
         self.shared.damaged_puts.load(Ordering::SeqCst)
     }
 
-    /// Bytes toward the server in every `window` from the first forwarded byte, stepping by
-    /// `step`, up to the last forwarded byte; and the time from the first byte to the last.
+    /// Bytes toward the server in every `window` of the upload (from the first byte of the
+    /// first PUT to the last byte of the last one; listings before it are not the transfer),
+    /// stepping by `step`; and the time from that first byte to that last one.
     pub fn upload_windows(&self, window: Duration, step: Duration) -> (Vec<u64>, Duration) {
-        let log = self.shared.upload_log.lock().expect("upload log").clone();
-        let (Some(first), Some(last)) = (log.first(), log.last()) else {
+        let log = self.shared.upload_log.lock().expect("upload log");
+        let mut puts = log.iter().filter(|f| f.put);
+        let Some(first) = puts.next().map(|f| f.at) else {
             return (Vec::new(), Duration::ZERO);
         };
-        let (first, last) = (first.0, last.0);
+        let last = puts.next_back().map_or(first, |f| f.at);
         let mut windows = Vec::new();
         let mut start = first;
         while start + window <= last {
             let bytes = log
                 .iter()
-                .filter(|(at, _)| *at >= start && *at < start + window)
-                .map(|(_, n)| *n as u64)
+                .filter(|f| f.at >= start && f.at < start + window)
+                .map(|f| f.bytes as u64)
                 .sum();
             windows.push(bytes);
             start += step;
@@ -142,9 +151,9 @@ fn forward_request(
             .contains("transfer-encoding: chunked"),
         "the test proxy reads bodies by Content-Length only: {text}"
     );
-    let damage_at =
-        (method == "PUT" && length > 0 && state.take_damage(target)).then_some(length / 2);
-    send(upstream, &head, state)?;
+    let put = method == "PUT";
+    let damage_at = (put && length > 0 && state.take_damage(target)).then_some(length / 2);
+    send(upstream, &head, put, state)?;
     let mut buffer = vec![0u8; 64 << 10];
     let mut forwarded = 0;
     while forwarded < length {
@@ -156,16 +165,20 @@ fn forward_request(
         if let Some(at) = damage_at.filter(|at| (forwarded..forwarded + n).contains(at)) {
             buffer[at - forwarded] ^= 0x01;
         }
-        send(upstream, &buffer[..n], state)?;
+        send(upstream, &buffer[..n], put, state)?;
         forwarded += n;
     }
     Ok(())
 }
 
-fn send(upstream: &mut TcpStream, bytes: &[u8], state: &Shared) -> std::io::Result<()> {
+fn send(upstream: &mut TcpStream, bytes: &[u8], put: bool, state: &Shared) -> std::io::Result<()> {
     upstream.write_all(bytes)?;
     let mut log = state.upload_log.lock().expect("upload log");
-    log.push((Instant::now(), bytes.len()));
+    log.push(Forwarded {
+        at: Instant::now(),
+        bytes: bytes.len(),
+        put,
+    });
     Ok(())
 }
 

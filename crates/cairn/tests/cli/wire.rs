@@ -10,7 +10,7 @@ use cairn_storage::s3_test_server::{self as server, S3TestServer};
 
 use crate::s3::{cairn_at, init_s3_repo, restic_at, small_tree, unique_prefix};
 use crate::support::rng::Rng;
-use crate::support::{run_ok, stderr, Scratch};
+use crate::support::{run_fail, run_ok, stderr, Scratch};
 
 const MIB: f64 = (1 << 20) as f64;
 
@@ -100,4 +100,24 @@ fn mirror_sync_bwlimit_holds_the_rate_in_every_two_second_window() {
         (8.5..=12.5).contains(&span.as_secs_f64()),
         "~20 MiB at 2 MiB/s took {span:?}"
     );
+}
+
+#[test]
+fn bwlimit_on_a_local_mirror_is_refused() {
+    let scratch = Scratch::new();
+    let local = scratch.init_repo("local");
+    let dest = scratch.path("mirror");
+    let refused = run_fail(scratch.cairn(&local).args([
+        "mirror",
+        "sync",
+        dest.to_str().unwrap(),
+        "--bwlimit",
+        "1M",
+    ]));
+    let text = stderr(&refused);
+    assert!(
+        text.contains("--bwlimit applies to S3 mirrors only"),
+        "{text}"
+    );
+    assert!(!dest.exists(), "nothing written");
 }
