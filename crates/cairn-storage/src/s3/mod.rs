@@ -11,7 +11,7 @@
 //! Transient failures are retried inside OpenDAL's retry layer (exponential backoff with
 //! jitter, bounded attempts); permanent ones come back at once with a message from
 //! [`errors::classify`]. A bandwidth limit (`S3Options::bandwidth_limit_bytes_per_sec`) is
-//! kept by the HTTP transport ([`transport`]), per chunk of every body.
+//! kept by the store's own HTTP transport (`transport.rs`), per chunk of every body.
 
 mod discover;
 pub mod errors;
