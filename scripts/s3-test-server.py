@@ -12,9 +12,18 @@ usage: s3-test-server.py --port P --user ID:SECRET[:POLICY] ... --bucket NAME ..
 POLICY is `full` (s3:*, the default) or `no-delete` (everything but s3:DeleteObject), the
 second for tests of `mirror test`'s permission probe. It prints `ready` on stdout once the
 server answers and runs until killed. Data lives in memory and is gone when it stops.
+
+Unlike moto, the server verifies Content-MD5 as AWS S3 does (moto stores whatever arrives):
+a PUT (PutObject, UploadPart) whose body does not match the header is refused with 400
+BadDigest, a malformed header with 400 InvalidDigest, and nothing is stored. Bodies in AWS's
+streaming-signature encoding (`aws-chunked`) are passed to moto unchecked.
 """
 
 import argparse
+import base64
+import binascii
+import hashlib
+import io
 import json
 import logging
 import os
@@ -29,6 +38,7 @@ os.environ["INITIAL_NO_AUTH_ACTION_COUNT"] = "0"
 from moto.core import DEFAULT_ACCOUNT_ID  # noqa: E402
 from moto.iam import access_control  # noqa: E402
 from moto.iam.models import iam_backends  # noqa: E402
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication  # noqa: E402
 from moto.s3.models import s3_backends  # noqa: E402
 from moto.server import ThreadedMotoServer  # noqa: E402
 
@@ -68,6 +78,41 @@ def canonical_query_signatures():
         return original(self)
 
     access_control.IAMRequestBase._create_aws_request = create_aws_request
+
+
+def verify_content_md5():
+    """Refuses PUT bodies that do not match their Content-MD5, before moto sees them."""
+    original = DomainDispatcherApplication.__call__
+
+    def refuse(start_response, code, message):
+        body = (f'<?xml version="1.0" encoding="UTF-8"?><Error><Code>{code}</Code>'
+                f"<Message>{message}</Message></Error>").encode()
+        start_response("400 Bad Request", [("Content-Type", "application/xml"),
+                                           ("Content-Length", str(len(body)))])
+        return [body]
+
+    def call(self, environ, start_response):
+        expected = environ.get("HTTP_CONTENT_MD5")
+        streaming = environ.get("HTTP_X_AMZ_CONTENT_SHA256", "").startswith("STREAMING-")
+        if environ["REQUEST_METHOD"] != "PUT" or expected is None or streaming:
+            return original(self, environ, start_response)
+        length = environ.get("CONTENT_LENGTH")
+        body = environ["wsgi.input"].read(int(length) if length else -1)
+        environ["wsgi.input"] = io.BytesIO(body)
+        environ["CONTENT_LENGTH"] = str(len(body))
+        try:
+            digest = base64.b64decode(expected, validate=True)
+        except binascii.Error:
+            digest = b""
+        if len(digest) != 16:
+            return refuse(start_response, "InvalidDigest",
+                          "The Content-MD5 you specified was invalid.")
+        if hashlib.md5(body).digest() != digest:
+            return refuse(start_response, "BadDigest",
+                          "The Content-MD5 you specified did not match what we received.")
+        return original(self, environ, start_response)
+
+    DomainDispatcherApplication.__call__ = call
 
 
 def add_user(iam, index, spec):
@@ -112,6 +157,7 @@ def main():
     args = ap.parse_args()
 
     canonical_query_signatures()
+    verify_content_md5()
     iam = iam_backends[DEFAULT_ACCOUNT_ID]["aws"]
     for index, spec in enumerate(args.user):
         add_user(iam, index, spec)

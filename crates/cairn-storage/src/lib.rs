@@ -6,11 +6,14 @@
 //! - [`local`]: a directory on a local file system, laid out as restic's local backend.
 //! - [`memory`]: an in-memory store for tests.
 //! - [`s3`]: a bucket on any S3-compatible service, through OpenDAL.
-//! - [`throttle`]: a bandwidth limit (token bucket) as a store wrapper.
-//! - [`conformance`]: the suite every store must pass (feature `conformance`).
+//! - [`throttle`]: a bandwidth limit (token bucket drawn per chunk), kept by the S3 transport.
+//! - [`conformance`]: the suite every store must pass (feature `conformance`), with
+//!   `s3_test_server` (a real S3 server) and `s3_test_proxy` (a proxy that measures or
+//!   damages what goes on the wire) for tests.
 //!
 //! A storage knows files by kind and name, never the repository format: it does not decrypt,
-//! parse or name objects. Policy (retry, rate limits, concurrency) wraps a storage from outside.
+//! parse or name objects. Policy (retry, concurrency) wraps a storage from outside; a bandwidth
+//! limit has to pace bytes on the wire, so the S3 store keeps it in its HTTP transport.
 //!
 //! The trait is synchronous. The engine's work is CPU-bound and runs on threads; an async
 //! store (S3) blocks on its own runtime inside its methods, and async callers (daemon, server)
@@ -24,7 +27,7 @@ pub mod local;
 pub mod memory;
 pub mod s3;
 #[cfg(any(test, feature = "conformance"))]
-pub mod s3_fault_proxy;
+pub mod s3_test_proxy;
 #[cfg(any(test, feature = "conformance"))]
 pub mod s3_test_server;
 pub mod throttle;

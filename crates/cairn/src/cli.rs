@@ -537,7 +537,8 @@ pub struct MirrorDestArgs {
     /// Objects moved at once
     #[arg(long, default_value_t = 8)]
     pub transfers: usize,
-    /// Bandwidth limit for all transfers together: 512K, 10M, 1G (bytes per second; 0 = none)
+    /// Bandwidth limit on the wire for all transfers together, uploads and downloads, paced
+    /// in small chunks (smooth, no bursts per object): 512K, 10M, 1G bytes per second; 0 = none
     #[arg(long, default_value = "0", value_name = "RATE")]
     pub bwlimit: String,
 }

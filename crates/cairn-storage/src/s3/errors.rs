@@ -40,6 +40,24 @@ pub(crate) fn classify(
             ),
         ),
         (opendal::ErrorKind::NotFound, _) => (ErrorKind::NotFound, "no such object".into()),
+        (_, Some("BadDigest")) => (
+            ErrorKind::Transient,
+            format!(
+                "{} refused the body as damaged in transit (BadDigest: it did not match its \
+                 Content-MD5) on all {} attempts, so the object was not written; check the \
+                 network path to the endpoint (proxy, NIC, memory) and run again",
+                ctx.endpoint,
+                ctx.retries + 1
+            ),
+        ),
+        (_, Some("InvalidDigest")) => (
+            ErrorKind::Other,
+            format!(
+                "{} refused the request's Content-MD5 header as malformed (InvalidDigest); \
+                 a proxy on the way may be rewriting requests",
+                ctx.endpoint
+            ),
+        ),
         (_, Some("InvalidAccessKeyId")) => (
             ErrorKind::PermissionDenied,
             format!(
@@ -101,6 +119,12 @@ pub(crate) fn classify(
         ),
     };
     StorageError::new(kind, operation, object, message)
+}
+
+/// Whether the server refused a body because it did not match its Content-MD5: the bytes were
+/// damaged on the way, and sending them again may succeed.
+pub(crate) fn is_bad_digest(err: &opendal::Error) -> bool {
+    s3_code(err.message()).as_deref() == Some("BadDigest")
 }
 
 /// The S3 error code (`NoSuchBucket`, `AccessDenied`, …) in OpenDAL's message, which holds
@@ -186,6 +210,23 @@ mod tests {
             "{}",
             denied.message
         );
+    }
+
+    #[test]
+    fn a_damaged_body_is_transient_and_says_it_was_not_written() {
+        let damaged = s3_error(opendal::ErrorKind::Unexpected, "BadDigest");
+        assert!(is_bad_digest(&damaged));
+        let err = classify(damaged, "write", "data/ab/ab".into(), &ctx());
+        assert!(err.is_retryable());
+        assert!(
+            err.message.contains("on all 4 attempts") && err.message.contains("not written"),
+            "{}",
+            err.message
+        );
+        assert!(!is_bad_digest(&s3_error(
+            opendal::ErrorKind::Unexpected,
+            "InvalidDigest"
+        )));
     }
 
     #[test]

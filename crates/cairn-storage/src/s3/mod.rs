@@ -3,29 +3,36 @@
 //! Objects sit under the location's prefix in restic's layout (`config`, `keys/…`,
 //! `data/ab/ab…`), so restic reads a repository cairn wrote here and the other way round.
 //! Every `put` is a single PUT, which S3 makes atomic: readers see the old object or the whole
-//! new one. The trait is synchronous; the store blocks on its own small tokio runtime.
+//! new one. Every PUT carries Content-MD5, so a body damaged on the way is refused by the
+//! server (400 BadDigest) instead of stored; such a write is sent again (bounded, with the
+//! retry policy's backoff). The trait is synchronous; the store blocks on its own small tokio
+//! runtime.
 //!
 //! Transient failures are retried inside OpenDAL's retry layer (exponential backoff with
 //! jitter, bounded attempts); permanent ones come back at once with a message from
-//! [`errors::classify`].
+//! [`errors::classify`]. A bandwidth limit (`S3Options::bandwidth_limit_bytes_per_sec`) is
+//! kept by the store's own HTTP transport (`transport.rs`), per chunk of every body.
 
 mod discover;
 pub mod errors;
 pub mod location;
 pub mod options;
 pub mod probe;
+mod transport;
 
 use std::future::{Future, IntoFuture};
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures::StreamExt;
 
 use opendal::layers::{RetryEvent, RetryLayer, TimeoutLayer};
 use opendal::options::ListOptions;
-use opendal::{services, Operator};
+use opendal::{services, Buffer, HttpTransporter, Operator};
 
 use crate::error::{ErrorKind, StorageError};
 use crate::kind::FileKind;
+use crate::throttle::TokenBucket;
 use crate::{ObjectInfo, Result, Storage};
 
 pub use location::{LocationError, S3Location};
@@ -52,9 +59,16 @@ impl S3Store {
             .enable_all()
             .build()
             .map_err(|e| StorageError::from_io("start", location.to_string(), e))?;
-        let operator = build_operator(&location, &options, None)?;
+        // One transport for both operators: the limit holds for all transfers together.
+        let transport = options.bandwidth_limit_bytes_per_sec.map(|rate| {
+            HttpTransporter::new(transport::ThrottledTransport::new(
+                Arc::new(TokenBucket::new(rate)),
+                options.retry.request_timeout,
+            ))
+        });
+        let operator = build_operator(&location, &options, transport.as_ref(), None)?;
         let bulk_operator = match &options.bulk_storage_class {
-            Some(class) => build_operator(&location, &options, Some(class))?,
+            Some(class) => build_operator(&location, &options, transport.as_ref(), Some(class))?,
             None => operator.clone(),
         };
         Ok(S3Store {
@@ -105,9 +119,23 @@ impl S3Store {
     }
 
     fn write_with(&self, operator: &Operator, key: &str, data: &[u8]) -> Result<()> {
-        self.block_on(operator.write(key, data.to_vec()))
-            .map(|_| ())
-            .map_err(|e| self.error(e, "write", key))
+        let body = Buffer::from(data.to_vec());
+        let retry = self.options.retry;
+        let mut delay = retry.min_delay;
+        let mut attempt = 0;
+        loop {
+            match self.block_on(operator.write(key, body.clone())) {
+                Ok(_) => return Ok(()),
+                // The server refused a body damaged on the way (OpenDAL does not retry a 400):
+                // the same bytes sent again usually arrive whole.
+                Err(e) if errors::is_bad_digest(&e) && attempt < retry.retries => {
+                    attempt += 1;
+                    std::thread::sleep(with_jitter(delay));
+                    delay = (delay * 2).min(retry.max_delay);
+                }
+                Err(e) => return Err(self.error(e, "write", key)),
+            }
+        }
     }
 
     /// Reads an object at a path relative to the prefix.
@@ -166,9 +194,19 @@ impl S3Store {
     }
 }
 
+/// Between half and the whole of `delay`, so clients refused together do not retry together.
+fn with_jitter(delay: Duration) -> Duration {
+    delay.mul_f64(0.5 + rand::random::<f64>() / 2.0)
+}
+
+/// With a bandwidth limit, the transport keeps the request timeout (not counting waits for
+/// the limit) and the timeout layer's I/O bound only catches what nothing else would.
+const THROTTLED_IO_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
+
 fn build_operator(
     location: &S3Location,
     options: &S3Options,
+    transport: Option<&HttpTransporter>,
     storage_class: Option<&str>,
 ) -> Result<Operator> {
     let credentials = &options.credentials;
@@ -181,7 +219,10 @@ fn build_operator(
         .secret_access_key(&credentials.secret_access_key)
         // Credentials come from the options alone: no profile files, no instance metadata.
         .disable_config_load()
-        .disable_ec2_metadata();
+        .disable_ec2_metadata()
+        // Content-MD5 on every PutObject: the one integrity header every S3-compatible store
+        // verifies. OpenDAL refuses it for multipart uploads; every write here is one PUT.
+        .checksum_algorithm("md5");
     if let Some(token) = &credentials.session_token {
         builder = builder.session_token(token);
     }
@@ -206,19 +247,25 @@ fn build_operator(
         None => {}
     }
     let retry = options.retry;
-    let operator = Operator::new(builder)
-        .map_err(|e| {
-            StorageError::new(
-                ErrorKind::Misconfigured,
-                "open",
-                location.to_string(),
-                format!("cannot use this S3 location: {}", e.message()),
-            )
-        })?
+    let mut operator = Operator::new(builder).map_err(|e| {
+        StorageError::new(
+            ErrorKind::Misconfigured,
+            "open",
+            location.to_string(),
+            format!("cannot use this S3 location: {}", e.message()),
+        )
+    })?;
+    let mut io_timeout = retry.request_timeout;
+    if let Some(transport) = transport {
+        let context = operator.context().with_http_transport(transport.clone());
+        operator = operator.with_context(context);
+        io_timeout = THROTTLED_IO_TIMEOUT;
+    }
+    let operator = operator
         .layer(
             TimeoutLayer::new()
                 .with_timeout(retry.request_timeout)
-                .with_io_timeout(retry.request_timeout),
+                .with_io_timeout(io_timeout),
         )
         .layer(
             RetryLayer::new()
@@ -352,3 +399,5 @@ impl Storage for S3Store {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod transfer_tests;

@@ -94,6 +94,9 @@ pub struct S3Options {
     /// Requests worth running at once.
     pub transfers: usize,
     pub retry: RetryPolicy,
+    /// Bytes per second on the wire for all transfers of the store together (request and
+    /// response bodies), paced per chunk of a few KiB; `None`: no limit.
+    pub bandwidth_limit_bytes_per_sec: Option<u64>,
 }
 
 impl S3Options {
@@ -106,6 +109,7 @@ impl S3Options {
             server_side_encryption: None,
             transfers: 8,
             retry: RetryPolicy::default(),
+            bandwidth_limit_bytes_per_sec: None,
         }
     }
 }

@@ -11,7 +11,6 @@ use cairn_repo::mirror::{
 };
 use cairn_repo::prune::parse_size;
 use cairn_storage::s3::ServerSideEncryption;
-use cairn_storage::throttle::{Throttled, TokenBucket};
 use cairn_storage::{LocalStore, S3Location, S3Store, Storage};
 use serde_json::json;
 
@@ -37,32 +36,34 @@ struct WriteSettings {
     sse: Option<ServerSideEncryption>,
 }
 
-/// The destination store, throttled by `--bwlimit`.
+/// The destination store; `--bwlimit` is kept on the wire by the S3 store's transport.
 fn destination(
     global: &GlobalArgs,
     args: &MirrorDestArgs,
     settings: WriteSettings,
 ) -> Result<Arc<dyn Storage>> {
-    let store: Arc<dyn Storage> = if S3Location::is_s3_url(&args.dest) {
+    let rate = parse_rate(&args.bwlimit)?;
+    Ok(if S3Location::is_s3_url(&args.dest) {
         let location = S3Location::parse(&args.dest)?;
         let mut options = crate::s3::options(global, &location)?;
         options.transfers = args.transfers.max(1);
         options.bulk_storage_class = settings.storage_class;
         options.server_side_encryption = settings.sse;
+        options.bandwidth_limit_bytes_per_sec = (rate > 0).then_some(rate);
         Arc::new(S3Store::open(location, options)?)
     } else {
         if settings.storage_class.is_some() || settings.sse.is_some() {
             bail!("--storage-class and --sse apply to S3 mirrors only");
         }
+        if rate > 0 {
+            bail!(
+                "--bwlimit applies to S3 mirrors only (it limits bytes on the network); a \
+                 local directory is written at disk speed"
+            );
+        }
         Arc::new(LocalStore::new(
             args.dest.strip_prefix("local:").unwrap_or(&args.dest),
         ))
-    };
-    let rate = parse_rate(&args.bwlimit)?;
-    Ok(if rate == 0 {
-        store
-    } else {
-        Arc::new(Throttled::new(store, Arc::new(TokenBucket::new(rate))))
     })
 }
 

@@ -14,3 +14,4 @@ mod repair;
 mod retention;
 mod s3;
 mod unattended;
+mod wire;

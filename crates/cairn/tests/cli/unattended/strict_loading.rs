@@ -5,7 +5,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use cairn_storage::s3_fault_proxy::{Action, FaultProxy};
+use cairn_storage::s3_test_proxy::{Action, S3TestProxy};
 use cairn_storage::s3_test_server::{self as server, unique_prefix, S3TestServer};
 use cairn_storage::{FileKind, Storage};
 
@@ -50,7 +50,7 @@ fn a_snapshot_that_cannot_be_fetched_fails_snapshots_restore_and_forget() {
     let refused = Arc::new(AtomicUsize::new(0));
     let proxy = {
         let (newest, refused) = (newest.clone(), refused.clone());
-        FaultProxy::start(server.port(), move |request| {
+        S3TestProxy::with_rule(server.port(), move |request| {
             if request.method == "GET" && request.target.contains(&newest) {
                 refused.fetch_add(1, Ordering::SeqCst);
                 UNAVAILABLE
@@ -106,7 +106,7 @@ fn a_listing_that_keeps_failing_fails_the_command() {
     std::fs::write(source.join("file.txt"), b"one\n").unwrap();
     run_ok(cairn_at(&scratch, &url).args(["-q", "backup"]).arg(&source));
 
-    let proxy = FaultProxy::start(server.port(), |request| {
+    let proxy = S3TestProxy::with_rule(server.port(), |request| {
         if request.is_listing() && request.touches("snapshots") {
             UNAVAILABLE
         } else {
