@@ -334,10 +334,16 @@ fn upload_loop(
         let name = id.to_hex();
         let (result, body) = match body {
             PackBody::Memory(bytes) if dry_run => (Ok(()), Some(PackBody::Memory(bytes))),
-            PackBody::Memory(bytes) => (
-                repo.storage().put(FileKind::Pack, &name, &bytes),
-                Some(PackBody::Memory(bytes)),
-            ),
+            PackBody::Memory(bytes) => {
+                let result = repo.storage().put(FileKind::Pack, &name, &bytes);
+                // Tree packs go into the cache as they are written: the next backup walks
+                // these trees as its parent, and `ls` reads them.
+                let is_tree = index.blobs.first().map(|b| b.blob_type) == Some(BlobType::Tree);
+                if let (Ok(()), Some(cache), true) = (&result, repo.cache(), is_tree) {
+                    cache.put_pack(&id, &bytes);
+                }
+                (result, Some(PackBody::Memory(bytes)))
+            }
             PackBody::File(file) => (file.commit(&name), None),
         };
         if let Some(body) = body {

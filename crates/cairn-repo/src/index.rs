@@ -88,6 +88,7 @@ impl Index {
                 index.add_pack(pack);
             }
         }
+        index.prune_cache(repo);
         Ok(index)
     }
 
@@ -112,7 +113,15 @@ impl Index {
                 Err(e) => return Err(e),
             }
         }
+        index.prune_cache(repo);
         Ok(index)
+    }
+
+    /// Drops cached packs no index names any more (pruned here or on another host).
+    fn prune_cache(&self, repo: &Repository) {
+        if let Some(cache) = repo.cache() {
+            cache.retain(FileKind::Pack, |id| self.contains_pack(id));
+        }
     }
 
     /// Adds the blobs of one pack. A pack already known is not counted twice.

@@ -3,6 +3,7 @@
 //! # Layout
 //! - [`repository`]: opening and creating repositories; authenticated reads of unpacked files.
 //! - [`keys`]: key files (passwords).
+//! - [`cache`]: the local cache of a remote repository's snapshots, index and tree packs.
 //! - [`lock`]: shared and exclusive locks, stale-lock detection, refresh.
 //! - [`index`]: the in-memory index of where blobs live.
 //! - [`blob_codec`], [`pack_builder`], [`blob_writer`]: storing new blobs in packs, then
@@ -34,6 +35,7 @@ pub mod backup;
 pub mod blob_codec;
 pub mod blob_writer;
 pub mod buffer_pool;
+pub mod cache;
 pub mod check;
 pub mod copy;
 pub mod diff;

@@ -13,6 +13,7 @@ use cairn_format::unpacked::{decode_unpacked, encode_unpacked};
 use cairn_format::{FormatError, Id, RepoConfig, REPOSITORY_VERSION};
 use cairn_storage::{FileKind, Storage};
 
+use crate::cache::MetadataCache;
 use crate::keys::{self, KeyOptions};
 use crate::lock::guarded_store::GuardedStore;
 use crate::lock::health::HeldLocks;
@@ -38,6 +39,8 @@ pub struct Repository {
     chunker_tables: Arc<ChunkerTables>,
     /// How long taking a lock keeps trying while another process holds one.
     lock_retry: std::time::Duration,
+    /// Snapshots, index files and tree packs kept locally (remote repositories).
+    cache: Option<Arc<MetadataCache>>,
 }
 
 impl std::fmt::Debug for Repository {
@@ -85,6 +88,7 @@ impl Repository {
             config,
             chunker_tables: Arc::new(ChunkerTables::new(polynomial)),
             lock_retry: std::time::Duration::ZERO,
+            cache: None,
         })
     }
 
@@ -126,6 +130,7 @@ impl Repository {
             config,
             chunker_tables: Arc::new(tables),
             lock_retry: std::time::Duration::ZERO,
+            cache: None,
         })
     }
 
@@ -155,6 +160,16 @@ impl Repository {
     /// this handle is lost: for what an operation writes elsewhere (the mirror's destination).
     pub fn guard_writes(&self, store: Arc<dyn Storage>) -> Arc<dyn Storage> {
         Arc::new(GuardedStore::new(store, self.held_locks.clone()))
+    }
+
+    /// Keeps snapshots, index files and tree packs in `cache` (see [`crate::cache`]); `None`
+    /// reads everything from the store.
+    pub fn set_cache(&mut self, cache: Option<Arc<MetadataCache>>) {
+        self.cache = cache;
+    }
+
+    pub fn cache(&self) -> Option<&Arc<MetadataCache>> {
+        self.cache.as_ref()
     }
 
     pub fn storage(&self) -> &Arc<dyn Storage> {
@@ -189,8 +204,20 @@ impl Repository {
     /// Reads an unpacked file (index, snapshot, lock) and returns its JSON, after checking its
     /// name against its hash and its MAC.
     pub fn load_unpacked(&self, kind: FileKind, id: &Id) -> Result<Vec<u8>> {
+        let cache = self.cache.as_ref().filter(|_| is_cached(kind));
+        if let Some(stored) = cache.and_then(|c| c.get(kind, id)) {
+            match self.decode_unpacked(kind, id, &stored) {
+                Ok(json) => return Ok(json),
+                // The cache is never trusted: a damaged copy is fetched again.
+                Err(_) => cache.expect("cache").forget(kind, id),
+            }
+        }
         let stored = self.storage.get(kind, &id.to_hex())?;
-        self.decode_unpacked(kind, id, &stored)
+        let json = self.decode_unpacked(kind, id, &stored)?;
+        if let Some(cache) = cache {
+            cache.put(kind, id, &stored);
+        }
+        Ok(json)
     }
 
     /// The JSON inside stored bytes of an unpacked file named `id`.
@@ -218,6 +245,9 @@ impl Repository {
     pub fn save_unpacked(&self, kind: FileKind, json: &[u8]) -> Result<Id> {
         let (id, sealed) = self.seal_unpacked(json);
         self.storage.put(kind, &id.to_hex(), &sealed)?;
+        if let Some(cache) = self.cache.as_ref().filter(|_| is_cached(kind)) {
+            cache.put(kind, &id, &sealed);
+        }
         Ok(id)
     }
 
@@ -233,13 +263,24 @@ impl Repository {
         (Id::hash(&sealed), sealed)
     }
 
-    /// Ids of every file of a kind (names that are not ids are skipped).
+    /// Ids of every file of a kind (names that are not ids are skipped). A listing of
+    /// snapshots or index files also drops cached copies of files no longer listed.
     pub fn list_ids(&self, kind: FileKind) -> Result<Vec<(Id, u64)>> {
-        Ok(self
+        let ids: Vec<(Id, u64)> = self
             .storage
             .list(kind)?
             .into_iter()
             .filter_map(|o| o.name.parse::<Id>().ok().map(|id| (id, o.size)))
-            .collect())
+            .collect();
+        if let Some(cache) = self.cache.as_ref().filter(|_| is_cached(kind)) {
+            let listed: std::collections::HashSet<Id> = ids.iter().map(|(id, _)| *id).collect();
+            cache.retain(kind, |id| listed.contains(id));
+        }
+        Ok(ids)
     }
+}
+
+/// The unpacked kinds the cache keeps (locks change too often to be worth it).
+fn is_cached(kind: FileKind) -> bool {
+    matches!(kind, FileKind::Snapshot | FileKind::Index)
 }

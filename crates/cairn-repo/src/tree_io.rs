@@ -3,20 +3,63 @@
 use cairn_format::tree::{decode_tree, Node, NodeType};
 use cairn_format::{BlobType, Id};
 
+use cairn_storage::FileKind;
+
 use crate::blob_codec::decode_blob;
+use crate::cache::MetadataCache;
 use crate::index::{BlobLocation, Index};
 use crate::{RepoError, Repository, Result};
 
 impl Repository {
-    /// Reads one blob from its pack and checks it (MAC, length, SHA-256 against `id`).
+    /// Reads one blob from its pack and checks it (MAC, length, SHA-256 against `id`). Tree
+    /// blobs come through the cache when there is one (their whole pack is fetched once).
     pub fn read_blob(&self, location: &BlobLocation, id: &Id) -> Result<Vec<u8>> {
+        if location.blob_type == BlobType::Tree {
+            if let Some(cache) = self.cache() {
+                let mut sealed = self.tree_pack_range(cache, location)?;
+                return decode_blob(self.key(), id, location, &mut sealed);
+            }
+        }
         let mut sealed = self.storage().get_range(
-            cairn_storage::FileKind::Pack,
+            FileKind::Pack,
             &location.pack.to_hex(),
             u64::from(location.offset),
             u64::from(location.length),
         )?;
         decode_blob(self.key(), id, location, &mut sealed)
+    }
+
+    /// The sealed bytes of a tree blob from the cached copy of its pack, fetching the whole
+    /// pack into the cache first when it is not there.
+    fn tree_pack_range(&self, cache: &MetadataCache, location: &BlobLocation) -> Result<Vec<u8>> {
+        let (offset, length) = (u64::from(location.offset), u64::from(location.length));
+        if let Some(bytes) = cache.read_pack_range(&location.pack, offset, length) {
+            return Ok(bytes);
+        }
+        let _fetching = cache.pack_fetch_guard(&location.pack);
+        if let Some(bytes) = cache.read_pack_range(&location.pack, offset, length) {
+            return Ok(bytes);
+        }
+        let pack = self
+            .storage()
+            .get(FileKind::Pack, &location.pack.to_hex())?;
+        if !cache.put_pack(&location.pack, &pack) {
+            return Err(RepoError::corrupt(
+                format!("pack {}", location.pack),
+                "its content does not match its name (SHA-256 mismatch)",
+            ));
+        }
+        pack.get(offset as usize..(offset + length) as usize)
+            .map(<[u8]>::to_vec)
+            .ok_or_else(|| {
+                RepoError::corrupt(
+                    format!("pack {}", location.pack),
+                    format!(
+                        "{} bytes long, but the index puts a blob at {offset}+{length}",
+                        pack.len()
+                    ),
+                )
+            })
     }
 
     /// Reads a blob found through the index.

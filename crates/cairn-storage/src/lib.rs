@@ -138,6 +138,12 @@ pub trait Storage: Send + Sync {
         Ok(None)
     }
 
+    /// Whether the store is reached over a network, so that keeping copies of what is read
+    /// often (a metadata cache) saves time. Local and in-memory stores say no.
+    fn is_remote(&self) -> bool {
+        false
+    }
+
     /// How many `put`s are worth running at once. A local disk takes writes into the page
     /// cache faster than they are produced, so one is enough and holds the least memory; a
     /// remote store hides latency with several.

@@ -50,6 +50,12 @@ pub struct GlobalArgs {
     /// Say more (repeat for more detail)
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
+    /// Keep the metadata cache of remote repositories here (default ~/.cache/cairn)
+    #[arg(long, global = true, env = "CAIRN_CACHE_DIR", value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// Read everything from the repository; use no metadata cache
+    #[arg(long, global = true)]
+    pub no_cache: bool,
     /// Refresh held repository locks this often (default 5m); for tests
     #[arg(long, global = true, hide = true, env = "CAIRN_LOCK_REFRESH")]
     pub lock_refresh: Option<String>,

@@ -1,8 +1,10 @@
 //! Turning `-r` into a storage and an open repository.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{bail, Result};
+use cairn_repo::cache::{MetadataCache, DEFAULT_CACHE_SIZE_BYTES};
 use cairn_repo::Repository;
 use cairn_storage::{LocalStore, Storage};
 
@@ -49,7 +51,39 @@ pub fn open(global: &GlobalArgs) -> Result<Repository> {
     let password = password::get(global)?;
     let mut repo = Repository::open(storage, password.expose())?;
     apply_lock_options(global, &mut repo)?;
+    repo.set_cache(cache_for(global, &repo));
     Ok(repo)
+}
+
+/// The metadata cache of a remote repository (none for local ones, or with `--no-cache`).
+/// A cache that cannot be opened is a warning, not an error: it only ever saves requests.
+pub fn cache_for(global: &GlobalArgs, repo: &Repository) -> Option<Arc<MetadataCache>> {
+    if global.no_cache || !repo.storage().is_remote() {
+        return None;
+    }
+    let base = global.cache_dir.clone().or_else(default_cache_dir)?;
+    match MetadataCache::open(&base, &repo.config().id, DEFAULT_CACHE_SIZE_BYTES) {
+        Ok(cache) => Some(Arc::new(cache)),
+        Err(e) => {
+            tracing::warn!(
+                "cannot use the cache in {}: {e}; going on without (set --cache-dir or --no-cache)",
+                base.display()
+            );
+            None
+        }
+    }
+}
+
+/// `$XDG_CACHE_HOME/cairn`, else `~/.cache/cairn`.
+fn default_cache_dir() -> Option<PathBuf> {
+    let from = |var: &str| {
+        std::env::var_os(var)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
+    from("XDG_CACHE_HOME")
+        .or_else(|| from("HOME").map(|home| home.join(".cache")))
+        .map(|dir| dir.join("cairn"))
 }
 
 /// `--retry-lock`, and the lock timings tests shorten.

@@ -135,6 +135,10 @@ impl Storage for GuardedStore {
     fn write_concurrency(&self) -> usize {
         self.inner.write_concurrency()
     }
+
+    fn is_remote(&self) -> bool {
+        self.inner.is_remote()
+    }
 }
 
 /// A pending file whose commit (the moment it appears under its name) is checked.

@@ -395,6 +395,10 @@ impl Storage for S3Store {
     fn write_concurrency(&self) -> usize {
         self.options.transfers.max(1)
     }
+
+    fn is_remote(&self) -> bool {
+        true
+    }
 }
 
 #[cfg(test)]

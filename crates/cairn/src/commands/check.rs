@@ -12,7 +12,9 @@ pub fn run(global: &GlobalArgs, args: CheckArgs) -> Result<u8> {
         (None, true) => ReadData::All,
         (None, false) => ReadData::None,
     };
-    let repo = repository::open(global)?;
+    let mut repo = repository::open(global)?;
+    // Check what the store holds, not copies of it (restic, too, checks without its cache).
+    repo.set_cache(None);
     let options = CheckOptions {
         read_data,
         threads: std::thread::available_parallelism()

@@ -63,6 +63,7 @@ fn open_source(global: &GlobalArgs, args: &CopyArgs) -> Result<Repository> {
         Err(e) => return Err(e.into()),
     };
     repository::apply_lock_options(global, &mut repo)?;
+    repo.set_cache(repository::cache_for(global, &repo));
     Ok(repo)
 }
 

@@ -31,6 +31,7 @@ pub fn with_s3_env(command: &mut Command) -> &mut Command {
 /// `TOOL -r URL --password-file F` with the server's credentials.
 fn at(mut command: Command, scratch: &Scratch, url: &str) -> Command {
     with_s3_env(&mut command)
+        .env("CAIRN_CACHE_DIR", scratch.path("cache"))
         .arg("-r")
         .arg(url)
         .arg("--password-file")

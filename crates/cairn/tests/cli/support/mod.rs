@@ -59,10 +59,12 @@ impl Scratch {
         path
     }
 
-    /// `cairn -r REPO --password-file F ARGS...`
+    /// `cairn -r REPO --password-file F ARGS...`, with the metadata cache (used by remote
+    /// repositories) inside the scratch directory.
     pub fn cairn(&self, repo: &Path) -> Command {
         let mut command = cairn();
         command
+            .env("CAIRN_CACHE_DIR", self.path("cache"))
             .arg("-r")
             .arg(repo)
             .arg("--password-file")
@@ -91,6 +93,8 @@ pub fn cairn() -> Command {
         }
     }
     command.env("CAIRN_LOG", "warn");
+    // Keeps caches of test repositories out of the home directory.
+    command.env("XDG_CACHE_HOME", "/var/tmp/cairn-test-xdg-cache");
     command
 }
 
