@@ -60,9 +60,12 @@ fn a_snapshot_that_cannot_be_fetched_fails_snapshots_restore_and_forget() {
         })
     };
     let through = proxy.url(server::BUCKET, &prefix);
+    // Another host: its cache does not hold the snapshot the backups wrote through.
     let cairn = || {
         let mut command = cairn_at(&scratch, &through);
-        command.args(["--s3-retries", "1"]);
+        command
+            .args(["--s3-retries", "1", "--cache-dir"])
+            .arg(scratch.path("other-host-cache"));
         command
     };
 
