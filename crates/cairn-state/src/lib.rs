@@ -1,0 +1,29 @@
+//! cairn's state database: what ran, when, how it went and what it said.
+//!
+//! # Layout
+//! - [`store`]: [`StateStore`], the one handle on `STATE_DIR/state.db` (SQLite in WAL mode,
+//!   so a reader such as `cairn plans` never waits for a running job's writes).
+//! - [`migrations`]: the schema, as numbered steps applied in order and recorded in
+//!   `PRAGMA user_version`.
+//! - [`job`]: the job model every face shares (CLI, daemon, web UI, multihost peers): kinds,
+//!   states, triggers, and the records of jobs, their steps and their log lines.
+//! - [`error`]: [`StateError`].
+//!
+//! # Invariants
+//! - Every writer of the state goes through this crate; nothing else opens the file.
+//! - A schema change is a new migration appended to the list, never an edit of an old one; a
+//!   database written by a newer cairn (a higher version) is refused, not downgraded.
+//! - The file and its directory are private to the user (0600 / 0700): logs can name hosts,
+//!   paths and databases.
+//! - Times are UTC, stored as Unix milliseconds; callers pass "now" (the clock is injected).
+
+pub mod error;
+pub mod job;
+pub mod migrations;
+pub mod store;
+
+pub use error::{Result, StateError};
+pub use job::{
+    JobId, JobKind, JobRecord, JobState, LogLine, NewJob, StepRecord, StepState, Trigger,
+};
+pub use store::{JobEnd, StateStore};

@@ -1,0 +1,54 @@
+//! The schema, one numbered step at a time.
+//!
+//! `PRAGMA user_version` records how many steps a database has had. Opening applies the missing
+//! ones in one transaction each; a database with more steps than this list (written by a newer
+//! cairn) is refused. Steps are only ever appended: an old database must come out of the chain
+//! exactly like a new one, which the tests check.
+
+/// Step N (from 1) is `MIGRATIONS[N - 1]`.
+pub const MIGRATIONS: &[&str] = &[
+    // 1: jobs, their steps and their log.
+    r#"
+    CREATE TABLE jobs (
+        id          INTEGER PRIMARY KEY,
+        kind        TEXT    NOT NULL,
+        plan        TEXT,
+        repository  TEXT,
+        state       TEXT    NOT NULL,
+        trigger     TEXT    NOT NULL,
+        dry_run     INTEGER NOT NULL DEFAULT 0,
+        created_at  INTEGER NOT NULL,
+        started_at  INTEGER,
+        finished_at INTEGER,
+        snapshot    TEXT,
+        bytes_added INTEGER,
+        error       TEXT
+    );
+    CREATE INDEX jobs_by_plan ON jobs (plan, kind, state, finished_at);
+    CREATE INDEX jobs_by_state ON jobs (state);
+    CREATE TABLE job_steps (
+        job         INTEGER NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+        seq         INTEGER NOT NULL,
+        name        TEXT    NOT NULL,
+        state       TEXT    NOT NULL,
+        started_at  INTEGER NOT NULL,
+        finished_at INTEGER,
+        detail      TEXT,
+        error       TEXT,
+        PRIMARY KEY (job, seq)
+    );
+    CREATE TABLE job_log (
+        job    INTEGER NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+        seq    INTEGER NOT NULL,
+        at     INTEGER NOT NULL,
+        source TEXT    NOT NULL,
+        line   TEXT    NOT NULL,
+        PRIMARY KEY (job, seq)
+    );
+    "#,
+];
+
+/// The schema version this cairn writes.
+pub fn current_version() -> u32 {
+    MIGRATIONS.len() as u32
+}
