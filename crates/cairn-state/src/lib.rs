@@ -1,13 +1,13 @@
 //! cairn's state database: what ran, when, how it went and what it said.
 //!
 //! # Layout
-//! - [`store`]: [`StateStore`], the one handle on `STATE_DIR/state.db` (SQLite in WAL mode,
+//! - [`store`] — [`StateStore`], the one handle on `STATE_DIR/state.db` (SQLite in WAL mode,
 //!   so a reader such as `cairn plans` never waits for a running job's writes).
-//! - [`migrations`]: the schema, as numbered steps applied in order and recorded in
+//! - [`migrations`] — the schema, as numbered steps applied in order and recorded in
 //!   `PRAGMA user_version`.
-//! - [`job`]: the job model every face shares (CLI, daemon, web UI, multihost peers): kinds,
+//! - [`job`] — the job model every face shares (CLI, daemon, web UI, multihost peers): kinds,
 //!   states, triggers, and the records of jobs, their steps and their log lines.
-//! - [`error`]: [`StateError`].
+//! - [`error`] — [`StateError`].
 //!
 //! # Invariants
 //! - Every writer of the state goes through this crate; nothing else opens the file.
