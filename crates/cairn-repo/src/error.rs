@@ -67,6 +67,9 @@ pub enum RepoError {
         source: io::Error,
     },
 
+    #[error("{path}: {reason}; no snapshot was written")]
+    StreamFailed { path: String, reason: String },
+
     #[error("interrupted")]
     Interrupted,
 }
@@ -109,7 +112,7 @@ impl RepoError {
                 io::ErrorKind::NotFound => ErrorKind::NotFound,
                 _ => ErrorKind::Other,
             },
-            RepoError::Interrupted => ErrorKind::Other,
+            RepoError::Interrupted | RepoError::StreamFailed { .. } => ErrorKind::Other,
         }
     }
 

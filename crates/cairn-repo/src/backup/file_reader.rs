@@ -18,10 +18,12 @@ use cairn_chunker::{Chunker, ChunkerTables};
 use cairn_format::{BlobType, Id};
 use crossbeam_channel::{Receiver, Sender};
 
+use super::streams::StreamSource;
 use super::{Abort, BackupObserver, Counters, FileStatus};
 use crate::blob_codec::{BlobEncoder, Compression};
 use crate::blob_writer::BlobWriter;
 use crate::buffer_pool::BufferPool;
+use crate::RepoError;
 
 /// How much one read asks for. Large reads keep syscalls few; 1 MiB is below the average chunk
 /// so the tail copied into the next chunk's buffer stays small.
@@ -42,7 +44,10 @@ pub(crate) fn read_buffer_pool() -> Arc<BufferPool> {
 
 /// A file to read, and where to send its content list.
 pub(crate) struct FileJob {
+    /// The file's path; for a stream, its path in the snapshot.
     pub path: PathBuf,
+    /// Read from here instead of opening `path` (a database dump).
+    pub stream: Option<Box<dyn StreamSource>>,
     /// Size from lstat, to size the first buffer of small files.
     pub size: u64,
     pub status: FileStatus,
@@ -85,12 +90,40 @@ pub(crate) fn reader_loop(jobs: Receiver<FileJob>, chunks: Sender<ChunkJob>, sha
         abort,
     } = *shared;
     let mut chunker = Chunker::new(tables);
-    for job in jobs {
+    for mut job in jobs {
         if abort.is_set() {
             let _ = job.result.send(Err(()));
             continue;
         }
-        let result = read_file(&job, &mut chunker, pool, &chunks, writer, observer, abort);
+        let stream = job.stream.take();
+        let is_stream = stream.is_some();
+        let result = match stream {
+            Some(source) => read_stream(
+                &job,
+                source,
+                &mut chunker,
+                pool,
+                &chunks,
+                writer,
+                observer,
+                abort,
+            ),
+            None => {
+                let opened = open_for_reading(&job.path).map_err(ReadFailure::Io);
+                opened.and_then(|file| {
+                    read_fd(
+                        &job,
+                        &file,
+                        &mut chunker,
+                        pool,
+                        &chunks,
+                        writer,
+                        observer,
+                        abort,
+                    )
+                })
+            }
+        };
         let result = match result {
             Ok(content) => {
                 counters.file(job.status);
@@ -99,6 +132,15 @@ pub(crate) fn reader_loop(jobs: Receiver<FileJob>, chunks: Sender<ChunkJob>, sha
                     .fetch_add(content.size, Ordering::Relaxed);
                 observer.file_done(&job.path, content.size, job.status);
                 Ok(content)
+            }
+            // A stream that cannot be read ends the backup: a snapshot without its dump
+            // would look like a good one.
+            Err(ReadFailure::Io(e)) if is_stream => {
+                abort.fail(RepoError::StreamFailed {
+                    path: job.path.display().to_string(),
+                    reason: format!("reading it failed: {e}"),
+                });
+                Err(())
             }
             Err(ReadFailure::Io(e)) => {
                 counters.error(observer, &job.path, e.to_string());
@@ -137,8 +179,12 @@ fn open_for_reading(path: &Path) -> io::Result<File> {
     }
 }
 
-fn read_file(
+/// Reads a stream to its end, then asks its source whether it is complete; a source that says
+/// no fails the backup.
+#[allow(clippy::too_many_arguments)]
+fn read_stream(
     job: &FileJob,
+    mut source: Box<dyn StreamSource>,
     chunker: &mut Chunker<'_>,
     pool: &Arc<BufferPool>,
     chunks: &Sender<ChunkJob>,
@@ -146,8 +192,34 @@ fn read_file(
     observer: &dyn BackupObserver,
     abort: &Abort,
 ) -> std::result::Result<FileContent, ReadFailure> {
-    let file = open_for_reading(&job.path)?;
-    let mut source = ChunkSource::new(&file, chunker, pool, job.size);
+    let fd = source.open()?;
+    let read = read_fd(job, &fd, chunker, pool, chunks, writer, observer, abort);
+    drop(fd);
+    // The producer is waited for even after a failed read, so no process is left behind.
+    let finished = source.finish();
+    let content = read?;
+    if let Err(reason) = finished {
+        abort.fail(RepoError::StreamFailed {
+            path: job.path.display().to_string(),
+            reason,
+        });
+        return Err(ReadFailure::Aborted);
+    }
+    Ok(content)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn read_fd(
+    job: &FileJob,
+    file: &dyn AsRawFd,
+    chunker: &mut Chunker<'_>,
+    pool: &Arc<BufferPool>,
+    chunks: &Sender<ChunkJob>,
+    writer: &BlobWriter<'_>,
+    observer: &dyn BackupObserver,
+    abort: &Abort,
+) -> std::result::Result<FileContent, ReadFailure> {
+    let mut source = ChunkSource::new(file, chunker, pool, job.size);
     let mut blobs = Vec::new();
     while let Some(chunk) = source.next_chunk(observer)? {
         if abort.is_set() {

@@ -26,6 +26,7 @@ mod fs_node;
 mod pattern;
 mod progress;
 mod stdin;
+mod streams;
 mod targets;
 mod walker;
 
@@ -43,6 +44,7 @@ pub use fs_node::{node_from_metadata, read_xattrs};
 pub use pattern::{glob_match, Pattern};
 pub use progress::{BackupObserver, FileStatus, NoObserver};
 pub use stdin::{backup_command_output, backup_stdin};
+pub use streams::{StreamEntry, StreamSource, STREAMS_DIR};
 
 use crate::blob_codec::Compression;
 use crate::blob_writer::{WriterOptions, WriterSummary};
@@ -286,9 +288,30 @@ pub fn backup(
     options: &BackupOptions,
     observer: &dyn BackupObserver,
 ) -> Result<BackupSummary> {
+    backup_with_streams(repo, paths, Vec::new(), options, observer)
+}
+
+/// Backs up `paths` and `streams` (database dumps, below `/cairn-dumps`) into one snapshot:
+/// one point in time for files and databases. A stream that fails fails the backup (see
+/// [`streams`]). `paths` may be empty when there are streams.
+pub fn backup_with_streams(
+    repo: &Repository,
+    paths: &[PathBuf],
+    streams: Vec<StreamEntry>,
+    options: &BackupOptions,
+    observer: &dyn BackupObserver,
+) -> Result<BackupSummary> {
     let started = Instant::now();
-    let targets = prepare_paths(paths)?;
-    let path_strings: Vec<String> = targets.iter().map(|p| p.display().to_string()).collect();
+    let targets = if paths.is_empty() && !streams.is_empty() {
+        Vec::new()
+    } else {
+        prepare_paths(paths)?
+    };
+    let mut path_strings: Vec<String> = targets.iter().map(|p| p.display().to_string()).collect();
+    if !streams.is_empty() {
+        path_strings.push(format!("/{STREAMS_DIR}"));
+        path_strings.sort();
+    }
     let host = options.host.clone().unwrap_or_else(system::hostname);
     let time = options.time.unwrap_or_else(|| Local::now().fixed_offset());
     let _lock = if options.dry_run {
@@ -307,6 +330,11 @@ pub fn backup(
         repo,
         &index,
         &targets,
+        streams,
+        cairn_format::tree::GoTime::from_unix_local(
+            time.timestamp(),
+            time.timestamp_subsec_nanos(),
+        ),
         parent.as_ref().map(|(_, s)| s.tree),
         options,
         observer,

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use cairn_format::tree::{Node, NodeType};
+use cairn_format::tree::{GoTime, Node, NodeType};
 use cairn_format::{BlobType, Id};
 use crossbeam_channel::{bounded, Receiver, Sender};
 
@@ -17,6 +17,7 @@ use super::file_reader::{self, FileJob, FileResult};
 use super::finisher::{self, Child, DirRecord, DirResult};
 use super::fs_node::node_from_metadata;
 use super::progress::Scan;
+use super::streams::{stream_tree, synthetic_node, StreamEntry, StreamTree, STREAMS_DIR};
 use super::targets::{self, TargetNode};
 use super::{Abort, BackupObserver, BackupOptions, Counters, FileStatus};
 use crate::blob_writer::{BlobWriter, WriterOptions, WriterSummary};
@@ -28,12 +29,15 @@ const FILE_JOBS_QUEUED: usize = 256;
 /// Directory records queued ahead of the finisher.
 const DIR_RECORDS_QUEUED: usize = 1024;
 
-/// Runs the pipeline over `targets` and returns the root tree id and what was written.
+/// Runs the pipeline over `targets` and `streams` and returns the root tree id and what was
+/// written. `time` (the snapshot's) dates the directories made for streams.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn run(
     repo: &Repository,
     index: &Index,
     targets: &[PathBuf],
+    streams: Vec<StreamEntry>,
+    time: GoTime,
     parent_tree: Option<Id>,
     options: &BackupOptions,
     observer: &dyn BackupObserver,
@@ -44,6 +48,7 @@ pub(crate) fn run(
         dry_run: options.dry_run,
         ..options.writer.clone()
     };
+    let streams = stream_tree(streams)?;
     let writer = BlobWriter::new(repo, index, &writer_options);
     let abort = Abort::default();
     let tables = repo.chunker_tables();
@@ -91,7 +96,18 @@ pub(crate) fn run(
             records: record_sender,
             scan,
             last_report: Instant::now(),
+            root_extra: None,
+            time,
         };
+        if !streams.is_empty() {
+            // First, so the dumps start at once and run beside the file walk.
+            let name = STREAMS_DIR.as_bytes();
+            let result = walker.walk_streams(streams, PathBuf::from("/").join(STREAMS_DIR));
+            walker.root_extra = Some(Child::Dir {
+                node: synthetic_node(name, NodeType::Dir, time),
+                result,
+            });
+        }
         let root = walker.walk_root(targets, parent_tree);
         drop(walker);
         let root = root.recv();
@@ -118,6 +134,10 @@ struct Walker<'a> {
     records: Sender<DirRecord>,
     scan: Option<&'a Scan>,
     last_report: Instant,
+    /// The `/cairn-dumps` directory, added to the root's entries when it is recorded.
+    root_extra: Option<Child>,
+    /// The snapshot's time, for the entries made for streams.
+    time: GoTime,
 }
 
 /// The result channel of a directory that will never produce one (walk aborted or unreadable).
@@ -228,7 +248,7 @@ impl Walker<'_> {
             let result = self.walk_intermediate(&child_path, below, sub_parent);
             children.push(Child::Dir { node, result });
         }
-        self.send_record(children, parent)
+        self.finish_dir(path, children, parent)
     }
 
     /// A directory below a backup path: every entry not excluded.
@@ -291,7 +311,70 @@ impl Walker<'_> {
             }
             self.report_progress();
         }
+        self.finish_dir(path, children, parent)
+    }
+
+    /// Records a directory walked from the file system; the root also gets `/cairn-dumps`.
+    fn finish_dir(
+        &mut self,
+        path: &Path,
+        mut children: Vec<Child>,
+        parent: Option<Id>,
+    ) -> Receiver<DirResult> {
+        if path == Path::new("/") {
+            if let Some(extra) = self.root_extra.take() {
+                let name = child_name(&extra).to_vec();
+                match children.binary_search_by(|c| child_name(c).cmp(name.as_slice())) {
+                    Ok(_) => {
+                        self.abort.fail(RepoError::InvalidInput(format!(
+                            "the backup sources hold /{STREAMS_DIR}, where the database dumps \
+                             go; exclude it or move it"
+                        )));
+                        return failed_dir();
+                    }
+                    Err(at) => children.insert(at, extra),
+                }
+            }
+        }
         self.send_record(children, parent)
+    }
+
+    /// The directories and files made for streams, below `path`; each stream becomes a file
+    /// job the readers read like any file.
+    fn walk_streams(
+        &mut self,
+        entries: std::collections::BTreeMap<Vec<u8>, StreamTree>,
+        path: PathBuf,
+    ) -> Receiver<DirResult> {
+        let mut children = Vec::with_capacity(entries.len());
+        for (name, entry) in entries {
+            let child_path = path.join(OsStr::from_bytes(&name));
+            match entry {
+                StreamTree::Dir(below) => {
+                    let node = synthetic_node(&name, NodeType::Dir, self.time);
+                    let result = self.walk_streams(below, child_path);
+                    children.push(Child::Dir { node, result });
+                }
+                StreamTree::Stream(stream) => {
+                    let (sender, receiver) = bounded::<FileResult>(1);
+                    let job = FileJob {
+                        path: child_path,
+                        stream: Some(stream.source),
+                        size: 0,
+                        status: FileStatus::New,
+                        result: sender,
+                    };
+                    if self.jobs.send(job).is_err() {
+                        return failed_dir();
+                    }
+                    children.push(Child::File {
+                        node: synthetic_node(&name, NodeType::File, self.time),
+                        result: receiver,
+                    });
+                }
+            }
+        }
+        self.send_record(children, None)
     }
 
     /// What to do with one entry: take a file over from the parent, queue it for reading,
@@ -338,6 +421,7 @@ impl Walker<'_> {
                 let (sender, receiver) = bounded::<FileResult>(1);
                 let job = FileJob {
                     path: path.to_path_buf(),
+                    stream: None,
                     size: node.size,
                     status,
                     result: sender,
@@ -391,5 +475,11 @@ impl Walker<'_> {
             return failed_dir();
         }
         result
+    }
+}
+
+fn child_name(child: &Child) -> &[u8] {
+    match child {
+        Child::Ready(node) | Child::File { node, .. } | Child::Dir { node, .. } => &node.name,
     }
 }
