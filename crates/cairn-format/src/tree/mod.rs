@@ -77,7 +77,7 @@ pub use decode::decode_tree;
 pub use encode::{encode_node, encode_tree};
 pub use error::TreeError;
 pub use go_utf8::go_lossy_string;
-pub use node::{go_mode, ExtendedAttribute, GoTime, Node, NodeType};
+pub use node::{go_mode, ExtendedAttribute, GoTime, Node, NodeField, NodeType, UnknownNodeField};
 
 /// Sorts `nodes` as restic does: by the raw bytes of their names. The sort is stable, so nodes
 /// with equal names (which a valid tree never has) keep their order.
