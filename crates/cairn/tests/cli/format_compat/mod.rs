@@ -1,0 +1,73 @@
+//! Repositories of the restic format that cairn did not write (issue 15): every object in its
+//! minimal and its extended form, hand-written and sealed ([`fixtures`]), through every command
+//! that reads or rewrites it ([`rewrites`]); and a repository written by another
+//! implementation of the format, rustic, built from crates.io ([`rustic`]).
+
+mod fixtures;
+mod rewrites;
+mod rustic;
+
+use std::path::Path;
+
+use cairn_format::tree::{decode_tree, Node};
+use cairn_format::{BlobType, Id, IndexFile, Snapshot};
+use cairn_repo::index::Index;
+use cairn_storage::FileKind;
+
+use crate::support::inspect::{object_names, open};
+
+/// The ids in `dir` (`snapshots`, `index`, `keys`, `locks`) of a repository.
+fn ids(repo: &Path, dir: &str) -> Vec<Id> {
+    object_names(repo, dir)
+        .iter()
+        .map(|name| name.parse().expect("object id"))
+        .collect()
+}
+
+/// Every snapshot, decrypted and decoded.
+fn snapshots(repo: &Path) -> Vec<(Id, Snapshot)> {
+    let opened = open(repo);
+    ids(repo, "snapshots")
+        .into_iter()
+        .map(|id| {
+            let json = opened
+                .load_unpacked(FileKind::Snapshot, &id)
+                .expect("decrypt snapshot");
+            (id, Snapshot::from_json(&json).expect("snapshot JSON"))
+        })
+        .collect()
+}
+
+/// The only snapshot of a repository.
+fn only_snapshot(repo: &Path) -> (Id, Snapshot) {
+    let mut all = snapshots(repo);
+    assert_eq!(all.len(), 1, "one snapshot in {}", repo.display());
+    all.pop().unwrap()
+}
+
+/// Every index file, decrypted and decoded.
+fn index_files(repo: &Path) -> Vec<IndexFile> {
+    let opened = open(repo);
+    ids(repo, "index")
+        .into_iter()
+        .map(|id| {
+            let json = opened
+                .load_unpacked(FileKind::Index, &id)
+                .expect("decrypt index");
+            IndexFile::from_json(&json).expect("index JSON")
+        })
+        .collect()
+}
+
+/// A tree blob's plaintext, found through the index.
+fn tree_bytes(repo: &Path, tree: &Id) -> Vec<u8> {
+    let opened = open(repo);
+    let index = Index::load_strict(&opened).expect("index");
+    opened
+        .read_indexed_blob(&index, BlobType::Tree, tree)
+        .expect("tree blob")
+}
+
+fn tree_nodes(repo: &Path, tree: &Id) -> Vec<Node> {
+    decode_tree(&tree_bytes(repo, tree)).expect("tree JSON")
+}
