@@ -10,6 +10,7 @@
 use std::path::PathBuf;
 
 use cairn_format::{BlobType, Id, IndexFile, Snapshot};
+use serde_json::Value;
 
 use crate::support::handmade::{BlobSpec, HandmadeRepo};
 use crate::support::Scratch;
@@ -31,7 +32,11 @@ pub struct Fixture {
     pub snapshot: Id,
     /// The snapshot as written, with the fields cairn does not know.
     pub snapshot_json: Snapshot,
+    /// The same, parsed as plain JSON.
+    pub snapshot_value: Value,
     pub index_json: IndexFile,
+    /// The index as plain JSON.
+    pub index_value: Value,
     /// The pack holding `lost.txt`'s only blob.
     pub pack_of_lost: Id,
     pub tree_d: Id,
@@ -40,7 +45,6 @@ pub struct Fixture {
     /// The JSON of the nodes of tree `D`, as written.
     pub kept_node: String,
     pub link_node: String,
-    pub lost_node: String,
     pub lock: Id,
 }
 
@@ -249,14 +253,27 @@ pub fn build(scratch: &Scratch, name: &str, form: Form) -> Fixture {
         form,
         snapshot,
         snapshot_json: Snapshot::from_json(snapshot_text.as_bytes()).expect("snapshot JSON"),
+        snapshot_value: serde_json::from_str(&snapshot_text).expect("snapshot JSON"),
         index_json: IndexFile::from_json(index.as_bytes()).expect("index JSON"),
+        index_value: serde_json::from_str(&index).expect("index JSON"),
         pack_of_lost: pack_b,
         tree_d,
         tree_d_bytes,
         tree_r_bytes,
         kept_node,
         link_node,
-        lost_node,
         lock,
+    }
+}
+
+impl Fixture {
+    /// The entry of pack `id` in the index as written, as plain JSON.
+    pub fn pack_value(&self, id: &Id) -> &Value {
+        self.index_value["packs"]
+            .as_array()
+            .expect("packs")
+            .iter()
+            .find(|pack| pack["id"] == id.to_hex())
+            .expect("a pack of the fixture")
     }
 }

@@ -9,10 +9,10 @@ mod rustic;
 
 use std::path::Path;
 
-use cairn_format::tree::{decode_tree, Node};
-use cairn_format::{BlobType, Id, IndexFile, Snapshot};
+use cairn_format::{BlobType, Id, Snapshot};
 use cairn_repo::index::Index;
 use cairn_storage::FileKind;
+use serde_json::Value;
 
 use crate::support::inspect::{object_names, open};
 
@@ -45,18 +45,35 @@ fn only_snapshot(repo: &Path) -> (Id, Snapshot) {
     all.pop().unwrap()
 }
 
-/// Every index file, decrypted and decoded.
-fn index_files(repo: &Path) -> Vec<IndexFile> {
+/// The decrypted JSON of every object in `dir` (`snapshots`, `index`), parsed without
+/// cairn-format, so that what these tests see does not depend on the decoder under test.
+fn json_objects(repo: &Path, dir: &str) -> Vec<(Id, Value)> {
     let opened = open(repo);
-    ids(repo, "index")
+    let kind = match dir {
+        "snapshots" => FileKind::Snapshot,
+        "index" => FileKind::Index,
+        other => panic!("no unpacked files in {other}"),
+    };
+    ids(repo, dir)
         .into_iter()
         .map(|id| {
-            let json = opened
-                .load_unpacked(FileKind::Index, &id)
-                .expect("decrypt index");
-            IndexFile::from_json(&json).expect("index JSON")
+            let json = opened.load_unpacked(kind, &id).expect("decrypt");
+            (id, serde_json::from_slice(&json).expect("JSON"))
         })
         .collect()
+}
+
+/// Asserts that every field of `written` but those in `changed` is in `rewritten`, unchanged.
+fn assert_fields_kept(written: &Value, rewritten: &Value, changed: &[&str]) {
+    for (key, value) in written.as_object().expect("an object") {
+        if !changed.contains(&key.as_str()) {
+            assert_eq!(
+                rewritten.get(key),
+                Some(value),
+                "field {key:?} of {written} lost or changed in {rewritten}"
+            );
+        }
+    }
 }
 
 /// A tree blob's plaintext, found through the index.
@@ -66,8 +83,4 @@ fn tree_bytes(repo: &Path, tree: &Id) -> Vec<u8> {
     opened
         .read_indexed_blob(&index, BlobType::Tree, tree)
         .expect("tree blob")
-}
-
-fn tree_nodes(repo: &Path, tree: &Id) -> Vec<Node> {
-    decode_tree(&tree_bytes(repo, tree)).expect("tree JSON")
 }

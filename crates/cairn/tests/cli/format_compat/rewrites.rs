@@ -6,12 +6,11 @@
 use std::fs;
 use std::path::Path;
 
-use cairn_format::tree::{decode_tree, NodeType};
 use cairn_format::Id;
 use serde_json::{json, Value};
 
 use super::fixtures::{self, Fixture, Form, KEPT, LINK_TARGET, LOST};
-use super::{ids, index_files, only_snapshot, tree_bytes, tree_nodes};
+use super::{assert_fields_kept, ids, json_objects, only_snapshot, tree_bytes};
 use crate::support::inspect::pack_path;
 use crate::support::{run_ok, snapshots_json, stdout, Scratch};
 
@@ -95,10 +94,9 @@ fn lists(scratch: &Scratch, fixture: &Fixture) {
     match fixture.form {
         Form::Extended => {
             assert_eq!(listed[0]["program_version"], "restic 0.17.3");
-            let summary: Value =
-                serde_json::from_str(fixture.snapshot_json.unknown_fields.get("summary").unwrap())
-                    .unwrap();
-            assert_eq!(listed[0]["summary"], summary, "summary passed through");
+            let summary = &fixture.snapshot_value["summary"];
+            assert!(summary.is_object());
+            assert_eq!(&listed[0]["summary"], summary, "summary passed through");
             assert_eq!(listed[0]["x_future"], json!({"note": "kept"}));
             assert!(table.contains("restic 0.17.3"), "{table}");
             assert_eq!(keys[0]["created"], "2024-05-01T10:00:00.123456789+02:00");
@@ -122,6 +120,25 @@ fn lists(scratch: &Scratch, fixture: &Fixture) {
     }
 }
 
+/// The decrypted JSON of the only snapshot.
+fn only_snapshot_value(repo: &Path) -> Value {
+    let mut all = json_objects(repo, "snapshots");
+    assert_eq!(all.len(), 1, "one snapshot in {}", repo.display());
+    all.pop().unwrap().1
+}
+
+/// The decrypted JSON of every pack entry of every index file.
+fn pack_entries(repo: &Path) -> Vec<Value> {
+    json_objects(repo, "index")
+        .into_iter()
+        .flat_map(|(_, file)| file["packs"].as_array().cloned().unwrap_or_default())
+        .collect()
+}
+
+fn tree_value(bytes: &[u8]) -> Value {
+    serde_json::from_slice(bytes).expect("tree JSON")
+}
+
 /// `tag` writes a new snapshot with every field kept; returns its id.
 fn tags(scratch: &Scratch, fixture: &Fixture) -> Id {
     let repo = fixture.repo.as_path();
@@ -129,14 +146,13 @@ fn tags(scratch: &Scratch, fixture: &Fixture) -> Id {
     let (id, tagged) = only_snapshot(repo);
     assert_ne!(id, fixture.snapshot);
     assert!(tagged.has_tag("retagged"));
-    let written = &fixture.snapshot_json;
-    assert_eq!(tagged.unknown_fields, written.unknown_fields);
-    // The trees are not re-encoded: their nodes' unknown fields are untouched.
-    assert_eq!(tagged.tree, written.tree);
-    assert_eq!(
-        (&tagged.program_version, &tagged.paths, tagged.uid),
-        (&written.program_version, &written.paths, written.uid)
+    assert_fields_kept(
+        &fixture.snapshot_value,
+        &only_snapshot_value(repo),
+        &["tags", "original"],
     );
+    // The trees are not re-encoded: their nodes' unknown fields are untouched.
+    assert_eq!(tagged.tree, fixture.snapshot_json.tree);
     restic_checks(scratch, repo);
     id
 }
@@ -153,8 +169,12 @@ fn copies(scratch: &Scratch, fixture: &Fixture) {
             .arg("--from-password-file")
             .arg(&scratch.password_file),
     );
-    let (_, copied) = only_snapshot(&destination);
-    assert_eq!(copied.unknown_fields, fixture.snapshot_json.unknown_fields);
+    // The copy has no parent (it names a snapshot of the source) and its own `original`.
+    assert_fields_kept(
+        &fixture.snapshot_value,
+        &only_snapshot_value(&destination),
+        &["tags", "parent", "original"],
+    );
     assert_eq!(
         tree_bytes(&destination, &fixture.tree_d),
         fixture.tree_d_bytes
@@ -169,17 +189,13 @@ fn repairs(scratch: &Scratch, fixture: &Fixture, tagged: Id) {
     let repo = fixture.repo.as_path();
     fs::remove_file(pack_path(repo, &fixture.pack_of_lost.to_hex())).unwrap();
     run_ok(scratch.cairn(repo).args(["repair", "index"]));
-    let index = index_files(repo);
-    assert_eq!(index.len(), 1, "one new index file");
-    assert_eq!(index[0].packs.len(), 2);
-    for pack in &index[0].packs {
-        let written = fixture
-            .index_json
-            .packs
-            .iter()
-            .find(|written| written.id == pack.id)
-            .expect("a pack of the fixture");
-        assert_eq!(pack, written, "entry kept as written, unknown fields too");
+    assert_eq!(ids(repo, "index").len(), 1, "one new index file");
+    let entries = pack_entries(repo);
+    assert_eq!(entries.len(), 2);
+    for entry in &entries {
+        let id: Id = entry["id"].as_str().unwrap().parse().unwrap();
+        assert_ne!(id, fixture.pack_of_lost);
+        assert_eq!(entry, fixture.pack_value(&id), "entry kept as written");
     }
 
     run_ok(
@@ -190,38 +206,47 @@ fn repairs(scratch: &Scratch, fixture: &Fixture, tagged: Id) {
     let (_, repaired) = only_snapshot(repo);
     assert_eq!(repaired.original, Some(tagged));
     assert!(repaired.has_tag("repaired"));
-    assert_eq!(
-        repaired.unknown_fields,
-        fixture.snapshot_json.unknown_fields
+    assert_fields_kept(
+        &fixture.snapshot_value,
+        &only_snapshot_value(repo),
+        &["tree", "tags", "original"],
     );
 
-    let root = tree_nodes(repo, &repaired.tree);
-    let written_root = decode_tree(&fixture.tree_r_bytes).unwrap();
-    assert_eq!(root.len(), 1);
-    assert_eq!(
-        root[0].unknown_fields, written_root[0].unknown_fields,
-        "the directory node keeps its fields"
-    );
-    let subtree = root[0].subtree.expect("d has a tree");
+    // The root tree: `d` keeps every field but its new subtree.
+    let root = tree_value(&tree_bytes(repo, &repaired.tree));
+    let written_root = tree_value(&fixture.tree_r_bytes);
+    assert_fields_kept(&written_root["nodes"][0], &root["nodes"][0], &["subtree"]);
+    let subtree: Id = root["nodes"][0]["subtree"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert_ne!(subtree, fixture.tree_d, "d was rewritten");
-    let rewritten = String::from_utf8(tree_bytes(repo, &subtree)).unwrap();
-    let nodes = tree_nodes(repo, &subtree);
-    let written = decode_tree(&fixture.tree_d_bytes).unwrap();
+
+    // Tree `d`: untouched nodes keep every field; `lost.txt` all but its content.
+    let rewritten_bytes = tree_bytes(repo, &subtree);
+    let rewritten = tree_value(&rewritten_bytes);
+    let written = tree_value(&fixture.tree_d_bytes);
+    assert_eq!(rewritten["nodes"].as_array().unwrap().len(), 3);
+    assert_fields_kept(&written["nodes"][0], &rewritten["nodes"][0], &[]);
+    assert_fields_kept(&written["nodes"][1], &rewritten["nodes"][1], &[]);
+    assert_fields_kept(
+        &written["nodes"][2],
+        &rewritten["nodes"][2],
+        &["size", "content", "error"],
+    );
+    let lost = &rewritten["nodes"][2];
+    assert_eq!(lost["content"], json!([]));
+    assert!(
+        lost["error"].as_str().unwrap().contains("repaired"),
+        "{lost}"
+    );
     if fixture.form == Form::Extended {
         // Untouched nodes come back byte for byte: unknown fields at their place.
-        assert!(rewritten.contains(&fixture.kept_node), "{rewritten}");
-        assert!(rewritten.contains(&fixture.link_node), "{rewritten}");
-        assert!(!rewritten.contains(&fixture.lost_node), "{rewritten}");
-        assert_eq!(nodes[2].unknown_fields.len(), 2);
+        let text = String::from_utf8(rewritten_bytes).unwrap();
+        assert!(text.contains(&fixture.kept_node), "{text}");
+        assert!(text.contains(&fixture.link_node), "{text}");
     }
-    assert_eq!(nodes.len(), 3);
-    for (node, before) in nodes.iter().zip(&written) {
-        assert_eq!(node.name, before.name);
-        assert_eq!(node.unknown_fields, before.unknown_fields);
-    }
-    assert_eq!(nodes[2].node_type, NodeType::File);
-    assert_eq!(nodes[2].content, Some(Vec::new()));
-    assert!(nodes[2].error.contains("repaired"), "{:?}", nodes[2].error);
     restic_checks(scratch, repo);
     restores(scratch, repo, "restored-repaired", false);
 }
@@ -230,15 +255,14 @@ fn repairs(scratch: &Scratch, fixture: &Fixture, tagged: Id) {
 fn prunes(scratch: &Scratch, fixture: &Fixture) {
     let repo = fixture.repo.as_path();
     run_ok(scratch.cairn(repo).arg("prune"));
-    let kept_pack = &fixture.index_json.packs[0];
-    let listed: Vec<_> = index_files(repo)
+    let kept_pack = fixture.index_json.packs[0].id;
+    let listed: Vec<Value> = pack_entries(repo)
         .into_iter()
-        .flat_map(|file| file.packs)
-        .filter(|pack| pack.id == kept_pack.id)
+        .filter(|entry| entry["id"] == kept_pack.to_hex())
         .collect();
     assert_eq!(
         listed,
-        vec![kept_pack.clone()],
+        vec![fixture.pack_value(&kept_pack).clone()],
         "the data pack's entry as written"
     );
     restic_checks(scratch, repo);
