@@ -21,6 +21,18 @@ if ! python3 -c "import moto.server, flask" >/dev/null 2>&1; then
   python3 -m pip install --quiet 'moto[server]>=5.2,<5.3'
 fi
 
+# rustic, another implementation of the restic format, for the format-compatibility test
+# (crates/cairn/tests/cli/format_compat/rustic.rs). Pinned; built from crates.io only when
+# missing, in its own target directory (703 s of CPU, about 8 to 9 minutes on a free 2-core
+# machine: the last 3.5 minutes are rustic's single-threaded fat-LTO link).
+RUSTIC_VERSION=0.11.4
+if ! rustic --version 2>/dev/null | grep -qx "rustic $RUSTIC_VERSION"; then
+  echo "installing rustic $RUSTIC_VERSION (cargo install)"
+  cargo install rustic-rs --version "$RUSTIC_VERSION" --locked --no-default-features \
+    --target-dir /var/tmp/cairn-rustic-build
+fi
+rustic --version
+
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 cargo test --workspace --no-fail-fast "$@"

@@ -2,22 +2,50 @@
 //!
 //! Stored encrypted but never compressed (restic reads it before it knows the version).
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
+use crate::go_json::{deserialize_go_object, read_object, required, set, UnknownFields};
 use crate::FormatError;
 
 /// The only repository format version cairn writes; version 1 repositories are read too.
 pub const REPOSITORY_VERSION: u32 = 2;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// The config's JSON, fields in restic's order. `id` is required (it names the repository);
+/// a missing version or polynomial reads as 0, which [`RepoConfig::from_json`] refuses.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RepoConfig {
     pub version: u32,
     /// 64 hex digits, random at init; names the repository in caches and locks.
     pub id: String,
     /// The Rabin polynomial, as lowercase hex without `0x` (Go `%x`).
-    #[serde(with = "polynomial_hex")]
+    #[serde(serialize_with = "polynomial_hex::serialize")]
     pub chunker_polynomial: u64,
+    #[serde(flatten)]
+    pub unknown_fields: UnknownFields,
 }
+
+const FIELDS: [&str; 3] = ["version", "id", "chunker_polynomial"];
+
+deserialize_go_object!(RepoConfig, "a config object", |map| {
+    let (mut version, mut id, mut chunker_polynomial) = (0, None, 0);
+    let unknown_fields = read_object(&mut map, &FIELDS, |field, map| {
+        match field {
+            0 => set(&mut version, map.next_value()?),
+            1 => set(&mut id, map.next_value::<Option<String>>()?.map(Some)),
+            _ => {
+                let polynomial = map.next_value::<Option<polynomial_hex::Polynomial>>()?;
+                set(&mut chunker_polynomial, polynomial.map(|p| p.0));
+            }
+        }
+        Ok(())
+    })?;
+    Ok(RepoConfig {
+        version,
+        id: required(id, "id")?,
+        chunker_polynomial,
+        unknown_fields,
+    })
+});
 
 impl RepoConfig {
     pub fn to_json(&self) -> Vec<u8> {
@@ -50,10 +78,16 @@ mod polynomial_hex {
         s.serialize_str(&format!("{value:x}"))
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
-        let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
-        u64::from_str_radix(&text, 16)
-            .map_err(|_| serde::de::Error::custom(format!("invalid polynomial {text:?}")))
+    /// A polynomial as restic's chunker reads it: hex digits in a string.
+    pub struct Polynomial(pub u64);
+
+    impl<'de> Deserialize<'de> for Polynomial {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Polynomial, D::Error> {
+            let text = crate::go_json::Text::deserialize(d)?.0;
+            u64::from_str_radix(&text, 16)
+                .map(Polynomial)
+                .map_err(|_| serde::de::Error::custom(format!("invalid polynomial {text:?}")))
+        }
     }
 }
 
@@ -74,5 +108,28 @@ mod tests {
         let json = br#"{"version":3,"id":"x","chunker_polynomial":"1"}"#;
         assert!(RepoConfig::from_json(json).is_err());
         assert!(RepoConfig::from_json(b"\xff").is_err());
+    }
+
+    #[test]
+    fn keeps_unknown_fields_and_writes_them_back() {
+        let json = br#"{"version":2,"id":"ab","chunker_polynomial":"3da3358b4dc173","x_future":[true,{"a":"\u003c"}]}"#;
+        let config = RepoConfig::from_json(json).unwrap();
+        assert_eq!(config.unknown_fields.len(), 1);
+        assert_eq!(config.to_json(), json.to_vec());
+    }
+
+    #[test]
+    fn requires_the_id_and_refuses_a_missing_version_or_polynomial() {
+        let missing_id = br#"{"version":2,"chunker_polynomial":"1"}"#;
+        let error = RepoConfig::from_json(missing_id).unwrap_err().to_string();
+        assert!(error.contains("missing field `id`"), "{error}");
+        let no_version = br#"{"id":"x","chunker_polynomial":"1"}"#;
+        let error = RepoConfig::from_json(no_version).unwrap_err().to_string();
+        assert!(error.contains("version 0 is not supported"), "{error}");
+        let no_polynomial = br#"{"version":2,"id":"x"}"#;
+        let error = RepoConfig::from_json(no_polynomial)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("polynomial is zero"), "{error}");
     }
 }

@@ -34,3 +34,12 @@ pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<FixedOffs
     }
     Ok(time)
 }
+
+/// A time read as a value of its own (for decoders that read fields one by one).
+pub(crate) struct GoTimeValue(pub DateTime<FixedOffset>);
+
+impl<'de> Deserialize<'de> for GoTimeValue {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<GoTimeValue, D::Error> {
+        deserialize(d).map(GoTimeValue)
+    }
+}

@@ -16,6 +16,7 @@ use cairn_format::tree::{decode_tree, encode_node, GoTime, Node, NodeType};
 use cairn_format::unpacked::{decode_unpacked, encode_unpacked};
 use cairn_format::{
     BlobType, Id, IndexBlob, IndexFile, IndexPack, KeyFile, LockFile, RepoConfig, Snapshot,
+    UnknownFields,
 };
 use chrono::{DateTime, FixedOffset, TimeZone};
 use proptest::prelude::*;
@@ -257,15 +258,18 @@ fn index_blob() -> impl Strategy<Value = IndexBlob> {
         blob_type(),
         any::<u32>(),
         any::<u32>(),
-        proptest::option::of(any::<u32>()),
+        // restic's 0 means "not compressed", so it reads back as `None`.
+        proptest::option::of(1..=u32::MAX),
+        unknown_fields(),
     )
         .prop_map(
-            |(id, blob_type, offset, length, uncompressed_length)| IndexBlob {
+            |(id, blob_type, offset, length, uncompressed_length, unknown_fields)| IndexBlob {
                 id,
                 blob_type,
                 offset,
                 length,
                 uncompressed_length,
+                unknown_fields,
             },
         )
 }
@@ -274,12 +278,38 @@ fn index_file() -> impl Strategy<Value = IndexFile> {
     (
         proptest::collection::vec(id(), 0..3),
         proptest::collection::vec(
-            (id(), proptest::collection::vec(index_blob(), 0..5))
-                .prop_map(|(id, blobs)| IndexPack { id, blobs }),
+            (
+                id(),
+                proptest::collection::vec(index_blob(), 0..5),
+                unknown_fields(),
+            )
+                .prop_map(|(id, blobs, unknown_fields)| IndexPack {
+                    id,
+                    blobs,
+                    unknown_fields,
+                }),
             0..4,
         ),
+        unknown_fields(),
     )
-        .prop_map(|(supersedes, packs)| IndexFile { supersedes, packs })
+        .prop_map(|(supersedes, packs, unknown_fields)| IndexFile {
+            supersedes,
+            packs,
+            unknown_fields,
+        })
+}
+
+/// Fields of newer restic versions or other tools (`summary`, …), kept as they are.
+fn unknown_fields() -> impl Strategy<Value = UnknownFields> {
+    proptest::collection::btree_map("x_[a-z_]{0,8}", exact_json_value(), 0..3).prop_map(|map| {
+        let mut fields = UnknownFields::default();
+        for (name, value) in map {
+            fields
+                .insert(&name, &value.to_string())
+                .expect("a JSON value");
+        }
+        fields
+    })
 }
 
 /// JSON values that survive serde_json unchanged through a write and a read (no floats: without
@@ -317,13 +347,12 @@ fn snapshot() -> impl Strategy<Value = Snapshot> {
         proptest::collection::vec(any::<String>(), 0..3),
         proptest::option::of(id()),
         any::<String>(),
-        // Fields of newer restic versions (`summary`, …), kept as they are.
-        proptest::collection::btree_map("x_[a-z_]{0,8}", exact_json_value(), 0..3),
+        unknown_fields(),
     );
     (identity, rest).prop_map(
         |(
             (time, parent, tree, paths, hostname, username),
-            (uid, gid, excludes, tags, original, program_version, extra),
+            (uid, gid, excludes, tags, original, program_version, unknown_fields),
         )| Snapshot {
             time,
             parent,
@@ -337,7 +366,7 @@ fn snapshot() -> impl Strategy<Value = Snapshot> {
             tags,
             original,
             program_version,
-            extra: extra.into_iter().collect(),
+            unknown_fields,
         },
     )
 }
@@ -351,9 +380,10 @@ fn lock_file() -> impl Strategy<Value = LockFile> {
         any::<u32>(),
         any::<u32>(),
         any::<u32>(),
+        unknown_fields(),
     )
         .prop_map(
-            |(time, exclusive, hostname, username, pid, uid, gid)| LockFile {
+            |(time, exclusive, hostname, username, pid, uid, gid, unknown_fields)| LockFile {
                 time,
                 exclusive,
                 hostname,
@@ -361,23 +391,31 @@ fn lock_file() -> impl Strategy<Value = LockFile> {
                 pid,
                 uid,
                 gid,
+                unknown_fields,
             },
         )
 }
 
 fn repo_config() -> impl Strategy<Value = RepoConfig> {
-    (1..=2u32, "[0-9a-f]{64}|.{0,8}", 1..=u64::MAX).prop_map(|(version, id, chunker_polynomial)| {
-        RepoConfig {
-            version,
-            id,
-            chunker_polynomial,
-        }
-    })
+    (
+        1..=2u32,
+        "[0-9a-f]{64}|.{0,8}",
+        1..=u64::MAX,
+        unknown_fields(),
+    )
+        .prop_map(
+            |(version, id, chunker_polynomial, unknown_fields)| RepoConfig {
+                version,
+                id,
+                chunker_polynomial,
+                unknown_fields,
+            },
+        )
 }
 
 fn key_file() -> impl Strategy<Value = KeyFile> {
     (
-        time(),
+        proptest::option::of(time()),
         any::<String>(),
         any::<String>(),
         any::<u64>(),
@@ -385,9 +423,10 @@ fn key_file() -> impl Strategy<Value = KeyFile> {
         any::<u32>(),
         proptest::collection::vec(any::<u8>(), 0..70),
         proptest::collection::vec(any::<u8>(), 0..200),
+        unknown_fields(),
     )
         .prop_map(
-            |(created, username, hostname, n, r, p, salt, data)| KeyFile {
+            |(created, username, hostname, n, r, p, salt, data, unknown_fields)| KeyFile {
                 created,
                 username,
                 hostname,
@@ -397,6 +436,7 @@ fn key_file() -> impl Strategy<Value = KeyFile> {
                 p,
                 salt,
                 data,
+                unknown_fields,
             },
         )
 }
@@ -405,7 +445,8 @@ fn key_file() -> impl Strategy<Value = KeyFile> {
 fn key_fields(key: &KeyFile) -> impl PartialEq + std::fmt::Debug {
     (
         key.created,
-        key.created.offset().local_minus_utc(),
+        key.created.map(|time| time.offset().local_minus_utc()),
+        key.unknown_fields.clone(),
         key.username.clone(),
         key.hostname.clone(),
         key.kdf.clone(),

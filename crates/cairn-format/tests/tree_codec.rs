@@ -2,7 +2,8 @@
 //! node and field, untrusted bytes never panic, and any node survives encode then decode.
 
 use cairn_format::tree::{
-    decode_tree, encode_tree, sort_nodes, ExtendedAttribute, GoTime, Node, NodeType, TreeError,
+    decode_tree, encode_tree, sort_nodes, ExtendedAttribute, GoTime, Node, NodeField, NodeType,
+    TreeError, UnknownNodeField,
 };
 use cairn_format::Id;
 use proptest::prelude::*;
@@ -26,7 +27,75 @@ fn whitespace_key_order_and_unknown_keys_are_tolerated() {
     expected.uid = 7;
     expected.gid = 8;
     expected.content = Some(Vec::new());
+    // The tree's own unknown key is ignored, as restic ignores it; the node's is kept.
+    expected.unknown_fields =
+        vec![UnknownNodeField::new(Some(NodeField::Gid), "generic_attributes", "{}").unwrap()];
     assert_eq!(nodes, vec![expected]);
+}
+
+/// A node as restic 0.17 writes it on Windows: `generic_attributes` (which cairn does not
+/// know) between `extended_attributes` and `device`, in restic's struct order.
+const RESTIC_0_17_NODE: &str = concat!(
+    r#"{"name":"report.docx","type":"file","mode":438,"#,
+    r#""mtime":"2024-05-01T10:00:00.1234567+02:00","atime":"2024-05-01T10:00:00.1234567+02:00","#,
+    r#""ctime":"2024-05-01T10:00:00.1234567+02:00","uid":0,"gid":0,"size":5,"links":1,"#,
+    r#""generic_attributes":{"windows.creation_time":"AIBhD9mg2gE=","windows.file_attributes":"IAAAAA=="},"#,
+    r#""content":["5feceb66ffc86f38d952786c6d696c79c2dbc239dd4e91b46729d73a27fb57e9"]}"#
+);
+
+#[test]
+fn a_newer_restic_node_re_encodes_to_the_same_bytes_with_its_unknown_fields() {
+    let tree = format!("{{\"nodes\":[{RESTIC_0_17_NODE}]}}\n");
+    let nodes = decode_tree(tree.as_bytes()).unwrap();
+    assert_eq!(
+        nodes[0].unknown_fields,
+        vec![UnknownNodeField::new(
+            Some(NodeField::Links),
+            "generic_attributes",
+            r#"{"windows.creation_time":"AIBhD9mg2gE=","windows.file_attributes":"IAAAAA=="}"#
+        )
+        .unwrap()]
+    );
+    assert_eq!(String::from_utf8(encode_tree(&nodes)).unwrap(), tree);
+}
+
+#[test]
+fn unknown_fields_keep_their_place_when_known_fields_change() {
+    // A field before `name`, one after an omitted field, one after `error`, one seen twice.
+    let node = decode_one(concat!(
+        r#"{"first":1,"name":"f","type":"file","x_after_type":[1, 2],"#,
+        r#""mtime":"2024-01-01T00:00:00Z","atime":"2024-01-01T00:00:00Z","ctime":"2024-01-01T00:00:00Z","#,
+        r#""uid":0,"gid":0,"content":null,"error":"e","last":"\u003c","first":2}"#
+    ));
+    let names: Vec<(Option<NodeField>, &str, &str)> = node
+        .unknown_fields
+        .iter()
+        .map(|field| (field.after, field.name.as_str(), field.value.get()))
+        .collect();
+    assert_eq!(
+        names,
+        vec![
+            (None, "first", "2"),
+            (Some(NodeField::Type), "x_after_type", "[1, 2]"),
+            (Some(NodeField::Error), "last", r#""\u003c""#),
+        ]
+    );
+    // As `repair snapshots` changes a damaged file: size, content, error.
+    let mut repaired = node.clone();
+    repaired.mode = 0o644;
+    repaired.size = 0;
+    repaired.content = Some(Vec::new());
+    repaired.error = String::new();
+    let text = String::from_utf8(encode_tree(&[repaired])).unwrap();
+    assert_eq!(
+        text,
+        concat!(
+            r#"{"nodes":[{"first":2,"name":"f","type":"file","x_after_type":[1, 2],"mode":420,"#,
+            r#""mtime":"2024-01-01T00:00:00Z","atime":"2024-01-01T00:00:00Z","ctime":"2024-01-01T00:00:00Z","#,
+            r#""uid":0,"gid":0,"content":[],"last":"\u003c"}]}"#,
+            "\n"
+        )
+    );
 }
 
 #[test]
@@ -289,12 +358,13 @@ fn node_strategy() -> impl Strategy<Value = Node> {
         proptest::option::of(proptest::collection::vec(id_strategy(), 0..4)),
         proptest::option::of(id_strategy()),
         any::<String>(),
+        unknown_node_fields_strategy(),
     );
     (identity, owner, rest).prop_map(
         |(
             (name, node_type, mode, mtime, atime, ctime),
             (uid, gid, user, group, inode, device_id, size, links),
-            (link_target, extended_attributes, device, content, subtree, error),
+            (link_target, extended_attributes, device, content, subtree, error, unknown_fields),
         )| Node {
             name,
             node_type,
@@ -316,8 +386,38 @@ fn node_strategy() -> impl Strategy<Value = Node> {
             content,
             subtree,
             error,
+            unknown_fields,
         },
     )
+}
+
+/// Unknown fields placed after fields the encoder always writes (so that decoding finds them
+/// at the same place), in the order the encoder writes them.
+fn unknown_node_fields_strategy() -> impl Strategy<Value = Vec<UnknownNodeField>> {
+    let anchor = prop_oneof![
+        Just(None),
+        Just(Some(NodeField::Name)),
+        Just(Some(NodeField::Type)),
+        Just(Some(NodeField::Ctime)),
+        Just(Some(NodeField::Gid)),
+        Just(Some(NodeField::Content)),
+    ];
+    proptest::collection::btree_map("x_[a-z_]{0,8}", (anchor, json_value_strategy()), 0..3)
+        .prop_map(|fields| {
+            let slot = |after: Option<NodeField>| {
+                after.map_or(0, |field| {
+                    1 + NodeField::ALL.iter().position(|f| *f == field).unwrap()
+                })
+            };
+            let mut fields: Vec<UnknownNodeField> = fields
+                .into_iter()
+                .map(|(name, (after, value))| {
+                    UnknownNodeField::new(after, &name, &value.to_string()).unwrap()
+                })
+                .collect();
+            fields.sort_by_key(|field| slot(field.after));
+            fields
+        })
 }
 
 /// JSON text shaped roughly like a tree, with field names, types and values mixed up.

@@ -41,8 +41,10 @@ fn main() {
                     offset: b as u32 * 1000,
                     length: 1000,
                     uncompressed_length: Some(2000),
+                    unknown_fields: Default::default(),
                 })
                 .collect(),
+            unknown_fields: Default::default(),
         })
         .collect();
     let before = resident_bytes();

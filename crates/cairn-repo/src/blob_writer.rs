@@ -391,6 +391,7 @@ fn write_index(repo: &Repository, state: &mut UploadState) -> Result<()> {
     let file = IndexFile {
         supersedes: Vec::new(),
         packs: std::mem::take(&mut state.unindexed),
+        unknown_fields: Default::default(),
     };
     let id = repo.save_unpacked(FileKind::Index, &file.to_json())?;
     state.unindexed_blobs = 0;

@@ -37,7 +37,7 @@ pub fn add_key(
         .map_err(|e| RepoError::InvalidInput(format!("cannot derive a key: {e}")))?;
     let data = user_key.seal(key.to_json().expose());
     let file = KeyFile {
-        created: Local::now().fixed_offset(),
+        created: Some(Local::now().fixed_offset()),
         username: options.username.clone().unwrap_or_else(system::username),
         hostname: options.hostname.clone().unwrap_or_else(system::hostname),
         kdf: "scrypt".to_string(),
@@ -46,6 +46,7 @@ pub fn add_key(
         p: params.p,
         salt,
         data,
+        unknown_fields: Default::default(),
     };
     let bytes = file.to_json();
     let id = Id::hash(&bytes);

@@ -7,7 +7,7 @@
 
 use cairn_crypto::MasterKey;
 use cairn_format::pack::{encode_header, PackBlob};
-use cairn_format::{BlobType, Id, IndexBlob, IndexPack};
+use cairn_format::{BlobType, Id, IndexBlob, IndexPack, UnknownFields};
 use cairn_storage::PendingFile;
 use sha2::{Digest, Sha256};
 
@@ -184,8 +184,10 @@ impl PackBuilder {
                     offset: b.offset,
                     length: b.length,
                     uncompressed_length: b.uncompressed_length,
+                    unknown_fields: UnknownFields::default(),
                 })
                 .collect(),
+            unknown_fields: UnknownFields::default(),
         };
         Ok(FinishedPack {
             id,

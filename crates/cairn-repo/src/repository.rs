@@ -74,6 +74,7 @@ impl Repository {
             version: REPOSITORY_VERSION,
             id: hex::encode(cairn_crypto::random_bytes::<32>()),
             chunker_polynomial: polynomial.0,
+            unknown_fields: Default::default(),
         };
         let key_id = keys::add_key(storage.as_ref(), &key, password, options)?;
         storage.put(FileKind::Config, "config", &key.seal(&config.to_json()))?;

@@ -199,7 +199,7 @@ mod tests {
         assert_eq!(snapshot.tags, strings(&["a", "b"]));
         assert_eq!(snapshot.original, Some(first));
         assert!(
-            snapshot.extra.contains_key("summary"),
+            snapshot.unknown_fields.get("summary") == Some(r#"{"files_new":1}"#),
             "fields this version does not know are kept"
         );
 

@@ -113,7 +113,7 @@ fn files_and_dumps_land_in_one_snapshot() {
     ];
     let summary = backup_with_streams(
         &repo,
-        &[source.clone()],
+        std::slice::from_ref(&source),
         streams,
         &BackupOptions::default(),
         &NoObserver,

@@ -2,9 +2,12 @@
 //! with `Node.UnmarshalJSON`) accepts.
 //!
 //! Go's tolerance that this mirrors:
-//! - any whitespace, any key order, unknown keys ignored, duplicate keys (the last one wins;
-//!   Go alone merges a repeated `extended_attributes` array into the earlier one element by
-//!   element, which no encoder produces);
+//! - any whitespace, any key order, duplicate keys (the last one wins; Go alone merges a
+//!   repeated `extended_attributes` array into the earlier one element by element, which no
+//!   encoder produces);
+//! - unknown node keys, which Go ignores, are kept here with their raw value and the known
+//!   field they followed (see [`super::UnknownNodeField`]); unknown keys of the tree object
+//!   itself and of extended attributes are ignored, as restic ignores them;
 //! - keys matched case-insensitively with Go's folding (`NAME`, `Nodes`, and `ſ`/`K` (U+212A)
 //!   standing for `s`/`k`);
 //! - `null` leaves a string, number or time as it was and makes a list or id absent;
@@ -25,13 +28,15 @@ use std::borrow::Cow;
 use std::cell::RefCell;
 use std::fmt;
 
-use base64::Engine as _;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
+use serde_json::value::RawValue;
 
 use super::go_quote::go_unquote_inner;
-use super::node::{ExtendedAttribute, GoTime, Node, NodeType};
+use super::node::{ExtendedAttribute, GoTime, Node, NodeField, NodeType, UnknownNodeField};
 use super::TreeError;
+use crate::base64_bytes::GoBytes;
+use crate::go_json::{find_field, key_matches, set, Text};
 use crate::Id;
 
 /// The nodes of a tree blob's plaintext, in the blob's order.
@@ -55,51 +60,6 @@ fn record(fault: &Fault, error: TreeError) {
     }
 }
 
-/// Go's `encoding/json` key match for an all-ASCII field name: each key character equals the
-/// name's byte up to ASCII case, or is `ſ` (U+017F) for `s` or `K` (U+212A) for `k`.
-fn key_matches(key: &str, field: &str) -> bool {
-    let mut characters = key.chars();
-    for expected in field.bytes() {
-        let Some(c) = characters.next() else {
-            return false;
-        };
-        let matched = if c.is_ascii() {
-            (c as u8).to_ascii_lowercase() == expected
-        } else {
-            (expected == b's' && c == '\u{17f}') || (expected == b'k' && c == '\u{212a}')
-        };
-        if !matched {
-            return false;
-        }
-    }
-    characters.next().is_none()
-}
-
-/// A JSON string, borrowed from the input when it has no escapes.
-struct Text<'de>(Cow<'de, str>);
-
-impl<'de> Deserialize<'de> for Text<'de> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct TextVisitor;
-        impl<'de> Visitor<'de> for TextVisitor {
-            type Value = Text<'de>;
-            fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
-                formatter.write_str("a string")
-            }
-            fn visit_borrowed_str<E: de::Error>(self, text: &'de str) -> Result<Text<'de>, E> {
-                Ok(Text(Cow::Borrowed(text)))
-            }
-            fn visit_str<E: de::Error>(self, text: &str) -> Result<Text<'de>, E> {
-                Ok(Text(Cow::Owned(text.to_owned())))
-            }
-            fn visit_string<E: de::Error>(self, text: String) -> Result<Text<'de>, E> {
-                Ok(Text(Cow::Owned(text)))
-            }
-        }
-        deserializer.deserialize_str(TextVisitor)
-    }
-}
-
 /// An id as restic's `ID` reads it: 64 hex digits of either case.
 struct HexId(Id);
 
@@ -107,51 +67,6 @@ impl<'de> Deserialize<'de> for HexId {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let text = Text::deserialize(deserializer)?;
         text.0.parse().map(HexId).map_err(de::Error::custom)
-    }
-}
-
-/// `[]byte` as Go's `encoding/json` reads it: a base64 string, or an array of byte values.
-struct Base64Bytes(Vec<u8>);
-
-impl<'de> Deserialize<'de> for Base64Bytes {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(BytesVisitor)
-    }
-}
-
-struct BytesVisitor;
-
-impl<'de> Visitor<'de> for BytesVisitor {
-    type Value = Base64Bytes;
-    fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
-        formatter.write_str("a base64 string")
-    }
-    fn visit_str<E: de::Error>(self, text: &str) -> Result<Base64Bytes, E> {
-        decode_go_base64(text)
-            .map(Base64Bytes)
-            .map_err(|error| E::custom(format_args!("invalid base64: {error}")))
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut sequence: A) -> Result<Base64Bytes, A::Error> {
-        let mut bytes = Vec::new();
-        while let Some(byte) = sequence.next_element::<u8>()? {
-            bytes.push(byte);
-        }
-        Ok(Base64Bytes(bytes))
-    }
-}
-
-fn decode_go_base64(text: &str) -> Result<Vec<u8>, base64::DecodeError> {
-    const GO_STD_ENCODING: base64::engine::GeneralPurpose = base64::engine::GeneralPurpose::new(
-        &base64::alphabet::STANDARD,
-        base64::engine::GeneralPurposeConfig::new()
-            .with_decode_allow_trailing_bits(true)
-            .with_decode_padding_mode(base64::engine::DecodePaddingMode::RequireCanonical),
-    );
-    if text.contains(['\r', '\n']) {
-        let stripped: String = text.chars().filter(|c| !matches!(c, '\r' | '\n')).collect();
-        GO_STD_ENCODING.decode(stripped)
-    } else {
-        GO_STD_ENCODING.decode(text)
     }
 }
 
@@ -237,63 +152,18 @@ impl<'de> DeserializeSeed<'de> for NodeSeed<'_> {
     }
 }
 
-/// The fields of restic's `Node`, as its JSON names them.
-#[derive(Clone, Copy)]
-enum Field {
-    Name,
-    Type,
-    Mode,
-    Mtime,
-    Atime,
-    Ctime,
-    Uid,
-    Gid,
-    User,
-    Group,
-    Inode,
-    DeviceId,
-    Size,
-    Links,
-    LinkTarget,
-    LinkTargetRaw,
-    ExtendedAttributes,
-    Device,
-    Content,
-    Subtree,
-    Error,
-}
-
-const FIELDS: [(&str, Field); 21] = [
-    ("name", Field::Name),
-    ("type", Field::Type),
-    ("mode", Field::Mode),
-    ("mtime", Field::Mtime),
-    ("atime", Field::Atime),
-    ("ctime", Field::Ctime),
-    ("uid", Field::Uid),
-    ("gid", Field::Gid),
-    ("user", Field::User),
-    ("group", Field::Group),
-    ("inode", Field::Inode),
-    ("device_id", Field::DeviceId),
-    ("size", Field::Size),
-    ("links", Field::Links),
-    ("linktarget", Field::LinkTarget),
-    ("linktarget_raw", Field::LinkTargetRaw),
-    ("extended_attributes", Field::ExtendedAttributes),
-    ("device", Field::Device),
-    ("content", Field::Content),
-    ("subtree", Field::Subtree),
-    ("error", Field::Error),
-];
-
-fn lookup_field(key: &str) -> Option<(&'static str, Field)> {
-    // Exact names first: that is what every encoder writes, and it is the cheaper test.
-    FIELDS
-        .iter()
-        .find(|(name, _)| *name == key)
-        .or_else(|| FIELDS.iter().find(|(name, _)| key_matches(key, name)))
-        .copied()
+/// A known field named by `key`, as Go finds it (exact name first, then case-folded).
+fn lookup_field(key: &str) -> Option<NodeField> {
+    const NAMES: [&str; NodeField::ALL.len()] = {
+        let mut names = [""; NodeField::ALL.len()];
+        let mut i = 0;
+        while i < names.len() {
+            names[i] = NodeField::ALL[i].json_name();
+            i += 1;
+        }
+        names
+    };
+    find_field(key, &NAMES).map(|i| NodeField::ALL[i])
 }
 
 impl<'de> Visitor<'de> for NodeSeed<'_> {
@@ -311,11 +181,16 @@ impl<'de> Visitor<'de> for NodeSeed<'_> {
         let mut node = Node::new(Vec::new(), NodeType::parse(""));
         let mut quoted_name: Cow<'de, str> = Cow::Borrowed("");
         let mut link_target_raw: Option<Vec<u8>> = None;
+        // The known field read last: an unknown field is written back after its place.
+        let mut last_known: Option<NodeField> = None;
         while let Some(key) = map.next_key::<Text>()? {
-            let Some((field_name, field)) = lookup_field(&key.0) else {
-                map.next_value::<IgnoredAny>()?;
+            let Some(field) = lookup_field(&key.0) else {
+                let value = map.next_value::<Box<RawValue>>()?;
+                keep_unknown(&mut node, last_known, key.0.into_owned(), value);
                 continue;
             };
+            last_known = Some(field);
+            let field_name = field.json_name();
             let at_field = |error: A::Error| {
                 let reason = error.to_string();
                 record(
@@ -334,54 +209,54 @@ impl<'de> Visitor<'de> for NodeSeed<'_> {
                 };
             }
             match field {
-                Field::Name => set(&mut quoted_name, value!(Option<Text>).map(|t| t.0)),
-                Field::Type => {
+                NodeField::Name => set(&mut quoted_name, value!(Option<Text>).map(|t| t.0)),
+                NodeField::Type => {
                     if let Some(text) = value!(Option<Text>) {
                         node.node_type = NodeType::parse(&text.0);
                     }
                 }
-                Field::Mode => set(&mut node.mode, value!(Option<u32>)),
-                Field::Mtime | Field::Atime | Field::Ctime => {
+                NodeField::Mode => set(&mut node.mode, value!(Option<u32>)),
+                NodeField::Mtime | NodeField::Atime | NodeField::Ctime => {
                     if let Some(text) = value!(Option<Text>) {
                         let time = GoTime::parse_rfc3339(&text.0)
                             .map_err(|error| at_field(de::Error::custom(error.to_string())))?;
                         match field {
-                            Field::Mtime => node.mtime = time,
-                            Field::Atime => node.atime = time,
+                            NodeField::Mtime => node.mtime = time,
+                            NodeField::Atime => node.atime = time,
                             _ => node.ctime = time,
                         }
                     }
                 }
-                Field::Uid => set(&mut node.uid, value!(Option<u32>)),
-                Field::Gid => set(&mut node.gid, value!(Option<u32>)),
-                Field::User => set(&mut node.user, value!(Option<Text>).map(owned)),
-                Field::Group => set(&mut node.group, value!(Option<Text>).map(owned)),
-                Field::Inode => set(&mut node.inode, value!(Option<u64>)),
-                Field::DeviceId => set(&mut node.device_id, value!(Option<u64>)),
-                Field::Size => set(&mut node.size, value!(Option<u64>)),
-                Field::Links => set(&mut node.links, value!(Option<u64>)),
-                Field::LinkTarget => set(
+                NodeField::Uid => set(&mut node.uid, value!(Option<u32>)),
+                NodeField::Gid => set(&mut node.gid, value!(Option<u32>)),
+                NodeField::User => set(&mut node.user, value!(Option<Text>).map(owned)),
+                NodeField::Group => set(&mut node.group, value!(Option<Text>).map(owned)),
+                NodeField::Inode => set(&mut node.inode, value!(Option<u64>)),
+                NodeField::DeviceId => set(&mut node.device_id, value!(Option<u64>)),
+                NodeField::Size => set(&mut node.size, value!(Option<u64>)),
+                NodeField::Links => set(&mut node.links, value!(Option<u64>)),
+                NodeField::LinkTarget => set(
                     &mut node.link_target,
                     value!(Option<Text>).map(|text| owned(text).into_bytes()),
                 ),
                 // Go sets a slice or pointer to nil on `null`, unlike a string or number.
-                Field::LinkTargetRaw => {
-                    link_target_raw = value!(Option<Base64Bytes>).map(|bytes| bytes.0);
+                NodeField::LinkTargetRaw => {
+                    link_target_raw = value!(Option<GoBytes>).map(|bytes| bytes.0);
                 }
-                Field::ExtendedAttributes => {
+                NodeField::ExtendedAttributes => {
                     node.extended_attributes = value!(Option<Vec<Attribute>>)
                         .unwrap_or_default()
                         .into_iter()
                         .map(|attribute| attribute.0)
                         .collect();
                 }
-                Field::Device => set(&mut node.device, value!(Option<u64>)),
-                Field::Content => {
+                NodeField::Device => set(&mut node.device, value!(Option<u64>)),
+                NodeField::Content => {
                     node.content = value!(Option<Vec<HexId>>)
                         .map(|ids| ids.into_iter().map(|id| id.0).collect());
                 }
-                Field::Subtree => node.subtree = value!(Option<HexId>).map(|id| id.0),
-                Field::Error => set(&mut node.error, value!(Option<Text>).map(owned)),
+                NodeField::Subtree => node.subtree = value!(Option<HexId>).map(|id| id.0),
+                NodeField::Error => set(&mut node.error, value!(Option<Text>).map(owned)),
             }
         }
         // restic unquotes the name after the whole object has decoded.
@@ -405,10 +280,17 @@ impl<'de> Visitor<'de> for NodeSeed<'_> {
     }
 }
 
-/// Go's decoding into a string or number: `null` leaves the current value.
-fn set<T>(slot: &mut T, value: Option<T>) {
-    if let Some(value) = value {
-        *slot = value;
+/// Keeps an unknown field; a key seen again replaces the value in place (Go keeps the last).
+fn keep_unknown(node: &mut Node, after: Option<NodeField>, name: String, value: Box<RawValue>) {
+    match node
+        .unknown_fields
+        .iter_mut()
+        .find(|kept| kept.name == name)
+    {
+        Some(kept) => kept.value = value,
+        None => node
+            .unknown_fields
+            .push(UnknownNodeField { after, name, value }),
     }
 }
 
@@ -452,46 +334,12 @@ impl<'de> Visitor<'de> for AttributeVisitor {
                 );
             } else if key_matches(&key.0, "value") {
                 attribute.value = map
-                    .next_value::<Option<Base64Bytes>>()?
+                    .next_value::<Option<GoBytes>>()?
                     .map_or_else(Vec::new, |bytes| bytes.0);
             } else {
                 map.next_value::<IgnoredAny>()?;
             }
         }
         Ok(Attribute(attribute))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn keys_fold_as_go_folds_them() {
-        assert!(key_matches("nodes", "nodes"));
-        assert!(key_matches("NODES", "nodes"));
-        assert!(key_matches("Node\u{17f}", "nodes"));
-        assert!(key_matches("\u{212a}", "k"));
-        assert!(key_matches("Device_ID", "device_id"));
-        assert!(!key_matches("device-id", "device_id"));
-        assert!(!key_matches("node", "nodes"));
-        assert!(!key_matches("nodess", "nodes"));
-        assert!(!key_matches("n\u{f6}des", "nodes"));
-    }
-
-    #[test]
-    fn go_base64_requires_padding_and_skips_newlines() {
-        assert_eq!(decode_go_base64("dmFs").unwrap(), b"val");
-        assert_eq!(decode_go_base64("dm\r\nFs").unwrap(), b"val");
-        assert_eq!(decode_go_base64("").unwrap(), b"");
-        assert_eq!(decode_go_base64("YQ==").unwrap(), b"a");
-        assert_eq!(
-            decode_go_base64("YR==").unwrap(),
-            b"a",
-            "trailing bits allowed"
-        );
-        assert!(decode_go_base64("YQ").is_err());
-        assert!(decode_go_base64("YQ=").is_err());
-        assert!(decode_go_base64("dmFs!").is_err());
     }
 }

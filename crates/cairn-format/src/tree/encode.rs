@@ -17,12 +17,16 @@
 //! (`Some(vec![])`): Go distinguishes a nil slice from an empty one, and restic gives every file
 //! a non-nil list. `linktarget_raw` is cairn's (and restic ≥ 0.16's) addition; see the module
 //! documentation of [`super`].
+//!
+//! Fields cairn does not know ([`super::UnknownNodeField`]) are written back, exactly as they
+//! were read, right after the place of the known field they followed: where the restic version
+//! that wrote them put them.
 
 use base64::Engine as _;
 
 use super::go_json_string::append_json_string;
 use super::go_quote::append_go_quoted_inner;
-use super::node::{GoTime, Node};
+use super::node::{GoTime, Node, NodeField, UnknownNodeField};
 use crate::Id;
 
 /// The plaintext of the tree blob holding `nodes`, which must be sorted by name with no two
@@ -55,29 +59,53 @@ pub fn encode_node(node: &Node, out: &mut Vec<u8>) {
 /// `scratch` holds the quoted name between the two escaping passes; reusing it across a tree
 /// saves one allocation per node.
 fn append_node(node: &Node, out: &mut Vec<u8>, scratch: &mut Vec<u8>) {
+    let unknown = node.unknown_fields.as_slice();
+    out.push(b'{');
+    for field in unknown.iter().filter(|field| field.after.is_none()) {
+        append_json_string(out, field.name.as_bytes());
+        out.push(b':');
+        out.extend_from_slice(field.value.get().as_bytes());
+        out.push(b',');
+    }
     scratch.clear();
     append_go_quoted_inner(scratch, &node.name);
-    out.extend_from_slice(b"{\"name\":");
+    out.extend_from_slice(b"\"name\":");
     append_json_string(out, scratch);
+    append_unknown(out, unknown, NodeField::Name);
     out.extend_from_slice(b",\"type\":");
     append_json_string(out, node.node_type.as_str().as_bytes());
+    append_unknown(out, unknown, NodeField::Type);
     append_number_unless_zero(out, b"mode", u64::from(node.mode));
+    append_unknown(out, unknown, NodeField::Mode);
     append_time(out, b"mtime", &node.mtime);
+    append_unknown(out, unknown, NodeField::Mtime);
     append_time(out, b"atime", &node.atime);
+    append_unknown(out, unknown, NodeField::Atime);
     append_time(out, b"ctime", &node.ctime);
+    append_unknown(out, unknown, NodeField::Ctime);
     append_number(out, b"uid", u64::from(node.uid));
+    append_unknown(out, unknown, NodeField::Uid);
     append_number(out, b"gid", u64::from(node.gid));
+    append_unknown(out, unknown, NodeField::Gid);
     append_string_unless_empty(out, b"user", node.user.as_bytes());
+    append_unknown(out, unknown, NodeField::User);
     append_string_unless_empty(out, b"group", node.group.as_bytes());
+    append_unknown(out, unknown, NodeField::Group);
     append_number_unless_zero(out, b"inode", node.inode);
+    append_unknown(out, unknown, NodeField::Inode);
     append_number_unless_zero(out, b"device_id", node.device_id);
+    append_unknown(out, unknown, NodeField::DeviceId);
     append_number_unless_zero(out, b"size", node.size);
+    append_unknown(out, unknown, NodeField::Size);
     append_number_unless_zero(out, b"links", node.links);
+    append_unknown(out, unknown, NodeField::Links);
     append_string_unless_empty(out, b"linktarget", &node.link_target);
+    append_unknown(out, unknown, NodeField::LinkTarget);
     if std::str::from_utf8(&node.link_target).is_err() {
         append_key(out, b"linktarget_raw");
         append_base64(out, &node.link_target);
     }
+    append_unknown(out, unknown, NodeField::LinkTargetRaw);
     if !node.extended_attributes.is_empty() {
         append_key(out, b"extended_attributes");
         out.push(b'[');
@@ -93,7 +121,9 @@ fn append_node(node: &Node, out: &mut Vec<u8>, scratch: &mut Vec<u8>) {
         }
         out.push(b']');
     }
+    append_unknown(out, unknown, NodeField::ExtendedAttributes);
     append_number_unless_zero(out, b"device", node.device);
+    append_unknown(out, unknown, NodeField::Device);
     append_key(out, b"content");
     match &node.content {
         None => out.extend_from_slice(b"null"),
@@ -108,12 +138,25 @@ fn append_node(node: &Node, out: &mut Vec<u8>, scratch: &mut Vec<u8>) {
             out.push(b']');
         }
     }
+    append_unknown(out, unknown, NodeField::Content);
     if let Some(subtree) = &node.subtree {
         append_key(out, b"subtree");
         append_id(out, subtree);
     }
+    append_unknown(out, unknown, NodeField::Subtree);
     append_string_unless_empty(out, b"error", node.error.as_bytes());
+    append_unknown(out, unknown, NodeField::Error);
     out.push(b'}');
+}
+
+/// The unknown fields that followed `field` in the blob they were read from, at its place.
+fn append_unknown(out: &mut Vec<u8>, unknown: &[UnknownNodeField], field: NodeField) {
+    for kept in unknown.iter().filter(|kept| kept.after == Some(field)) {
+        out.push(b',');
+        append_json_string(out, kept.name.as_bytes());
+        out.push(b':');
+        out.extend_from_slice(kept.value.get().as_bytes());
+    }
 }
 
 /// `,"key":`; every field but `name` follows another.

@@ -26,6 +26,11 @@
 //!   restic 0.14 ignores the unknown field and reads the same lossy target it would have written,
 //!   restic ≥ 0.16 and cairn restore the exact bytes. Such a tree's id then matches restic ≥ 0.16
 //!   but not 0.14 (whose tree lacks the field); every other tree matches both.
+//! - **Unknown fields** (restic ≥ 0.17's `generic_attributes`, later versions', other tools')
+//!   are kept by [`decode_tree`] with their raw value and the known field they followed, and
+//!   [`encode_tree`] writes each right after that field's place ([`UnknownNodeField`]): Go
+//!   writes struct order and restic adds fields mid-struct, so a node a newer restic wrote
+//!   re-encodes to its own bytes, and a repaired tree loses nothing.
 //! - **Unicode version.** Name quoting classifies runes with Unicode 13.0.0, the tables of Go
 //!   1.19 (see `go_quote.rs`); a newer table would change the quoting of characters assigned since.
 //! - **Control characters.** Names never reach JSON with a control character: `strconv.Quote`
@@ -77,7 +82,7 @@ pub use decode::decode_tree;
 pub use encode::{encode_node, encode_tree};
 pub use error::TreeError;
 pub use go_utf8::go_lossy_string;
-pub use node::{go_mode, ExtendedAttribute, GoTime, Node, NodeType};
+pub use node::{go_mode, ExtendedAttribute, GoTime, Node, NodeField, NodeType, UnknownNodeField};
 
 /// Sorts `nodes` as restic does: by the raw bytes of their names. The sort is stable, so nodes
 /// with equal names (which a valid tree never has) keep their order.

@@ -4,6 +4,8 @@
 //! targets are raw bytes because Unix file names need not be UTF-8; their JSON encoding is in
 //! [`super::encode`].
 
+use serde_json::value::RawValue;
+
 use crate::Id;
 
 /// Go's `fs.FileMode` type bits, as restic stores them in `mode`.
@@ -177,7 +179,133 @@ pub struct Node {
     pub subtree: Option<Id>,
     /// An error met while reading the entry, recorded instead of failing the backup.
     pub error: String,
+    /// Fields this version does not know (restic ≥ 0.17's `generic_attributes`, fields of
+    /// later versions or other tools), in the order they were read; see [`UnknownNodeField`].
+    pub unknown_fields: Vec<UnknownNodeField>,
 }
+
+/// The fields of restic's `Node` that cairn knows, in restic's struct order (the order of its
+/// JSON).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum NodeField {
+    Name,
+    Type,
+    Mode,
+    Mtime,
+    Atime,
+    Ctime,
+    Uid,
+    Gid,
+    User,
+    Group,
+    Inode,
+    DeviceId,
+    Size,
+    Links,
+    LinkTarget,
+    LinkTargetRaw,
+    ExtendedAttributes,
+    Device,
+    Content,
+    Subtree,
+    Error,
+}
+
+impl NodeField {
+    /// Every known field, in struct order.
+    pub const ALL: [NodeField; 21] = [
+        NodeField::Name,
+        NodeField::Type,
+        NodeField::Mode,
+        NodeField::Mtime,
+        NodeField::Atime,
+        NodeField::Ctime,
+        NodeField::Uid,
+        NodeField::Gid,
+        NodeField::User,
+        NodeField::Group,
+        NodeField::Inode,
+        NodeField::DeviceId,
+        NodeField::Size,
+        NodeField::Links,
+        NodeField::LinkTarget,
+        NodeField::LinkTargetRaw,
+        NodeField::ExtendedAttributes,
+        NodeField::Device,
+        NodeField::Content,
+        NodeField::Subtree,
+        NodeField::Error,
+    ];
+
+    /// The field's JSON key.
+    pub const fn json_name(self) -> &'static str {
+        match self {
+            NodeField::Name => "name",
+            NodeField::Type => "type",
+            NodeField::Mode => "mode",
+            NodeField::Mtime => "mtime",
+            NodeField::Atime => "atime",
+            NodeField::Ctime => "ctime",
+            NodeField::Uid => "uid",
+            NodeField::Gid => "gid",
+            NodeField::User => "user",
+            NodeField::Group => "group",
+            NodeField::Inode => "inode",
+            NodeField::DeviceId => "device_id",
+            NodeField::Size => "size",
+            NodeField::Links => "links",
+            NodeField::LinkTarget => "linktarget",
+            NodeField::LinkTargetRaw => "linktarget_raw",
+            NodeField::ExtendedAttributes => "extended_attributes",
+            NodeField::Device => "device",
+            NodeField::Content => "content",
+            NodeField::Subtree => "subtree",
+            NodeField::Error => "error",
+        }
+    }
+}
+
+/// A node field this version does not know, kept so that re-encoding the node (`repair
+/// snapshots`) writes it back.
+///
+/// It is written right after the place of the known field it followed in the blob (`after`;
+/// `None`: before `name`), whether that field is written or omitted as empty. restic writes a
+/// node's fields in its struct order, a new field at its place in the struct (0.17 put
+/// `generic_attributes` between `extended_attributes` and `device`), so a node a newer restic
+/// wrote re-encodes to the same bytes, and its tree to the same id, as long as the known
+/// fields keep their values. The value is written back exactly as read.
+#[derive(Debug, Clone)]
+pub struct UnknownNodeField {
+    pub after: Option<NodeField>,
+    /// The key, JSON-decoded.
+    pub name: String,
+    pub value: Box<RawValue>,
+}
+
+impl UnknownNodeField {
+    /// A field holding `json`, which must be one JSON value.
+    pub fn new(
+        after: Option<NodeField>,
+        name: &str,
+        json: &str,
+    ) -> Result<UnknownNodeField, serde_json::Error> {
+        Ok(UnknownNodeField {
+            after,
+            name: name.to_string(),
+            value: RawValue::from_string(json.to_string())?,
+        })
+    }
+}
+
+impl PartialEq for UnknownNodeField {
+    fn eq(&self, other: &UnknownNodeField) -> bool {
+        self.after == other.after
+            && self.name == other.name
+            && self.value.get() == other.value.get()
+    }
+}
+
+impl Eq for UnknownNodeField {}
 
 impl Node {
     /// A node with the given name and type and every other field at its zero value.
@@ -203,6 +331,7 @@ impl Node {
             content: None,
             subtree: None,
             error: String::new(),
+            unknown_fields: Vec::new(),
         }
     }
 }

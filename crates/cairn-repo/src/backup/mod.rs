@@ -379,7 +379,7 @@ fn new_snapshot(
         tags,
         original: None,
         program_version: format!("cairn {}", env!("CARGO_PKG_VERSION")),
-        extra: Default::default(),
+        unknown_fields: Default::default(),
     }
 }
 

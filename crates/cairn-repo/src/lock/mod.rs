@@ -136,6 +136,7 @@ fn new_lock_file(exclusive: bool) -> LockFile {
         pid: system::pid(),
         uid: system::uid(),
         gid: system::gid(),
+        unknown_fields: Default::default(),
     }
 }
 

@@ -99,6 +99,7 @@ pub fn prune(repo: &Repository, options: &PruneOptions) -> Result<PruneSummary> 
         let file = IndexFile {
             supersedes: Vec::new(),
             packs: chunk.iter().map(|p| (*p).clone()).collect(),
+            unknown_fields: Default::default(),
         };
         repo.save_unpacked(FileKind::Index, &file.to_json())?;
         summary.index_files_written += 1;

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use cairn_format::pack::{decode_header, PackBlob, TRAILER_LEN};
-use cairn_format::{BlobType, Id, IndexBlob, IndexFile, IndexPack};
+use cairn_format::{BlobType, Id, IndexBlob, IndexFile, IndexPack, UnknownFields};
 use cairn_storage::FileKind;
 
 use crate::index::{load_index_files, PackSummary};
@@ -139,9 +139,10 @@ pub fn repair_index(repo: &Repository, options: &RepairIndexOptions) -> Result<R
         };
         match header {
             HeaderRead::Blobs(blobs) => {
-                let pack = IndexPack {
+                let mut pack = IndexPack {
                     id: *id,
-                    blobs: blobs.iter().map(index_blob).collect(),
+                    blobs: blobs.iter().map(IndexBlob::from).collect(),
+                    unknown_fields: UnknownFields::default(),
                 };
                 match old {
                     None => {
@@ -151,8 +152,11 @@ pub fn repair_index(repo: &Repository, options: &RepairIndexOptions) -> Result<R
                     Some(old) if !same_entries(old, &pack) => {
                         summary.packs_corrected.push(*id);
                         index_changed = true;
+                        // Fields this version does not know still describe the same pack.
+                        pack.unknown_fields = old.unknown_fields.clone();
                     }
-                    Some(_) => {}
+                    // The entry was right: it stays as it was, with any fields it carries.
+                    Some(old) => pack = old.clone(),
                 }
                 new_packs.push(pack);
             }
@@ -193,6 +197,7 @@ pub fn repair_index(repo: &Repository, options: &RepairIndexOptions) -> Result<R
         let file = IndexFile {
             supersedes: Vec::new(),
             packs,
+            unknown_fields: UnknownFields::default(),
         };
         summary
             .index_files_written
@@ -246,16 +251,6 @@ fn describes_size(pack: &IndexPack, size: u64) -> bool {
         blob_bytes: pack.blobs.iter().map(|b| u64::from(b.length)).sum(),
     };
     !pack.blobs.is_empty() && summary.expected_size() == size
-}
-
-fn index_blob(blob: &PackBlob) -> IndexBlob {
-    IndexBlob {
-        id: blob.id,
-        blob_type: blob.blob_type,
-        offset: blob.offset,
-        length: blob.length,
-        uncompressed_length: blob.uncompressed_length,
-    }
 }
 
 /// Whether two entries for one pack list the same blobs at the same places (in any order).

@@ -333,7 +333,7 @@ mod tests {
             tags: vec!["daily".into()],
             original: None,
             program_version: "cairn test".into(),
-            extra: Default::default(),
+            unknown_fields: Default::default(),
         };
         repo.save_unpacked(FileKind::Snapshot, &snapshot.to_json())
             .unwrap()

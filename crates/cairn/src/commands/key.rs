@@ -21,7 +21,8 @@ pub fn run(global: &GlobalArgs, command: KeyCommand) -> Result<u8> {
                             "id": k.id.to_hex(),
                             "userName": k.file.as_ref().map(|f| f.username.clone()),
                             "hostName": k.file.as_ref().map(|f| f.hostname.clone()),
-                            "created": k.file.as_ref().map(|f| f.created.to_rfc3339()),
+                            // null also for a key file that does not say when it was made.
+                            "created": k.file.as_ref().and_then(|f| f.created).map(|c| c.to_rfc3339()),
                             "problem": k.problem,
                         })
                     })
@@ -37,7 +38,10 @@ pub fn run(global: &GlobalArgs, command: KeyCommand) -> Result<u8> {
                             key.id.short(),
                             f.username,
                             f.hostname,
-                            f.created.format("%Y-%m-%d %H:%M:%S")
+                            // Empty for a key file that does not say (other tools omit it).
+                            f.created
+                                .map(|c| c.format("%Y-%m-%d %H:%M:%S").to_string())
+                                .unwrap_or_default()
                         ),
                         None => println!(
                             "{marker}{:<8}  damaged: {}",

@@ -7,7 +7,8 @@ use cairn_repo::snapshots::{find_snapshot, load_readable_snapshots};
 use crate::cli::{GlobalArgs, SnapshotsArgs};
 use crate::repository;
 
-/// A snapshot as restic's `snapshots --json` prints it: the stored fields plus ids.
+/// A snapshot as restic's `snapshots --json` prints it: the stored fields (those this version
+/// does not know too, such as restic ≥ 0.17's `summary`) plus ids.
 pub fn snapshot_json(id: &Id, snapshot: &Snapshot) -> Result<serde_json::Value> {
     let mut value = serde_json::to_value(snapshot)?;
     value["id"] = id.to_hex().into();
@@ -36,14 +37,16 @@ pub fn run(global: &GlobalArgs, args: SnapshotsArgs) -> Result<u8> {
             .collect::<Result<_>>()?;
         return super::print_json(&list).map(|()| 0);
     }
+    // Program: what wrote the snapshot (restic, rustic, cairn, with its version), as restic
+    // ≥ 0.17 records it in `program_version`; empty for older restic.
     println!(
-        "{:<8}  {:<19}  {:<16}  {:<16}  paths",
-        "ID", "Time", "Host", "Tags"
+        "{:<8}  {:<19}  {:<16}  {:<16}  {:<14}  paths",
+        "ID", "Time", "Host", "Tags", "Program"
     );
-    println!("{}", "-".repeat(80));
+    println!("{}", "-".repeat(96));
     for (id, snapshot) in &snapshots {
         println!(
-            "{:<8}  {:<19}  {:<16}  {:<16}  {}",
+            "{:<8}  {:<19}  {:<16}  {:<16}  {:<14}  {}",
             id.short(),
             snapshot
                 .time
@@ -51,10 +54,11 @@ pub fn run(global: &GlobalArgs, args: SnapshotsArgs) -> Result<u8> {
                 .format("%Y-%m-%d %H:%M:%S"),
             snapshot.hostname,
             snapshot.tags.join(","),
+            snapshot.program_version,
             snapshot.paths.join(" ")
         );
     }
-    println!("{}", "-".repeat(80));
+    println!("{}", "-".repeat(96));
     println!("{} snapshots", snapshots.len());
     Ok(0)
 }

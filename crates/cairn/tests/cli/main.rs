@@ -8,6 +8,7 @@ mod commands;
 mod copy_tag;
 mod errors;
 mod faults;
+mod format_compat;
 mod mirror;
 mod oracle;
 mod repair;

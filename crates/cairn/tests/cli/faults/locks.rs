@@ -36,6 +36,7 @@ fn lock_of(pid: u32, hostname: &str, age: chrono::Duration, exclusive: bool) -> 
         pid,
         uid: system::uid(),
         gid: system::gid(),
+        unknown_fields: Default::default(),
     }
 }
 

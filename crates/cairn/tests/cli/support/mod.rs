@@ -3,6 +3,7 @@
 pub mod compare;
 pub mod damage;
 pub mod fixture;
+pub mod handmade;
 pub mod inspect;
 pub mod rng;
 
