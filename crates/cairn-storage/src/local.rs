@@ -261,17 +261,9 @@ impl Storage for LocalStore {
                 if !kind.is_valid_name(&name) {
                     continue;
                 }
-                let metadata = match entry.metadata() {
-                    Ok(m) => m,
-                    // Removed between readdir and stat: it is no longer part of the listing.
-                    Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-                    Err(e) => {
-                        return Err(StorageError::from_io(
-                            "stat",
-                            entry.path().display().to_string(),
-                            e,
-                        ))
-                    }
+                // Removed between readdir and stat: it is no longer part of the listing.
+                let Some(metadata) = metadata_unless_gone(&entry)? else {
+                    continue;
                 };
                 if metadata.is_file() {
                     out.push(ObjectInfo {
@@ -338,17 +330,9 @@ impl Storage for LocalStore {
                 if !is_temporary_path(&path) || !entry.file_type().is_ok_and(|t| t.is_file()) {
                     continue;
                 }
-                let metadata = match entry.metadata() {
-                    Ok(m) => m,
-                    // Renamed into place or removed meanwhile: not a leftover.
-                    Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-                    Err(e) => {
-                        return Err(StorageError::from_io(
-                            "stat",
-                            entry.path().display().to_string(),
-                            e,
-                        ))
-                    }
+                // Renamed into place or removed meanwhile: not a leftover.
+                let Some(metadata) = metadata_unless_gone(&entry)? else {
+                    continue;
                 };
                 let modified = metadata.modified().map_err(|e| {
                     StorageError::from_io("stat", entry.path().display().to_string(), e)
@@ -471,6 +455,19 @@ fn is_temporary_path(path: &str) -> bool {
                 && (stem == "pending" || FileKind::Index.is_valid_name(stem))
         }
         _ => false,
+    }
+}
+
+/// An entry's metadata, or `None` if it is gone since the directory was read.
+fn metadata_unless_gone(entry: &fs::DirEntry) -> Result<Option<fs::Metadata>> {
+    match entry.metadata() {
+        Ok(metadata) => Ok(Some(metadata)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(StorageError::from_io(
+            "stat",
+            entry.path().display().to_string(),
+            e,
+        )),
     }
 }
 
