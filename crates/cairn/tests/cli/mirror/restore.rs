@@ -101,8 +101,30 @@ fn mirror_restore_copies_a_new_repository_and_replaces_a_damaged_one() {
     sync_json(&scratch, &repo, &dest, &[]);
     let mirror_objects = objects(&offsite.store(&prefix));
 
-    // copy: a new repository, checked and restorable; it needs no password.
+    // copy: a dry run lists every object (and the manifest) and creates nothing ...
     let copied = scratch.path("copied");
+    let output = run_ok(&mut restore(
+        &scratch,
+        &dest,
+        &copied,
+        "copy",
+        &["--json", "--dry-run"],
+    ));
+    let dry = summary_of(&stdout(&output));
+    let mut expected_paths: BTreeSet<String> = mirror_objects
+        .keys()
+        .map(|(kind, name)| match kind.as_str() {
+            "config" => "config".to_string(),
+            "key" => FileKind::Key.path(name),
+            "snapshot" => FileKind::Snapshot.path(name),
+            "index" => FileKind::Index.path(name),
+            _ => FileKind::Pack.path(name),
+        })
+        .collect();
+    expected_paths.insert("cairn-manifest".to_string());
+    assert_eq!(planned_paths(&dry, "would_fetch"), expected_paths, "{dry}");
+    assert!(!copied.exists());
+    // ... and the copy is a new repository, checked and restorable; it needs no password.
     run_ok(&mut restore(&scratch, &dest, &copied, "copy", &[]));
     assert_eq!(
         objects(&cairn_storage::LocalStore::new(&copied)),
