@@ -24,6 +24,7 @@ pub fn run_all(store: &dyn Storage) {
     takes_concurrent_writers(store);
     writes_pending_files(store);
     keeps_sidecars_apart(store);
+    leaves_no_temporaries(store);
     store.sync().expect("sync after the suite");
 }
 
@@ -322,4 +323,26 @@ pub fn keeps_sidecars_apart(store: &dyn Storage) {
     store
         .remove(FileKind::Sidecar, "cairn-manifest")
         .expect("remove sidecar");
+}
+
+/// Completed writes (and pending files committed or dropped) leave no temporary file behind,
+/// so what `stale_temporaries` finds is only ever what a killed writer left; and
+/// `remove_temporary` refuses a repository file.
+pub fn leaves_no_temporaries(store: &dyn Storage) {
+    let later = std::time::SystemTime::now() + std::time::Duration::from_secs(3600);
+    let left = store.stale_temporaries(later).expect("stale_temporaries");
+    assert!(left.is_empty(), "temporary files after the suite: {left:?}");
+    let object = name(0x40_0000);
+    store.put(FileKind::Pack, &object, b"kept").expect("put");
+    let err = store
+        .remove_temporary(&FileKind::Pack.path(&object))
+        .expect_err("remove_temporary of a pack");
+    assert!(
+        matches!(err.kind, ErrorKind::Invalid | ErrorKind::NotFound),
+        "remove_temporary of a pack: {err}"
+    );
+    assert_eq!(
+        store.get(FileKind::Pack, &object).expect("still there"),
+        b"kept"
+    );
 }

@@ -58,8 +58,10 @@ impl FileKind {
         match self {
             FileKind::Config => name == "config",
             FileKind::Sidecar => {
+                // `cairn-manifest-tmp-…` is a write cut short (see `local`), never a sidecar.
                 name.len() > "cairn-".len()
                     && name.starts_with("cairn-")
+                    && !name.contains("-tmp-")
                     && name
                         .bytes()
                         .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')

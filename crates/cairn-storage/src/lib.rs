@@ -45,6 +45,17 @@ pub struct ObjectInfo {
     pub size: u64,
 }
 
+/// A temporary file a write cut short left in a store (the writing process was killed before
+/// it renamed the file into place). Listings never show these; only [`Storage::stale_temporaries`]
+/// finds them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TemporaryFile {
+    /// Where it is, relative to the store's root (e.g. `data/ab/ab12…-tmp-3f0c…`).
+    pub path: String,
+    pub size: u64,
+    pub modified: std::time::SystemTime,
+}
+
 pub type Result<T> = std::result::Result<T, StorageError>;
 
 /// The listing of kind `config` from the result of asking its size: one entry, or none when
@@ -149,5 +160,27 @@ pub trait Storage: Send + Sync {
     /// remote store hides latency with several.
     fn write_concurrency(&self) -> usize {
         4
+    }
+
+    /// Temporary files last modified before `modified_before`: what writers killed mid-write
+    /// left. A store whose writes leave no temporary file behind (S3's single PUT, memory)
+    /// has none.
+    fn stale_temporaries(
+        &self,
+        _modified_before: std::time::SystemTime,
+    ) -> Result<Vec<TemporaryFile>> {
+        Ok(Vec::new())
+    }
+
+    /// Deletes a temporary file [`Storage::stale_temporaries`] returned (by its `path`). Fails
+    /// with [`ErrorKind::Invalid`] for a path that is not a temporary file of this store, and
+    /// with [`ErrorKind::NotFound`] for one already gone.
+    fn remove_temporary(&self, path: &str) -> Result<()> {
+        Err(StorageError::new(
+            ErrorKind::NotFound,
+            "remove temporary file",
+            format!("{}/{path}", self.location()),
+            "this store keeps no temporary files",
+        ))
     }
 }

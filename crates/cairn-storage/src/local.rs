@@ -6,6 +6,11 @@
 //! partial file. It does not fsync each file: `sync` flushes the whole file system once
 //! (`syncfs`) at the engine's commit points, which is what makes packs durable before the index
 //! that names them without an fsync per pack.
+//!
+//! Leftovers: a process killed between creating a temporary file and renaming it leaves the
+//! file behind. Listings skip them; [`Storage::stale_temporaries`] finds those of the forms
+//! this store (and restic's local backend) writes, and nothing else, so removing what it
+//! returns can never touch a repository file or a file someone else put in the directory.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -13,10 +18,13 @@ use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use rand::Rng;
 
-use crate::{ErrorKind, FileKind, ObjectInfo, PendingFile, Result, Storage, StorageError};
+use crate::{
+    ErrorKind, FileKind, ObjectInfo, PendingFile, Result, Storage, StorageError, TemporaryFile,
+};
 
 /// Repository files are encrypted, but their names and sizes are still nobody else's business.
 const FILE_MODE: u32 = 0o600;
@@ -47,6 +55,32 @@ impl LocalStore {
 
     fn display(&self, kind: FileKind, name: &str) -> String {
         self.path(kind, name).display().to_string()
+    }
+
+    /// Every directory a write can leave a temporary file in, relative to the root: the root
+    /// (config, sidecars), the directory of each kind, and `data/XX/`.
+    fn temporary_dirs(&self) -> Result<Vec<String>> {
+        let mut dirs = vec![String::new()];
+        for kind in [
+            FileKind::Key,
+            FileKind::Lock,
+            FileKind::Snapshot,
+            FileKind::Index,
+            FileKind::Pack,
+        ] {
+            dirs.push(kind.dir().to_string());
+        }
+        let data = self.root.join(FileKind::Pack.dir());
+        for entry in read_dir_or_empty(&data)? {
+            let entry =
+                entry.map_err(|e| StorageError::from_io("list", data.display().to_string(), e))?;
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                if let Some(name) = entry.file_name().to_str() {
+                    dirs.push(format!("{}/{name}", FileKind::Pack.dir()));
+                }
+            }
+        }
+        Ok(dirs)
     }
 
     fn write_new(&self, path: &Path, data: &[u8]) -> io::Result<()> {
@@ -227,17 +261,9 @@ impl Storage for LocalStore {
                 if !kind.is_valid_name(&name) {
                     continue;
                 }
-                let metadata = match entry.metadata() {
-                    Ok(m) => m,
-                    // Removed between readdir and stat: it is no longer part of the listing.
-                    Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-                    Err(e) => {
-                        return Err(StorageError::from_io(
-                            "stat",
-                            entry.path().display().to_string(),
-                            e,
-                        ))
-                    }
+                // Removed between readdir and stat: it is no longer part of the listing.
+                let Some(metadata) = metadata_unless_gone(&entry)? else {
+                    continue;
                 };
                 if metadata.is_file() {
                     out.push(ObjectInfo {
@@ -284,6 +310,61 @@ impl Storage for LocalStore {
             kind,
             dirty: self.dirty.clone(),
         })))
+    }
+
+    fn stale_temporaries(&self, modified_before: SystemTime) -> Result<Vec<TemporaryFile>> {
+        let mut found = Vec::new();
+        for dir in self.temporary_dirs()? {
+            let full = self.root.join(&dir);
+            for entry in read_dir_or_empty(&full)? {
+                let entry = entry
+                    .map_err(|e| StorageError::from_io("list", full.display().to_string(), e))?;
+                let Some(name) = entry.file_name().to_str().map(str::to_string) else {
+                    continue;
+                };
+                let path = if dir.is_empty() {
+                    name
+                } else {
+                    format!("{dir}/{name}")
+                };
+                if !is_temporary_path(&path) || !entry.file_type().is_ok_and(|t| t.is_file()) {
+                    continue;
+                }
+                // Renamed into place or removed meanwhile: not a leftover.
+                let Some(metadata) = metadata_unless_gone(&entry)? else {
+                    continue;
+                };
+                let modified = metadata.modified().map_err(|e| {
+                    StorageError::from_io("stat", entry.path().display().to_string(), e)
+                })?;
+                if modified < modified_before {
+                    found.push(TemporaryFile {
+                        path,
+                        size: metadata.len(),
+                        modified,
+                    });
+                }
+            }
+        }
+        found.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok(found)
+    }
+
+    fn remove_temporary(&self, path: &str) -> Result<()> {
+        let full = self.root.join(path);
+        if !is_temporary_path(path) {
+            return Err(StorageError::new(
+                ErrorKind::Invalid,
+                "remove temporary file",
+                full.display().to_string(),
+                "not a temporary file of this repository; nothing was removed",
+            ));
+        }
+        fs::remove_file(&full).map_err(|e| {
+            StorageError::from_io("remove temporary file", full.display().to_string(), e)
+        })?;
+        self.dirty.store(true, Ordering::Release);
+        Ok(())
     }
 
     fn sync(&self) -> Result<()> {
@@ -343,6 +424,53 @@ impl Drop for LocalPending {
     }
 }
 
+/// Whether `path` (relative to the root) is a temporary file this store or restic's local
+/// backend writes: `<name>-tmp-<random>` beside the object it was to become, or
+/// `pending-tmp-<random>` (a pack written in place) in a kind's directory. The name before
+/// `-tmp-` must be one the directory holds, so no repository file, foreign file or path
+/// outside the repository ever matches.
+fn is_temporary_path(path: &str) -> bool {
+    let parts: Vec<&str> = path.split('/').collect();
+    let Some((stem, random)) = parts.last().and_then(|name| name.split_once("-tmp-")) else {
+        return false;
+    };
+    if random.is_empty() || !random.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return false;
+    }
+    match parts.as_slice() {
+        [_] => stem == "config" || stem == "pending" || FileKind::Sidecar.is_valid_name(stem),
+        [dir, _] if *dir == FileKind::Pack.dir() => stem == "pending",
+        [dir, prefix, _] if *dir == FileKind::Pack.dir() => {
+            FileKind::Pack.is_valid_name(stem) && stem.starts_with(prefix)
+        }
+        [dir, _] => {
+            [
+                FileKind::Key,
+                FileKind::Lock,
+                FileKind::Snapshot,
+                FileKind::Index,
+            ]
+            .iter()
+            .any(|kind| kind.dir() == *dir)
+                && (stem == "pending" || FileKind::Index.is_valid_name(stem))
+        }
+        _ => false,
+    }
+}
+
+/// An entry's metadata, or `None` if it is gone since the directory was read.
+fn metadata_unless_gone(entry: &fs::DirEntry) -> Result<Option<fs::Metadata>> {
+    match entry.metadata() {
+        Ok(metadata) => Ok(Some(metadata)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(StorageError::from_io(
+            "stat",
+            entry.path().display().to_string(),
+            e,
+        )),
+    }
+}
+
 fn read_dir_or_empty(dir: &Path) -> Result<Box<dyn Iterator<Item = io::Result<fs::DirEntry>>>> {
     match fs::read_dir(dir) {
         Ok(entries) => Ok(Box::new(entries)),
@@ -390,6 +518,83 @@ mod tests {
         let listed = store.list(FileKind::Pack).unwrap();
         assert_eq!(listed, vec![ObjectInfo { name, size: 1 }]);
         store.sync().unwrap();
+    }
+
+    /// Writes a file under the root with its modification time `age` in the past.
+    fn leftover(root: &Path, path: &str, bytes: &[u8], age: std::time::Duration) {
+        let full = root.join(path);
+        fs::create_dir_all(full.parent().unwrap()).unwrap();
+        fs::write(&full, bytes).unwrap();
+        let file = File::options().write(true).open(&full).unwrap();
+        file.set_modified(SystemTime::now() - age).unwrap();
+    }
+
+    #[test]
+    fn finds_and_removes_only_stale_temporary_files() {
+        let day = std::time::Duration::from_secs(86_400);
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let store = LocalStore::new(root);
+        store.create().unwrap();
+        let pack = "ab".repeat(32);
+        let index = "cd".repeat(32);
+        let stale = [
+            format!("data/ab/{pack}-tmp-0123456789abcdef"),
+            "data/pending-tmp-00000000000000ff".to_string(),
+            format!("index/{index}-tmp-1234"),
+            "config-tmp-42".to_string(),
+            "cairn-manifest-tmp-77".to_string(),
+        ];
+        for path in &stale {
+            leftover(root, path, b"partial", 2 * day);
+        }
+        leftover(
+            root,
+            "data/pending-tmp-2",
+            b"fresh",
+            std::time::Duration::ZERO,
+        );
+        // Not leftovers of a write: a pack in the wrong directory, foreign files, a real object.
+        leftover(root, &format!("data/cd/{pack}-tmp-1"), b"x", 2 * day);
+        leftover(root, "notes-tmp-1", b"mine", 2 * day);
+        leftover(root, "index/readme-tmp-1", b"mine", 2 * day);
+        store.put(FileKind::Index, &index, b"whole").unwrap();
+
+        let found = store.stale_temporaries(SystemTime::now() - day).unwrap();
+        let mut expected: Vec<String> = stale.to_vec();
+        expected.sort();
+        let paths: Vec<&str> = found.iter().map(|t| t.path.as_str()).collect();
+        assert_eq!(paths, expected);
+        assert!(found.iter().all(|t| t.size == 7));
+        // The half-written manifest is no sidecar.
+        assert!(store.list(FileKind::Sidecar).unwrap().is_empty());
+        // The cut-off decides: everything is older than a moment from now.
+        assert_eq!(
+            store
+                .stale_temporaries(SystemTime::now() + day)
+                .unwrap()
+                .len(),
+            stale.len() + 1
+        );
+
+        for t in &found {
+            store.remove_temporary(&t.path).unwrap();
+        }
+        assert!(store
+            .stale_temporaries(SystemTime::now() - day)
+            .unwrap()
+            .is_empty());
+        assert!(root.join("data/pending-tmp-2").exists());
+        for refused in [
+            FileKind::Index.path(&index),
+            "notes-tmp-1".to_string(),
+            "../outside-tmp-1".to_string(),
+            format!("data/cd/{pack}-tmp-1"),
+        ] {
+            let err = store.remove_temporary(&refused).unwrap_err();
+            assert_eq!(err.kind, ErrorKind::Invalid, "{refused}: {err}");
+        }
+        assert_eq!(store.get(FileKind::Index, &index).unwrap(), b"whole");
     }
 
     #[test]

@@ -503,7 +503,8 @@ pub struct MirrorOrphansArgs {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum MirrorRestoreMode {
-    /// Make the existing repository at --target identical to the mirror
+    /// Make the existing repository at --target identical to the mirror (needs the password:
+    /// the mirror must hold the same repository)
     Replace,
     /// Make a new repository at --target (which must be empty or absent)
     Copy,
@@ -518,6 +519,12 @@ pub struct MirrorRestoreArgs {
     pub target: PathBuf,
     #[arg(long, value_enum)]
     pub mode: MirrorRestoreMode,
+    /// Show what would be fetched and deleted; change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Replace even when the mirror holds another repository than --target
+    #[arg(long)]
+    pub force_other_repository: bool,
 }
 
 #[derive(Debug, Args)]

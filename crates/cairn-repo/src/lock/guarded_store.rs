@@ -9,7 +9,9 @@
 
 use std::sync::Arc;
 
-use cairn_storage::{ErrorKind, FileKind, ObjectInfo, PendingFile, Storage, StorageError};
+use cairn_storage::{
+    ErrorKind, FileKind, ObjectInfo, PendingFile, Storage, StorageError, TemporaryFile,
+};
 
 use super::health::HeldLocks;
 
@@ -34,21 +36,21 @@ impl GuardedStore {
         }
         self.locks
             .ensure_held()
-            .map_err(|reason| lost(operation, &self.inner, kind, name, reason))
+            .map_err(|reason| lost(operation, &self.inner, &kind.path(name), reason))
     }
 }
 
+/// `path`: the object, relative to the store's root.
 fn lost(
     operation: &'static str,
     store: &Arc<dyn Storage>,
-    kind: FileKind,
-    name: &str,
+    path: &str,
     reason: String,
 ) -> StorageError {
     StorageError::new(
         ErrorKind::Aborted,
         operation,
-        format!("{}/{}", store.location(), kind.path(name)),
+        format!("{}/{path}", store.location()),
         format!(
             "stopped: {reason}; another process may consider the lock stale, so nothing more \
              is written (what is already stored is kept, and the next run carries on)"
@@ -139,6 +141,20 @@ impl Storage for GuardedStore {
     fn is_remote(&self) -> bool {
         self.inner.is_remote()
     }
+
+    fn stale_temporaries(
+        &self,
+        modified_before: std::time::SystemTime,
+    ) -> cairn_storage::Result<Vec<TemporaryFile>> {
+        self.inner.stale_temporaries(modified_before)
+    }
+
+    fn remove_temporary(&self, path: &str) -> cairn_storage::Result<()> {
+        self.locks
+            .ensure_held()
+            .map_err(|reason| lost("remove", &self.inner, path, reason))?;
+        self.inner.remove_temporary(path)
+    }
 }
 
 /// A pending file whose commit (the moment it appears under its name) is checked.
@@ -156,7 +172,7 @@ impl PendingFile for GuardedPending {
 
     fn commit(self: Box<Self>, name: &str) -> cairn_storage::Result<()> {
         if let Err(reason) = self.locks.ensure_held() {
-            return Err(lost("write", &self.store, self.kind, name, reason));
+            return Err(lost("write", &self.store, &self.kind.path(name), reason));
         }
         self.file.commit(name)
     }

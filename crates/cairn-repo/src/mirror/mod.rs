@@ -11,9 +11,11 @@
 //! - [`manifest`]: `cairn-manifest`, the encrypted snapshot list and file catalog beside a mirror.
 //! - [`pending`]: the grace-period state kept beside the mirror (`cairn-mirror-state`).
 //! - [`restore`]: a repository made identical to its mirror (replace) or a new one (copy).
+//! - [`identity`]: whether a mirror holds the repository a replace overwrites.
 //! - [`transfer`]: the pool of workers that moves objects, several at once.
 //! - [`verify`]: listings, sizes and a sampled hash check of the mirror against the repository.
 
+pub mod identity;
 pub mod manifest;
 pub mod pending;
 pub mod restore;
@@ -21,6 +23,7 @@ pub mod sync;
 pub mod transfer;
 pub mod verify;
 
-pub use restore::{restore_from_mirror, MirrorRestoreSummary, RestoreMode};
+pub use identity::RepositoryMatch;
+pub use restore::{restore_from_mirror, MirrorRestoreOptions, MirrorRestoreSummary, RestoreMode};
 pub use sync::{nothing_to_do, sync, SyncOptions, SyncProgress, SyncSummary};
 pub use verify::{verify, VerifyReport};

@@ -16,12 +16,19 @@
 //!
 //! Prune refuses to run when any snapshot, tree or index file cannot be read, or when a used
 //! blob is in no pack: deleting "unused" data is only safe when "used" is known for certain.
+//!
+//! Last, it removes the temporary files killed writers left (see [`leftovers`]).
 
+pub mod leftovers;
 mod plan;
 mod repack;
 
+use std::time::{Duration, SystemTime};
+
 use cairn_format::{Id, IndexFile, IndexPack};
 use cairn_storage::FileKind;
+
+use leftovers::Leftover;
 
 pub use plan::{parse_size, plan_prune, MaxUnused, PrunePlan, PruneStats};
 
@@ -48,6 +55,8 @@ pub struct PruneOptions {
     pub dry_run: bool,
     /// Target size of new packs.
     pub pack_size: usize,
+    /// Temporary files left by killed writers are removed once unmodified this long.
+    pub temporary_min_age: Duration,
 }
 
 impl Default for PruneOptions {
@@ -59,6 +68,7 @@ impl Default for PruneOptions {
             repack_small: false,
             dry_run: false,
             pack_size: crate::blob_writer::PACK_SIZE_DEFAULT,
+            temporary_min_age: leftovers::TEMPORARY_MIN_AGE_DEFAULT,
         }
     }
 }
@@ -72,6 +82,13 @@ pub struct PruneSummary {
     pub packs_written: u64,
     pub index_files_written: u64,
     pub index_files_deleted: u64,
+    /// Temporary files killed writers left, older than `temporary_min_age`: removed (or, in a
+    /// dry run, to remove).
+    pub stale_temporary_files: u64,
+    pub stale_temporary_bytes: u64,
+    /// In a dry run, those files.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub would_remove_temporaries: Vec<Leftover>,
     pub dry_run: bool,
 }
 
@@ -79,14 +96,18 @@ pub struct PruneSummary {
 pub fn prune(repo: &Repository, options: &PruneOptions) -> Result<PruneSummary> {
     let _lock = repo.lock(true)?;
     let plan = plan_prune(repo, options)?;
+    let stale = leftovers::stale_temporaries(repo, options.temporary_min_age, SystemTime::now())?;
     let mut summary = PruneSummary {
         stats: plan.stats.clone(),
         packs_deleted: plan.delete.len() as u64,
         packs_repacked: plan.repack.len() as u64,
+        stale_temporary_files: stale.len() as u64,
+        stale_temporary_bytes: stale.iter().map(|t| t.size).sum(),
         dry_run: options.dry_run,
         ..PruneSummary::default()
     };
     if options.dry_run {
+        summary.would_remove_temporaries = stale;
         return Ok(summary);
     }
     let written = repack::repack(repo, &plan, options)?;
@@ -116,6 +137,7 @@ pub fn prune(repo: &Repository, options: &PruneOptions) -> Result<PruneSummary> 
         remove_if_present(repo, FileKind::Pack, id)?;
     }
     repo.storage().sync()?;
+    leftovers::remove_temporaries(repo, &stale)?;
     Ok(summary)
 }
 

@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Result};
 use cairn_repo::mirror::{
-    nothing_to_do, restore_from_mirror, sync, verify, RestoreMode, SyncOptions, SyncProgress,
-    SyncSummary, VerifyReport,
+    nothing_to_do, restore_from_mirror, sync, verify, MirrorRestoreOptions, MirrorRestoreSummary,
+    RestoreMode, SyncOptions, SyncProgress, SyncSummary, VerifyReport,
 };
 use cairn_repo::prune::parse_size;
 use cairn_storage::s3::ServerSideEncryption;
@@ -18,7 +18,7 @@ use crate::cli::{
     GlobalArgs, MirrorCommand, MirrorDestArgs, MirrorRestoreArgs, MirrorRestoreMode,
     MirrorSyncArgs, MirrorTestArgs, MirrorVerifyArgs,
 };
-use crate::{format, repository};
+use crate::{format, password, repository};
 
 pub fn run(global: &GlobalArgs, command: MirrorCommand) -> Result<u8> {
     match command {
@@ -122,6 +122,11 @@ fn run_restore(global: &GlobalArgs, args: MirrorRestoreArgs) -> Result<u8> {
     };
     let target_dir = &args.target;
     let listing = std::fs::read_dir(target_dir).map(|mut entries| entries.next().is_some());
+    // A repository that lost its config is still one to replace (disaster recovery); a
+    // directory with none of a repository's parts is not.
+    let has_repository_parts = ["config", "keys", "data", "index", "snapshots"]
+        .iter()
+        .any(|part| target_dir.join(part).exists());
     match (mode, listing) {
         (RestoreMode::Copy, Ok(true)) => bail!(
             "{} is not empty; --mode copy makes a new repository in an empty or new directory \
@@ -132,8 +137,9 @@ fn run_restore(global: &GlobalArgs, args: MirrorRestoreArgs) -> Result<u8> {
             "{} does not exist; use --mode copy to make a new repository there",
             target_dir.display()
         ),
-        (RestoreMode::Replace, Ok(_)) if !target_dir.join("config").exists() => bail!(
-            "{} is not a repository (no config file); use --mode copy for a new one",
+        (RestoreMode::Replace, Ok(_)) if !has_repository_parts => bail!(
+            "{} is not a repository (no config, keys, data, index or snapshots); use --mode \
+             copy for a new one",
             target_dir.display()
         ),
         _ => {}
@@ -147,26 +153,73 @@ fn run_restore(global: &GlobalArgs, args: MirrorRestoreArgs) -> Result<u8> {
         },
     )?;
     let target: Arc<dyn Storage> = Arc::new(LocalStore::new(target_dir));
-    let progress = TransferProgress::new(global.json, global.quiet);
-    let summary = restore_from_mirror(&source, &target, mode, args.source.transfers, &|bytes| {
-        progress.sent(bytes)
-    })?;
+    // Replace compares repository ids, which are sealed: it needs the password; copy does not.
+    let password = match mode {
+        RestoreMode::Replace => Some(password::get(global)?),
+        RestoreMode::Copy => None,
+    };
+    let options = MirrorRestoreOptions {
+        mode,
+        transfers: args.source.transfers,
+        dry_run: args.dry_run,
+        password: password.as_ref().map(|p| p.expose().as_slice()),
+        force_other_repository: args.force_other_repository,
+    };
+    let progress = TransferProgress::new(global.json, global.quiet || args.dry_run);
+    let summary = restore_from_mirror(&source, &target, &options, &|bytes| progress.sent(bytes))?;
     progress.finish();
     if global.json {
         let mut value = serde_json::to_value(&summary)?;
         value["message_type"] = json!("summary");
         crate::commands::print_json(&value)?;
     } else if !global.quiet {
-        println!(
-            "{}: fetched {} objects ({}), kept {} already present, removed {}",
-            target_dir.display(),
-            summary.fetched_objects,
-            format::bytes(summary.fetched_bytes),
-            summary.kept_objects,
-            summary.removed_objects
-        );
+        print_restore(&target_dir.display().to_string(), &summary);
     }
     Ok(0)
+}
+
+fn print_restore(target: &str, summary: &MirrorRestoreSummary) {
+    for (verb, objects) in [
+        ("fetch", &summary.would_fetch),
+        ("delete", &summary.would_delete),
+    ] {
+        for object in objects {
+            let size = format::bytes(object.size);
+            println!("would {verb} {} {} ({size})", object.kind, object.name);
+        }
+    }
+    let (fetched, removed) = if summary.dry_run {
+        ("would fetch", "would delete")
+    } else {
+        ("fetched", "deleted")
+    };
+    println!(
+        "{target}: {fetched} {} objects ({}), kept {} already present, {removed} {} ({})",
+        summary.fetched_objects,
+        format::bytes(summary.fetched_bytes),
+        summary.kept_objects,
+        summary.removed_objects,
+        format::bytes(summary.removed_bytes),
+    );
+    if summary.kept_indexed_packs > 0 {
+        println!(
+            "kept {} local packs the mirror lacks: the restored index names them",
+            summary.kept_indexed_packs
+        );
+    }
+    if let Some(key) = &summary.kept_key {
+        println!(
+            "kept key {}: the mirror lacks it, and it is the one the password opens",
+            &key[..8]
+        );
+    }
+    if summary.missing_packs > 0 {
+        eprintln!(
+            "warning: {} packs the restored index names are neither in the mirror nor in {target}; \
+             run `cairn -r {target} check` to see which snapshots lack data",
+            summary.missing_packs
+        );
+    }
 }
 
 fn run_test(global: &GlobalArgs, args: MirrorTestArgs) -> Result<u8> {

@@ -79,7 +79,19 @@ fn report(global: &GlobalArgs, summary: &PruneSummary) -> Result<u8> {
         format::bytes(s.remaining_bytes),
         format::bytes(s.remaining_unused_bytes)
     );
+    println!(
+        "leftovers:    {:>8} temporary files / {} (left by interrupted writes, older than a day)",
+        summary.stale_temporary_files,
+        format::bytes(summary.stale_temporary_bytes)
+    );
     if summary.dry_run {
+        for leftover in &summary.would_remove_temporaries {
+            println!(
+                "would remove {} ({})",
+                leftover.path,
+                format::bytes(leftover.size)
+            );
+        }
         println!("dry run: nothing was changed");
     } else {
         println!(

@@ -2,6 +2,8 @@
 //! restores, nothing is sent twice, deletions wait out their grace period, storage class and
 //! encryption headers land on the right objects, and a cut-off sync carries on.
 
+mod restore;
+
 use std::collections::BTreeMap;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -579,75 +581,6 @@ fn mirror_test_checks_each_step_and_says_what_to_fix() {
     );
     assert_eq!(code, Some(1));
     assert_eq!(step(&steps, "connect")["ok"], false, "{steps:?}");
-}
-
-#[test]
-fn mirror_restore_copies_a_new_repository_and_replaces_a_damaged_one() {
-    let Mirrored {
-        scratch,
-        offsite,
-        local_path,
-        repo,
-        source,
-        fixture,
-        prefix,
-        dest,
-        ..
-    } = mirrored("restore", 17);
-    sync_json(&scratch, &repo, &dest, &[]);
-    let mirror_objects = objects(&offsite.store(&prefix));
-
-    let restore = |target: &std::path::Path, mode: &str| {
-        let mut command = crate::support::cairn();
-        with_s3_env(&mut command)
-            .args(["mirror", "restore", &dest, "--mode", mode, "--target"])
-            .arg(target);
-        command
-    };
-
-    // copy: a new repository, checked and restorable.
-    let copied = scratch.path("copied");
-    run_ok(&mut restore(&copied, "copy"));
-    assert_eq!(
-        objects(&cairn_storage::LocalStore::new(&copied)),
-        mirror_objects
-    );
-    run_ok(scratch.cairn(&copied).args(["check", "--read-data"]));
-    let target = scratch.path("restored-files");
-    run_ok(
-        scratch
-            .cairn(&copied)
-            .args(["restore", "latest", "--target"])
-            .arg(&target),
-    );
-    let differences = compare_trees(
-        &source,
-        &restored(&target, &source),
-        CompareOptions::default(),
-        &fixture.restic_014_lossy,
-    );
-    assert!(differences.is_empty(), "{differences:#?}");
-    // copy refuses a directory that is not empty.
-    let text = stderr(&run_fail(&mut restore(&copied, "copy")));
-    assert!(text.contains("is not empty"), "{text}");
-
-    // replace: lose a pack, gain a stray snapshot, hold a lock.
-    let local = cairn_storage::LocalStore::new(&local_path);
-    let pack = local.list(FileKind::Pack).unwrap()[0].name.clone();
-    local.remove(FileKind::Pack, &pack).unwrap();
-    local
-        .put(FileKind::Snapshot, &"d".repeat(64), b"stray")
-        .unwrap();
-    local.put(FileKind::Lock, &"c".repeat(64), b"held").unwrap();
-    let text = stderr(&run_fail(&mut restore(&local_path, "replace")));
-    assert!(
-        text.contains("is locked") && text.contains("unlock"),
-        "{text}"
-    );
-    local.remove(FileKind::Lock, &"c".repeat(64)).unwrap();
-    run_ok(&mut restore(&local_path, "replace"));
-    assert_eq!(objects(&local), mirror_objects);
-    run_ok(scratch.cairn(&local_path).args(["check", "--read-data"]));
 }
 
 #[test]

@@ -4,6 +4,7 @@
 mod policy;
 mod prune;
 mod prune_kill;
+mod prune_leftovers;
 
 use std::path::Path;
 
