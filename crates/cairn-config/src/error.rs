@@ -30,6 +30,22 @@ pub enum ErrorKind {
     ReferencedFile,
 }
 
+impl ErrorKind {
+    /// A stable snake_case name for JSON and APIs.
+    pub fn name(self) -> &'static str {
+        match self {
+            ErrorKind::Io => "io",
+            ErrorKind::Syntax => "syntax",
+            ErrorKind::UnknownKey => "unknown_key",
+            ErrorKind::MissingKey => "missing_key",
+            ErrorKind::InvalidValue => "invalid_value",
+            ErrorKind::Conflict => "conflict",
+            ErrorKind::UnknownReference => "unknown_reference",
+            ErrorKind::ReferencedFile => "referenced_file",
+        }
+    }
+}
+
 /// One error, with its position when it has one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {

@@ -77,10 +77,22 @@ impl FromStr for Schedule {
                 let reason = reason.trim_end_matches('.');
                 format!("invalid cron expression {text:?} ({reason}); {SCHEDULE_FORM}")
             })?;
-        Ok(Schedule {
+        let schedule = Schedule {
             text: text.to_string(),
             cron,
-        })
+        };
+        // A pattern can be well formed and still name no real time (30 February); the daemon
+        // would never run it and say nothing.
+        let reference = DateTime::<Utc>::UNIX_EPOCH;
+        if schedule
+            .next_after(reference, Zone::Named(chrono_tz::UTC))
+            .is_none()
+        {
+            return Err(format!(
+                "cron expression {text:?} names no date that exists; {SCHEDULE_FORM}"
+            ));
+        }
+        Ok(schedule)
     }
 }
 
@@ -92,7 +104,7 @@ impl fmt::Display for Schedule {
 
 impl Schedule {
     /// The first time strictly after `after` that the schedule names, read in `zone`; `None`
-    /// when it names no time in the next few thousand years (`0 0 30 2 *`).
+    /// only past the year 5000 (patterns that name no date at all are refused when parsed).
     pub fn next_after(&self, after: DateTime<Utc>, zone: Zone) -> Option<DateTime<Utc>> {
         match zone {
             Zone::Local => self.next_in(after.with_timezone(&chrono::Local)),
@@ -104,15 +116,8 @@ impl Schedule {
     where
         DateTime<Tz>: croner::CronDateTime,
     {
-        let mut from = after.clone();
-        loop {
-            let next = self.cron.find_next_occurrence(&from, false).ok()?;
-            // croner works in whole seconds: from 03:00:00.5 it can hand back 03:00:00.
-            if next > after {
-                return Some(next.with_timezone(&Utc));
-            }
-            from = next + chrono::Duration::seconds(1);
-        }
+        let next = self.cron.find_next_occurrence(&after, false).ok()?;
+        Some(next.with_timezone(&Utc))
     }
 }
 
@@ -196,6 +201,13 @@ mod tests {
             "{error}"
         );
         assert!("@fortnightly".parse::<Schedule>().is_err());
+        let error = "0 0 30 2 *".parse::<Schedule>().unwrap_err();
+        assert!(
+            error.starts_with(
+                "cron expression \"0 0 30 2 *\" names no date that exists; write 5 fields"
+            ),
+            "{error}"
+        );
     }
 
     #[test]
