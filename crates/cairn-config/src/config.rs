@@ -111,7 +111,9 @@ impl Config {
 
 fn syntax_error(source: &SourceText, error: &toml::de::Error) -> ConfigError {
     let span = error.span().unwrap_or(0..0);
-    let mut reporter = Reporter::new(source, &EMPTY_POSITIONS);
+    // A document that failed to parse has no positions worth recording.
+    let positions = Positions::default();
+    let mut reporter = Reporter::new(source, &positions);
     let message = error.message().replace('\n', " ");
     reporter.at_span(
         ErrorKind::Syntax,
@@ -121,9 +123,6 @@ fn syntax_error(source: &SourceText, error: &toml::de::Error) -> ConfigError {
     );
     reporter.into_errors().remove(0)
 }
-
-static EMPTY_POSITIONS: std::sync::LazyLock<Positions> =
-    std::sync::LazyLock::new(Positions::default);
 
 type Model = (
     PathBuf,

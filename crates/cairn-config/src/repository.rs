@@ -50,18 +50,14 @@ pub(crate) fn build_repository(
     name: &str,
     raw: &RawRepository,
 ) -> Option<Repository> {
-    let location = match raw.location.as_deref() {
-        Some(text) => location(section, "location", text),
-        None => {
-            let example = if raw.offsite.is_some() {
-                format!("{LOCATION_EXAMPLE} (its offsite mirrors it from there)")
-            } else {
-                LOCATION_EXAMPLE.to_string()
-            };
-            section.required::<()>("location", None, &example);
-            None
-        }
+    let example = if raw.offsite.is_some() {
+        format!("{LOCATION_EXAMPLE} (its offsite mirrors it from there)")
+    } else {
+        LOCATION_EXAMPLE.to_string()
     };
+    let location = section
+        .required("location", raw.location.as_deref(), &example)
+        .and_then(|text| location(section, "location", text));
     let password =
         SecretKeys::of(&raw.password_file, &raw.password_command, &raw.password_env).build(section);
     let no_password_key =
