@@ -20,6 +20,9 @@ pub struct Cli {
 
 #[derive(Debug, Args)]
 pub struct GlobalArgs {
+    /// The config file of plans and repositories (default /etc/cairn/cairn.toml)
+    #[arg(long, env = cairn_config::CONFIG_PATH_ENV, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
     /// Repository location: a directory, local:PATH, or s3:https://HOST/BUCKET[/PREFIX]
     #[arg(short = 'r', long = "repo", env = "CAIRN_REPOSITORY", global = true)]
     pub repo: Option<String>,
@@ -109,6 +112,17 @@ pub enum Command {
     Mirror(MirrorCommand),
     /// List snapshots and files from the manifest a mirror sync wrote (reads no packs)
     Catalog(CatalogArgs),
+    /// Check the config file, or print an annotated example
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Check the config file and the files it references; print every error, one per line
+    Validate,
+    /// Print an annotated example config that validates
+    Example,
 }
 
 #[derive(Debug, Args)]

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{bail, Result};
+use cairn_config::StoreLocation;
 use cairn_repo::cache::{MetadataCache, DEFAULT_CACHE_SIZE_BYTES};
 use cairn_repo::Repository;
 use cairn_storage::{LocalStore, Storage};
@@ -23,17 +24,10 @@ pub fn storage(global: &GlobalArgs) -> Result<Arc<dyn Storage>> {
 
 /// The storage a repository location names (a directory, `local:PATH`, or an `s3:` URL).
 pub fn storage_at(global: &GlobalArgs, location: &str) -> Result<Arc<dyn Storage>> {
-    if let Some((scheme, _)) = location.split_once(':') {
-        match scheme {
-            "local" => return Ok(Arc::new(LocalStore::new(&location["local:".len()..]))),
-            "s3" => return Ok(Arc::new(crate::s3::open(global, location)?)),
-            "rest" | "sftp" | "b2" | "azure" | "gs" | "rclone" | "swift" => {
-                bail!("{scheme} repositories are not supported by this version; use a local directory or s3:")
-            }
-            _ => {}
-        }
+    match StoreLocation::parse(location).map_err(|e| anyhow::anyhow!(e))? {
+        StoreLocation::Local(path) => Ok(Arc::new(LocalStore::new(path))),
+        StoreLocation::S3(location) => Ok(Arc::new(crate::s3::open_location(global, location)?)),
     }
-    Ok(Arc::new(LocalStore::new(location)))
 }
 
 pub fn open(global: &GlobalArgs) -> Result<Repository> {
@@ -89,65 +83,24 @@ fn default_cache_dir() -> Option<PathBuf> {
 /// `--retry-lock`, and the lock timings tests shorten.
 pub fn apply_lock_options(global: &GlobalArgs, repo: &mut Repository) -> Result<()> {
     if let Some(text) = &global.retry_lock {
-        repo.set_lock_retry(parse_duration(text)?);
+        repo.set_lock_retry(parse_duration("--retry-lock", text)?);
     }
     let mut timings = repo.lock_timings();
     if let Some(text) = &global.lock_refresh {
-        timings.refresh_every = parse_duration(text)?;
+        timings.refresh_every = parse_duration("--lock-refresh", text)?;
         timings.retry_every = timings.retry_every.min(timings.refresh_every / 4);
     }
     if let Some(text) = &global.lock_lost_after {
-        timings.lost_after = parse_duration(text)?;
+        timings.lost_after = parse_duration("--lock-lost-after", text)?;
     }
     repo.set_lock_timings(timings);
     Ok(())
 }
 
-/// A Go-style duration: `90s`, `5m`, `1h30m`, `500ms`.
-pub fn parse_duration(text: &str) -> Result<std::time::Duration> {
-    const UNITS: [(&str, f64); 4] = [("ms", 0.001), ("s", 1.0), ("m", 60.0), ("h", 3600.0)];
-    parse_units(text, &UNITS)
-        .ok_or_else(|| anyhow::anyhow!("invalid duration {text:?}: use e.g. 30s, 5m, 1h30m"))
-}
-
-/// A grace period: `7d`, `36h`, `90m`, `1w2d`, or `0`.
-pub fn parse_grace(text: &str) -> Result<std::time::Duration> {
-    const UNITS: [(&str, f64); 5] = [
-        ("w", 7.0 * 86_400.0),
-        ("d", 86_400.0),
-        ("h", 3_600.0),
-        ("m", 60.0),
-        ("s", 1.0),
-    ];
-    if text == "0" {
-        return Ok(std::time::Duration::ZERO);
-    }
-    parse_units(text, &UNITS).ok_or_else(|| {
-        anyhow::anyhow!("invalid --delete-after {text:?}: use e.g. 7d, 36h, 90m, or 0")
-    })
-}
-
-/// A sum of `NUMBER UNIT` terms (`1h30m`) with the units given as (name, seconds).
-fn parse_units(text: &str, units: &[(&str, f64)]) -> Option<std::time::Duration> {
-    let mut total = std::time::Duration::ZERO;
-    let mut rest = text;
-    if rest.is_empty() {
-        return None;
-    }
-    while !rest.is_empty() {
-        let digits = rest.find(|c: char| !c.is_ascii_digit())?;
-        if digits == 0 {
-            return None;
-        }
-        let value: u64 = rest[..digits].parse().ok()?;
-        rest = &rest[digits..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        let (_, seconds) = units.iter().find(|(name, _)| *name == &rest[..unit_len])?;
-        total = total
-            .checked_add(std::time::Duration::try_from_secs_f64(value as f64 * seconds).ok()?)?;
-        rest = &rest[unit_len..];
-    }
-    Some(total)
+/// A duration flag's value (`90s`, `5m`, `1h30m`, `500ms`, `7d`): the config's grammar, so a
+/// value copied between the command line and the config file means the same.
+pub fn parse_duration(flag: &str, text: &str) -> Result<std::time::Duration> {
+    text.parse::<cairn_config::Duration>()
+        .map(Into::into)
+        .map_err(|e| anyhow::anyhow!("{flag}: {e}"))
 }

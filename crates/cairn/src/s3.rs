@@ -48,9 +48,8 @@ pub fn options(global: &GlobalArgs, location: &S3Location) -> Result<S3Options> 
     Ok(options)
 }
 
-/// Opens the S3 store an `s3:` URL names.
-pub fn open(global: &GlobalArgs, url: &str) -> Result<S3Store> {
-    let location = S3Location::parse(url)?;
+/// Opens the S3 store at a parsed `s3:` location.
+pub fn open_location(global: &GlobalArgs, location: S3Location) -> Result<S3Store> {
     let options = options(global, &location)?;
     Ok(S3Store::open(location, options)?)
 }

@@ -9,7 +9,6 @@ use cairn_repo::mirror::{
     nothing_to_do, restore_from_mirror, sync, verify, MirrorRestoreOptions, MirrorRestoreSummary,
     RestoreMode, SyncOptions, SyncProgress, SyncSummary, VerifyReport,
 };
-use cairn_repo::prune::parse_size;
 use cairn_storage::s3::ServerSideEncryption;
 use cairn_storage::{LocalStore, S3Location, S3Store, Storage};
 use serde_json::json;
@@ -69,18 +68,19 @@ fn destination(
 
 /// `512K`, `10M`, `1G` (powers of 1024, bytes per second); `0` means no limit.
 fn parse_rate(text: &str) -> Result<u64> {
-    parse_size(text.trim_end_matches("/s")).ok_or_else(|| {
-        anyhow::anyhow!(
-            "invalid --bwlimit {text:?}: use e.g. 512K, 10M, 1G (bytes per second), or 0"
-        )
-    })
+    cairn_config::units::parse_rate(text)
+        .map(|rate| rate.bytes())
+        .map_err(|e| anyhow::anyhow!("--bwlimit: {e}"))
 }
 
 fn run_sync(global: &GlobalArgs, args: MirrorSyncArgs) -> Result<u8> {
     let delete_after = if args.no_delete {
         None
     } else {
-        Some(repository::parse_grace(&args.delete_after)?)
+        Some(repository::parse_duration(
+            "--delete-after",
+            &args.delete_after,
+        )?)
     };
     let sse =
         match &args.sse {
@@ -474,17 +474,18 @@ mod tests {
 
     #[test]
     fn parses_grace_periods_and_rates() {
-        use crate::repository::parse_grace;
-        assert_eq!(parse_grace("7d").unwrap(), Duration::from_secs(7 * 86_400));
-        assert_eq!(
-            parse_grace("1w2d").unwrap(),
-            Duration::from_secs(9 * 86_400)
-        );
-        assert_eq!(parse_grace("36h").unwrap(), Duration::from_secs(36 * 3_600));
-        assert_eq!(parse_grace("0").unwrap(), Duration::ZERO);
+        let grace = |text| crate::repository::parse_duration("--delete-after", text);
+        assert_eq!(grace("7d").unwrap(), Duration::from_secs(7 * 86_400));
+        assert_eq!(grace("1w2d").unwrap(), Duration::from_secs(9 * 86_400));
+        assert_eq!(grace("36h").unwrap(), Duration::from_secs(36 * 3_600));
+        assert_eq!(grace("0").unwrap(), Duration::ZERO);
         for bad in ["", "7", "7x", "d", "-1d"] {
-            assert!(parse_grace(bad).is_err(), "{bad}");
+            assert!(grace(bad).is_err(), "{bad}");
         }
+        assert!(grace("7x")
+            .unwrap_err()
+            .to_string()
+            .starts_with("--delete-after: invalid duration \"7x\""));
         assert_eq!(parse_rate("512K").unwrap(), 512 << 10);
         assert_eq!(parse_rate("10M").unwrap(), 10 << 20);
         assert_eq!(parse_rate("0").unwrap(), 0);

@@ -4,6 +4,7 @@ mod backup;
 mod cat;
 mod catalog;
 mod check;
+mod config;
 mod copy;
 mod diff;
 mod dump;
@@ -51,6 +52,7 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Repair(command) => repair::run(global, command),
         Command::Mirror(command) => mirror::run(global, command),
         Command::Catalog(args) => catalog::run(global, args),
+        Command::Config(command) => config::run(global, command),
     }
 }
 

@@ -5,6 +5,7 @@ mod support;
 
 mod browse_more;
 mod commands;
+mod config;
 mod copy_tag;
 mod errors;
 mod faults;

@@ -1,0 +1,69 @@
+//! The cairn config model: one typed schema for `cairn.toml`, read by the CLI (`cairn run`),
+//! scheduled by the daemon, edited by the web UI and pushed by the multihost server.
+//!
+//! # Layout
+//! - [`load()`] finds and reads the file, validates it, checks the files it references and
+//!   applies [`Overrides`] (defaults < file < environment < flags).
+//! - [`Config::parse`] is the pure part: text in, a [`Config`] or every error out. It reads
+//!   the TOML into a spanned document, records the position of every key ([`Positions`]),
+//!   reads each repository and plan table with serde (`raw`: unknown keys refused), then
+//!   builds the model table by table (`repository`, `plan`, `dumps`, `retention`), checking
+//!   values and cross-references as it goes.
+//! - Errors ([`ConfigError`]) are one line each, `FILE:LINE:COLUMN: what is wrong; what to
+//!   write instead`, carry a matchable [`ErrorKind`] and the [`KeyPath`] they are about.
+//!
+//! The model is read-only: it never writes the file. The text and positions stay in the
+//! [`Config`] so an editor can write changes back in place later (`toml_edit` reads the same
+//! spans). Nothing here runs a command, opens a repository or touches the network.
+
+mod config;
+mod dumps;
+mod error;
+mod files;
+mod load;
+mod location;
+mod names;
+mod plan;
+mod positions;
+mod raw;
+mod repository;
+mod retention;
+mod schedule;
+mod secret;
+mod section;
+mod serde_errors;
+mod source;
+mod suggest;
+pub mod units;
+
+pub use config::{Config, STATE_DIR_DEFAULT};
+pub use dumps::{
+    DatabaseSelection, MariadbDump, PostgresDump, PostgresFormat, SqliteDump, DUMP_ROOT,
+    HOST_DEFAULT, MARIADB_PORT_DEFAULT, POSTGRES_PORT_DEFAULT,
+};
+pub use error::{ConfigError, ConfigErrors, ErrorKind};
+pub use files::check_referenced_files;
+pub use load::{
+    config_path, load, read, Override, Overrides, CONFIG_PATH_ENV, DEFAULT_CONFIG_PATH,
+    STATE_DIR_ENV,
+};
+pub use location::StoreLocation;
+pub use names::NAME_LENGTH_MAX;
+pub use plan::{CheckPolicy, Hooks, Plan, HOOK_TIMEOUT_DEFAULT};
+pub use positions::{EntrySpan, KeyPath, Positions, Segment};
+pub use repository::{
+    Offsite, Repository, OFFSITE_DELETE_AFTER_DEFAULT, OFFSITE_TRANSFERS_DEFAULT,
+};
+pub use schedule::{Schedule, Zone};
+pub use secret::SecretSource;
+pub use source::{LineColumn, SourceText};
+pub use units::{ByteSize, Duration};
+
+/// An annotated config that validates on any machine (it references no file that must
+/// exist); `cairn config example` prints it.
+pub const EXAMPLE: &str = include_str!("example.toml");
+
+// The engine's types the model hands out, so callers need not name cairn-repo for them.
+pub use cairn_repo::check::ReadData;
+pub use cairn_repo::forget::{CalendarDuration, KeepPolicy};
+pub use cairn_storage::s3::ServerSideEncryption;

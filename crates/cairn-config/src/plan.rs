@@ -1,0 +1,353 @@
+//! `[plans.NAME]`: what to back up, into which repository, when, how long to keep it, what to
+//! check, which databases to dump and what to run around it.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+
+use cairn_repo::backup::{Pattern, TagFile};
+use cairn_repo::check::ReadData;
+use cairn_repo::forget::KeepPolicy;
+
+use crate::dumps::{self, DumpTargets, MariadbDump, PostgresDump, SqliteDump};
+use crate::error::ErrorKind;
+use crate::positions::KeyPath;
+use crate::raw::{RawCheck, RawHooks, RawPlan};
+use crate::retention::build_retention;
+use crate::schedule::{Schedule, Zone};
+use crate::section::Section;
+use crate::suggest::nearest;
+use crate::units::Duration;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    pub name: String,
+    /// The name of one of the config's repositories.
+    pub repository: String,
+    /// Absolute paths, backed up into one snapshot together with the dumps.
+    pub sources: Vec<PathBuf>,
+    /// Exclude patterns, as `cairn backup --exclude` reads them.
+    pub exclude: Vec<String>,
+    pub exclude_if_present: Vec<TagFile>,
+    pub one_file_system: bool,
+    pub tags: Vec<String>,
+    /// The host name recorded in snapshots; `None`: this machine's.
+    pub host: Option<String>,
+    /// When the daemon runs the plan; `None`: only when started by hand, cron or a timer.
+    pub schedule: Option<Schedule>,
+    /// The zone the schedule is read in: the plan's `timezone`, else the file's, else local.
+    pub timezone: Zone,
+    /// What forget keeps after each backup; `None`: nothing is forgotten.
+    pub retention: Option<KeepPolicy>,
+    pub check: Option<CheckPolicy>,
+    pub hooks: Hooks,
+    pub postgresql: Vec<PostgresDump>,
+    pub mariadb: Vec<MariadbDump>,
+    pub sqlite: Vec<SqliteDump>,
+}
+
+/// `check = { every = "7d", read_data_subset = "5%" }`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CheckPolicy {
+    /// At most this often; `None`: after every run.
+    pub every: Option<Duration>,
+    pub read_data: ReadData,
+}
+
+/// Shell commands run around a backup, each with `sh -c`, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hooks {
+    pub before_backup: Vec<String>,
+    pub after_backup: Vec<String>,
+    pub on_error: Vec<String>,
+    pub finally: Vec<String>,
+    /// Per command; a command still running then is killed with its process group.
+    pub timeout: Duration,
+}
+
+/// Long enough for stopping a service or flushing a cache, short enough that a hung hook is
+/// noticed the same night.
+pub const HOOK_TIMEOUT_DEFAULT: Duration = Duration::from_secs(10 * 60);
+
+impl Default for Hooks {
+    fn default() -> Hooks {
+        Hooks {
+            before_backup: Vec::new(),
+            after_backup: Vec::new(),
+            on_error: Vec::new(),
+            finally: Vec::new(),
+            timeout: HOOK_TIMEOUT_DEFAULT,
+        }
+    }
+}
+
+/// What a plan may refer to outside its own table.
+pub(crate) struct PlanContext<'c> {
+    /// Every repository table in the file, including ones with errors (a plan naming one of
+    /// those is not reported a second time).
+    pub repository_names: &'c BTreeSet<String>,
+    pub default_zone: Zone,
+}
+
+pub(crate) fn build_plan(
+    section: &mut Section<'_, '_>,
+    name: &str,
+    raw: &RawPlan,
+    context: &PlanContext<'_>,
+) -> Option<Plan> {
+    let repository = repository_reference(section, raw.repository.as_deref(), context);
+    let sources = sources(section, raw.sources.as_deref().unwrap_or_default());
+    let exclude = raw.exclude.clone().unwrap_or_default();
+    for (index, pattern) in exclude.iter().enumerate() {
+        if let Err(error) = Pattern::new(pattern, false) {
+            section.invalid(
+                &section.key("exclude").index(index),
+                format!("{error}; write a glob such as \"*.tmp\" or \"/srv/www/cache\""),
+            );
+        }
+    }
+    let mut exclude_if_present = Vec::new();
+    for (index, spec) in raw.exclude_if_present.iter().flatten().enumerate() {
+        match TagFile::parse(spec) {
+            Ok(tag) => exclude_if_present.push(tag),
+            Err(_) => section.invalid(
+                &section.key("exclude_if_present").index(index),
+                format!("{spec:?} is not a file name; write a name such as \".nobackup\", optionally followed by :HEADER"),
+            ),
+        }
+    }
+    let tags = raw.tags.clone().unwrap_or_default();
+    for (index, tag) in tags.iter().enumerate() {
+        if tag.is_empty() || tag.contains(',') {
+            section.invalid(
+                &section.key("tags").index(index),
+                format!("{tag:?} is not one tag; write each tag as its own list item, e.g. [\"web\", \"daily\"]"),
+            );
+        }
+    }
+    if let Some(host) = &raw.host {
+        section.non_empty(&section.key("host"), host, "web-1");
+    }
+    let schedule = section.parse("schedule", raw.schedule.as_deref(), str::parse::<Schedule>);
+    let timezone = section
+        .parse("timezone", raw.timezone.as_deref(), Zone::parse)
+        .unwrap_or(context.default_zone);
+    let retention = raw.retention.as_ref().and_then(|raw| {
+        let path = section.key("retention");
+        build_retention(&mut Section::new(section.reporter(), path), raw)
+    });
+    let check = raw.check.as_ref().and_then(|raw| {
+        let path = section.key("check");
+        build_check(&mut Section::new(section.reporter(), path), raw)
+    });
+    let hooks = match &raw.hooks {
+        None => Some(Hooks::default()),
+        Some(raw) => {
+            let path = section.key("hooks");
+            build_hooks(&mut Section::new(section.reporter(), path), raw)
+        }
+    };
+    let (postgresql, mariadb, sqlite) = build_dumps(section, raw);
+    if sources.is_empty()
+        && postgresql.is_empty()
+        && mariadb.is_empty()
+        && sqlite.is_empty()
+        && !section.failed()
+    {
+        let label = section.label();
+        section.report(
+            ErrorKind::MissingKey,
+            &section.key("sources"),
+            format!(
+                "{label} backs up nothing; add sources = [\"/etc\"] or a [[plans.{name}.postgresql]], \
+                 [[plans.{name}.mariadb]] or [[plans.{name}.sqlite]] dump"
+            ),
+        );
+    }
+    if section.failed() {
+        return None;
+    }
+    Some(Plan {
+        name: name.to_string(),
+        repository: repository?,
+        sources,
+        exclude,
+        exclude_if_present,
+        one_file_system: raw.one_file_system.unwrap_or(false),
+        tags,
+        host: raw.host.clone(),
+        schedule,
+        timezone,
+        retention,
+        check,
+        hooks: hooks?,
+        postgresql,
+        mariadb,
+        sqlite,
+    })
+}
+
+/// `repository = "NAME"`, which the file must define.
+fn repository_reference(
+    section: &mut Section<'_, '_>,
+    text: Option<&str>,
+    context: &PlanContext<'_>,
+) -> Option<String> {
+    let example = match context.repository_names.first() {
+        Some(first) => format!("{first:?}"),
+        None => "\"NAME\" naming a [repositories.NAME] table".to_string(),
+    };
+    let name = section.required("repository", text, &example)?;
+    if context.repository_names.contains(name) {
+        return Some(name.to_string());
+    }
+    let known = context.repository_names.iter().map(String::as_str);
+    let message = match (nearest(name, known), context.repository_names.is_empty()) {
+        (Some(near), _) => format!("unknown repository {name:?}; did you mean {near:?}?"),
+        (None, true) => format!(
+            "unknown repository {name:?}; the file defines no repository: add a [repositories.{name}] table"
+        ),
+        (None, false) => format!(
+            "unknown repository {name:?}; the file defines {}",
+            quoted_list(context.repository_names)
+        ),
+    };
+    section.report(
+        ErrorKind::UnknownReference,
+        &section.key("repository"),
+        message,
+    );
+    None
+}
+
+fn quoted_list(names: &BTreeSet<String>) -> String {
+    names
+        .iter()
+        .map(|n| format!("{n:?}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn sources(section: &mut Section<'_, '_>, texts: &[String]) -> Vec<PathBuf> {
+    let mut sources = Vec::new();
+    for (index, text) in texts.iter().enumerate() {
+        let key = section.key("sources").index(index);
+        if let Some(path) = section.absolute_path(&key, text, "/srv/www") {
+            sources.push(path);
+        }
+    }
+    sources
+}
+
+fn build_check(section: &mut Section<'_, '_>, raw: &RawCheck) -> Option<CheckPolicy> {
+    let every = section.parse("every", raw.every.as_deref(), str::parse::<Duration>);
+    let read_data = section
+        .parse("read_data_subset", raw.read_data_subset.as_deref(), |text| {
+            text.parse::<ReadData>().map_err(|_| {
+                format!("{text:?} is not a subset; write a percentage such as \"5%\" or a part such as \"1/5\"")
+            })
+        })
+        .unwrap_or(ReadData::None);
+    if section.failed() {
+        return None;
+    }
+    Some(CheckPolicy { every, read_data })
+}
+
+fn build_hooks(section: &mut Section<'_, '_>, raw: &RawHooks) -> Option<Hooks> {
+    let mut list = |key: &str, commands: &Option<Vec<String>>| {
+        let commands = commands.clone().unwrap_or_default();
+        for (index, command) in commands.iter().enumerate() {
+            let path = section.key(key).index(index);
+            section.non_empty(&path, command, "systemctl stop app-worker");
+        }
+        commands
+    };
+    let before_backup = list("before_backup", &raw.before_backup);
+    let after_backup = list("after_backup", &raw.after_backup);
+    let on_error = list("on_error", &raw.on_error);
+    let finally = list("finally", &raw.finally);
+    let timeout = section
+        .parse("timeout", raw.timeout.as_deref(), |text| {
+            match text.parse::<Duration>() {
+                Ok(duration) if duration.is_zero() => Err(
+                    "0 would kill every hook at once; write a duration such as \"10m\"".to_string(),
+                ),
+                other => other.map_err(|e| e.to_string()),
+            }
+        })
+        .unwrap_or(HOOK_TIMEOUT_DEFAULT);
+    if section.failed() {
+        return None;
+    }
+    Some(Hooks {
+        before_backup,
+        after_backup,
+        on_error,
+        finally,
+        timeout,
+    })
+}
+
+type Dumps = (Vec<PostgresDump>, Vec<MariadbDump>, Vec<SqliteDump>);
+
+fn build_dumps(section: &mut Section<'_, '_>, raw: &RawPlan) -> Dumps {
+    let mut targets = DumpTargets::new();
+    let mut postgresql = Vec::new();
+    for (index, raw) in raw.postgresql.iter().flatten().enumerate() {
+        let entry = section.key("postgresql").index(index);
+        let mut entry_section = Section::new(section.reporter(), entry.clone());
+        if let Some(dump) = dumps::build_postgres(&mut entry_section, raw) {
+            targets.claim(
+                &mut entry_section,
+                "postgresql",
+                &dump.host,
+                &dump.database,
+                &entry,
+            );
+            postgresql.push(dump);
+        }
+    }
+    let mut mariadb = Vec::new();
+    for (index, raw) in raw.mariadb.iter().flatten().enumerate() {
+        let entry = section.key("mariadb").index(index);
+        let mut entry_section = Section::new(section.reporter(), entry.clone());
+        if let Some(dump) = dumps::build_mariadb(&mut entry_section, raw) {
+            targets.claim(
+                &mut entry_section,
+                "mariadb",
+                &dump.host,
+                &dump.database,
+                &entry,
+            );
+            mariadb.push(dump);
+        }
+    }
+    let mut sqlite: Vec<SqliteDump> = Vec::new();
+    let mut sqlite_names: BTreeMap<String, KeyPath> = BTreeMap::new();
+    for (index, raw) in raw.sqlite.iter().flatten().enumerate() {
+        let entry = section.key("sqlite").index(index);
+        let mut entry_section = Section::new(section.reporter(), entry.clone());
+        if let Some(dump) = dumps::build_sqlite(&mut entry_section, raw) {
+            if let Some(other) = sqlite_names.get(&dump.name) {
+                let key = if raw.name.is_some() {
+                    entry.key("name")
+                } else {
+                    entry.key("path")
+                };
+                entry_section.report(
+                    ErrorKind::Conflict,
+                    &key,
+                    format!(
+                        "sqlite dump name {:?} is already used by {}; give one of them another name = \"…\"",
+                        dump.name,
+                        crate::section::label_of(other)
+                    ),
+                );
+            } else {
+                sqlite_names.insert(dump.name.clone(), entry);
+                sqlite.push(dump);
+            }
+        }
+    }
+    (postgresql, mariadb, sqlite)
+}

@@ -1,0 +1,131 @@
+//! The file's tables as serde reads them: every key the schema knows, unknown ones refused.
+//!
+//! Values that have a form of their own (durations, schedules, locations, names) are read as
+//! strings here and parsed while the model is built, so each bad value is reported at its own
+//! position and one bad value does not hide the next. Only a value of the wrong TOML type, or
+//! an unknown key, stops the reading of its table (serde stops at the first such error).
+
+use serde::Deserialize;
+
+/// `[repositories.NAME]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRepository {
+    pub location: Option<String>,
+    pub password_file: Option<String>,
+    pub password_command: Option<String>,
+    pub password_env: Option<String>,
+    pub credentials_file: Option<String>,
+    pub offsite: Option<RawOffsite>,
+}
+
+/// `[repositories.NAME.offsite]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawOffsite {
+    pub destination: Option<String>,
+    pub credentials_file: Option<String>,
+    pub bwlimit: Option<String>,
+    pub storage_class: Option<String>,
+    pub sse: Option<String>,
+    pub delete_after: Option<String>,
+    pub transfers: Option<i64>,
+}
+
+/// `[plans.NAME]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPlan {
+    pub repository: Option<String>,
+    pub sources: Option<Vec<String>>,
+    pub exclude: Option<Vec<String>>,
+    pub exclude_if_present: Option<Vec<String>>,
+    pub one_file_system: Option<bool>,
+    pub tags: Option<Vec<String>>,
+    pub host: Option<String>,
+    pub schedule: Option<String>,
+    pub timezone: Option<String>,
+    pub retention: Option<RawRetention>,
+    pub check: Option<RawCheck>,
+    pub hooks: Option<RawHooks>,
+    pub postgresql: Option<Vec<RawPostgresql>>,
+    pub mariadb: Option<Vec<RawMariadb>>,
+    pub sqlite: Option<Vec<RawSqlite>>,
+}
+
+/// `retention = { … }`: restic's `forget --keep-*` options.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRetention {
+    pub keep_last: Option<i64>,
+    pub keep_hourly: Option<i64>,
+    pub keep_daily: Option<i64>,
+    pub keep_weekly: Option<i64>,
+    pub keep_monthly: Option<i64>,
+    pub keep_yearly: Option<i64>,
+    pub keep_within: Option<String>,
+    pub keep_within_hourly: Option<String>,
+    pub keep_within_daily: Option<String>,
+    pub keep_within_weekly: Option<String>,
+    pub keep_within_monthly: Option<String>,
+    pub keep_within_yearly: Option<String>,
+    pub keep_tag: Option<Vec<String>>,
+}
+
+/// `check = { … }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCheck {
+    pub every: Option<String>,
+    pub read_data_subset: Option<String>,
+}
+
+/// `[plans.NAME.hooks]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHooks {
+    pub before_backup: Option<Vec<String>>,
+    pub after_backup: Option<Vec<String>>,
+    pub on_error: Option<Vec<String>>,
+    pub finally: Option<Vec<String>>,
+    pub timeout: Option<String>,
+}
+
+/// `[[plans.NAME.postgresql]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPostgresql {
+    pub database: Option<String>,
+    pub host: Option<String>,
+    pub port: Option<i64>,
+    pub username: Option<String>,
+    pub format: Option<String>,
+    pub password_file: Option<String>,
+    pub password_command: Option<String>,
+    pub password_env: Option<String>,
+}
+
+/// `[[plans.NAME.mariadb]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMariadb {
+    pub database: Option<String>,
+    pub host: Option<String>,
+    pub port: Option<i64>,
+    pub username: Option<String>,
+    pub password_file: Option<String>,
+    pub password_command: Option<String>,
+    pub password_env: Option<String>,
+}
+
+/// `[[plans.NAME.sqlite]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSqlite {
+    pub name: Option<String>,
+    pub path: Option<String>,
+}
+
+/// Keys of the top level, which is read key by key (its tables are read one by one so that
+/// an error in one plan does not hide the errors of the others).
+pub const TOP_LEVEL_KEYS: [&str; 4] = ["state_dir", "timezone", "repositories", "plans"];

@@ -1,0 +1,194 @@
+//! `[repositories.NAME]` and its `[repositories.NAME.offsite]`.
+
+use std::path::PathBuf;
+
+use cairn_storage::s3::ServerSideEncryption;
+
+use crate::location::StoreLocation;
+use crate::raw::{RawOffsite, RawRepository};
+use crate::secret::{SecretKeys, SecretSource};
+use crate::section::Section;
+use crate::units::{parse_rate, ByteSize, Duration};
+
+/// A repository plans back up into.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Repository {
+    pub name: String,
+    pub location: StoreLocation,
+    pub password: SecretSource,
+    /// `AWS_*` lines for an `s3:` location (mode 0600 or stricter); without it, the AWS
+    /// variables of cairn's environment.
+    pub credentials_file: Option<PathBuf>,
+    pub offsite: Option<Offsite>,
+}
+
+/// The offsite mirror of a repository, synced after a plan's prune.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Offsite {
+    pub destination: StoreLocation,
+    /// `AWS_*` lines for an `s3:` destination, as for the repository.
+    pub credentials_file: Option<PathBuf>,
+    /// Bytes per second on the wire; `None` is no limit.
+    pub bwlimit: Option<ByteSize>,
+    /// For data packs only; metadata stays in the standard class.
+    pub storage_class: Option<String>,
+    pub sse: Option<ServerSideEncryption>,
+    /// How long an object deleted locally stays at the destination; `None`: never deleted.
+    pub delete_after: Option<Duration>,
+    pub transfers: usize,
+}
+
+/// `cairn mirror sync`'s defaults, so a plan's offsite behaves as the command does.
+pub const OFFSITE_DELETE_AFTER_DEFAULT: Duration = Duration::from_secs(7 * 86_400);
+pub const OFFSITE_TRANSFERS_DEFAULT: usize = 8;
+const TRANSFERS_MAX: i64 = 256;
+
+const LOCATION_EXAMPLE: &str = "\"/srv/backup/main\" or \"s3:https://HOST/BUCKET/PREFIX\"";
+
+pub(crate) fn build_repository(
+    section: &mut Section<'_, '_>,
+    name: &str,
+    raw: &RawRepository,
+) -> Option<Repository> {
+    let example = if raw.offsite.is_some() {
+        format!("{LOCATION_EXAMPLE} (its offsite mirrors it from there)")
+    } else {
+        LOCATION_EXAMPLE.to_string()
+    };
+    let location = section
+        .required("location", raw.location.as_deref(), &example)
+        .and_then(|text| location(section, "location", text));
+    let password =
+        SecretKeys::of(&raw.password_file, &raw.password_command, &raw.password_env).build(section);
+    let no_password_key =
+        raw.password_file.is_none() && raw.password_command.is_none() && raw.password_env.is_none();
+    if no_password_key {
+        let label = section.label();
+        section.report(
+            crate::ErrorKind::MissingKey,
+            &section.key("password_file"),
+            format!(
+                "{label} has no password source; add password_file = \"/etc/cairn/{name}.pass\", \
+                 password_command = \"COMMAND\" or password_env = \"VARIABLE\""
+            ),
+        );
+    }
+    let credentials_file =
+        credentials_file(section, raw.credentials_file.as_deref(), location.as_ref());
+    let offsite = raw.offsite.as_ref().and_then(|raw| {
+        let path = section.key("offsite");
+        let mut offsite_section = Section::new(section.reporter(), path);
+        build_offsite(&mut offsite_section, raw)
+    });
+    if section.failed() {
+        return None;
+    }
+    Some(Repository {
+        name: name.to_string(),
+        location: location?,
+        password: password?,
+        credentials_file,
+        offsite,
+    })
+}
+
+fn build_offsite(section: &mut Section<'_, '_>, raw: &RawOffsite) -> Option<Offsite> {
+    let destination = section
+        .required(
+            "destination",
+            raw.destination.as_deref(),
+            "\"s3:https://HOST/BUCKET/PREFIX\"",
+        )
+        .and_then(|text| location(section, "destination", text));
+    let credentials_file = credentials_file(
+        section,
+        raw.credentials_file.as_deref(),
+        destination.as_ref(),
+    );
+    let bwlimit = section
+        .parse("bwlimit", raw.bwlimit.as_deref(), parse_rate)
+        .filter(|rate| rate.bytes() > 0);
+    let storage_class = raw.storage_class.clone();
+    if let Some(class) = &storage_class {
+        section.non_empty(&section.key("storage_class"), class, "STANDARD_IA");
+    }
+    let sse = section.parse("sse", raw.sse.as_deref(), |text| {
+        ServerSideEncryption::parse(text).ok_or_else(|| {
+            format!("{text:?} is not an encryption; write \"aes256\" or \"kms:KEY_ID\"")
+        })
+    });
+    let delete_after = match raw.delete_after.as_deref() {
+        None => Some(OFFSITE_DELETE_AFTER_DEFAULT),
+        Some("never") => None,
+        Some(text) => section.parse("delete_after", Some(text), |text| {
+            text.parse::<Duration>()
+                .map_err(|e| format!("{e}, or \"never\" to keep deleted objects"))
+        }),
+    };
+    let transfers = match raw.transfers {
+        None => OFFSITE_TRANSFERS_DEFAULT,
+        Some(n @ 1..=TRANSFERS_MAX) => n as usize,
+        Some(n) => {
+            section.invalid(
+                &section.key("transfers"),
+                format!("{n} is out of range; write a number from 1 to {TRANSFERS_MAX}, e.g. {OFFSITE_TRANSFERS_DEFAULT}"),
+            );
+            OFFSITE_TRANSFERS_DEFAULT
+        }
+    };
+    if let Some(StoreLocation::Local(_)) = destination {
+        // The same rules as `cairn mirror sync`: these settings mean nothing for a directory.
+        for (key, set) in [
+            ("bwlimit", bwlimit.is_some()),
+            ("storage_class", raw.storage_class.is_some()),
+            ("sse", raw.sse.is_some()),
+        ] {
+            if set {
+                section.wrong(
+                    &section.key(key),
+                    "applies to s3: destinations only; remove it for a local directory",
+                );
+            }
+        }
+    }
+    if section.failed() {
+        return None;
+    }
+    Some(Offsite {
+        destination: destination?,
+        credentials_file,
+        bwlimit,
+        storage_class,
+        sse,
+        delete_after,
+        transfers,
+    })
+}
+
+/// A repository or offsite location; a local one must be absolute.
+fn location(section: &mut Section<'_, '_>, key: &str, text: &str) -> Option<StoreLocation> {
+    let location = section.parse(key, Some(text), StoreLocation::parse)?;
+    if let StoreLocation::Local(path) = &location {
+        let path = path.to_string_lossy().into_owned();
+        section.absolute_path(&section.key(key), &path, "/srv/backup/main")?;
+    }
+    Some(location)
+}
+
+/// A credentials file, allowed only beside an `s3:` location.
+fn credentials_file(
+    section: &mut Section<'_, '_>,
+    text: Option<&str>,
+    location: Option<&StoreLocation>,
+) -> Option<PathBuf> {
+    let text = text?;
+    let key = section.key("credentials_file");
+    if let Some(StoreLocation::Local(_)) = location {
+        section.wrong(
+            &key,
+            "applies to s3: locations only; remove it for a local directory",
+        );
+        return None;
+    }
+    section.absolute_path(&key, text, "/etc/cairn/s3.env")
+}
