@@ -38,6 +38,41 @@ use sha2::{Digest, Sha256};
 /// Default size limit: enough for the index and trees of several TiB of data.
 pub const DEFAULT_CACHE_SIZE_BYTES: u64 = 4 << 30;
 
+/// `$XDG_CACHE_HOME/cairn`, else `~/.cache/cairn`.
+pub fn default_base() -> Option<PathBuf> {
+    let from = |var: &str| {
+        std::env::var_os(var)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
+    from("XDG_CACHE_HOME")
+        .or_else(|| from("HOME").map(|home| home.join(".cache")))
+        .map(|dir| dir.join("cairn"))
+}
+
+/// The cache of `repo` under `base` (default: [`default_base`]) when the repository is remote;
+/// `None` for local ones. A cache that cannot be opened is a warning, not an error: it only
+/// ever saves requests.
+pub fn open_for(
+    repo: &crate::Repository,
+    base: Option<&Path>,
+) -> Option<std::sync::Arc<MetadataCache>> {
+    if !repo.storage().is_remote() {
+        return None;
+    }
+    let base = base.map(Path::to_path_buf).or_else(default_base)?;
+    match MetadataCache::open(&base, &repo.config().id, DEFAULT_CACHE_SIZE_BYTES) {
+        Ok(cache) => Some(std::sync::Arc::new(cache)),
+        Err(e) => {
+            tracing::warn!(
+                "cannot use the cache in {}: {e}; going on without (set --cache-dir or --no-cache)",
+                base.display()
+            );
+            None
+        }
+    }
+}
+
 /// The kinds kept here.
 const CACHED_KINDS: [FileKind; 3] = [FileKind::Snapshot, FileKind::Index, FileKind::Pack];
 

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use anyhow::{bail, Result};
 use cairn_config::StoreLocation;
-use cairn_repo::cache::{MetadataCache, DEFAULT_CACHE_SIZE_BYTES};
+use cairn_repo::cache::MetadataCache;
 use cairn_repo::Repository;
 use cairn_storage::{LocalStore, Storage};
 
@@ -50,34 +50,11 @@ pub fn open(global: &GlobalArgs) -> Result<Repository> {
 }
 
 /// The metadata cache of a remote repository (none for local ones, or with `--no-cache`).
-/// A cache that cannot be opened is a warning, not an error: it only ever saves requests.
 pub fn cache_for(global: &GlobalArgs, repo: &Repository) -> Option<Arc<MetadataCache>> {
-    if global.no_cache || !repo.storage().is_remote() {
+    if global.no_cache {
         return None;
     }
-    let base = global.cache_dir.clone().or_else(default_cache_dir)?;
-    match MetadataCache::open(&base, &repo.config().id, DEFAULT_CACHE_SIZE_BYTES) {
-        Ok(cache) => Some(Arc::new(cache)),
-        Err(e) => {
-            tracing::warn!(
-                "cannot use the cache in {}: {e}; going on without (set --cache-dir or --no-cache)",
-                base.display()
-            );
-            None
-        }
-    }
-}
-
-/// `$XDG_CACHE_HOME/cairn`, else `~/.cache/cairn`.
-fn default_cache_dir() -> Option<PathBuf> {
-    let from = |var: &str| {
-        std::env::var_os(var)
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
-    };
-    from("XDG_CACHE_HOME")
-        .or_else(|| from("HOME").map(|home| home.join(".cache")))
-        .map(|dir| dir.join("cairn"))
+    cairn_repo::cache::open_for(repo, global.cache_dir.as_deref())
 }
 
 /// `--retry-lock`, and the lock timings tests shorten.

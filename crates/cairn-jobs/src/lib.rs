@@ -1,0 +1,22 @@
+//! Running what the config describes: a plan's chain, in the foreground (`cairn run`) or for
+//! the daemon, recorded in the state database.
+//!
+//! # Layout
+//! - [`secret`] — reading a [`cairn_config::SecretSource`] (file, command, environment).
+//! - [`open`] — a configured repository as an open [`cairn_repo::Repository`] (its store, its
+//!   S3 credentials file, its password, its metadata cache).
+//! - [`hooks`] — hook commands with a timeout, in their own process group.
+//! - [`error`] — [`JobError`].
+//!
+//! # Invariants
+//! - Secrets are read when needed and held in [`cairn_crypto::Secret`]; they never reach a log
+//!   line, an error message, a command line or the state database.
+//! - Nothing here parses the config or serves HTTP: the config comes in as
+//!   [`cairn_config::Config`], results go out as state records.
+
+pub mod error;
+pub mod hooks;
+pub mod open;
+pub mod secret;
+
+pub use error::{JobError, Result};

@@ -1,0 +1,157 @@
+//! A configured repository (or offsite destination) as an open store and repository.
+//!
+//! S3 credentials come from the entry's `credentials_file` (`AWS_ACCESS_KEY_ID=…` lines, as an
+//! environment file for systemd or a shell: `export` and quotes allowed), else from the
+//! process's environment. The file's mode was checked when the config was loaded.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use cairn_config::StoreLocation;
+use cairn_repo::Repository;
+use cairn_storage::s3::{S3Credentials, S3Options};
+use cairn_storage::{LocalStore, S3Store, Storage};
+
+use crate::{secret, JobError, Result};
+
+/// How a job opens repositories.
+#[derive(Debug, Clone, Default)]
+pub struct OpenOptions {
+    /// Where metadata caches of remote repositories live; `None`: `~/.cache/cairn`.
+    pub cache_base: Option<std::path::PathBuf>,
+    /// Read everything from the store.
+    pub no_cache: bool,
+}
+
+/// The store at `location`, with S3 credentials from `credentials_file` or the environment.
+/// `what` names the store in messages (`repository main`, `offsite of repository main`).
+pub fn store(
+    location: &StoreLocation,
+    credentials_file: Option<&Path>,
+    what: &str,
+) -> Result<Arc<dyn Storage>> {
+    match location {
+        StoreLocation::Local(path) => Ok(Arc::new(LocalStore::new(path))),
+        StoreLocation::S3(location) => {
+            let variables = match credentials_file {
+                Some(file) => read_environment_file(file, what)?,
+                None => std::env::vars().collect(),
+            };
+            let from = || match credentials_file {
+                Some(file) => format!("in {}", file.display()),
+                None => "in the environment".to_string(),
+            };
+            let get = |name: &str| variables.get(name).filter(|v| !v.is_empty()).cloned();
+            let (Some(access_key_id), Some(secret_access_key)) =
+                (get("AWS_ACCESS_KEY_ID"), get("AWS_SECRET_ACCESS_KEY"))
+            else {
+                return Err(JobError::Secret {
+                    what: format!("S3 credentials of {what}"),
+                    reason: format!(
+                        "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not both set {}",
+                        from()
+                    ),
+                });
+            };
+            let mut options = S3Options::new(S3Credentials {
+                access_key_id,
+                secret_access_key,
+                session_token: get("AWS_SESSION_TOKEN"),
+            });
+            if let Some(region) = get("AWS_DEFAULT_REGION") {
+                options.region = region;
+            }
+            Ok(Arc::new(S3Store::open(location.clone(), options)?))
+        }
+    }
+}
+
+/// Opens the repository a config entry describes, with its password and metadata cache.
+pub fn repository(entry: &cairn_config::Repository, options: &OpenOptions) -> Result<Repository> {
+    let what = format!("repository {}", entry.name);
+    let storage = store(&entry.location, entry.credentials_file.as_deref(), &what)?;
+    let password = secret::read(&entry.password, &format!("password of {what}"))?;
+    let mut repo = Repository::open(storage, password.expose())?;
+    if !options.no_cache {
+        repo.set_cache(cairn_repo::cache::open_for(
+            &repo,
+            options.cache_base.as_deref(),
+        ));
+    }
+    Ok(repo)
+}
+
+/// `NAME=VALUE` lines; blank lines and `#` comments skipped, `export ` and one level of quotes
+/// removed. Values are never shown in messages.
+fn read_environment_file(path: &Path, what: &str) -> Result<HashMap<String, String>> {
+    let text = std::fs::read_to_string(path).map_err(|e| JobError::Secret {
+        what: format!("S3 credentials of {what}"),
+        reason: format!("cannot read {}: {e}", path.display()),
+    })?;
+    let mut variables = HashMap::new();
+    for (number, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let line = line.strip_prefix("export ").unwrap_or(line);
+        let Some((name, value)) = line.split_once('=') else {
+            return Err(JobError::Secret {
+                what: format!("S3 credentials of {what}"),
+                reason: format!(
+                    "{}:{}: not a NAME=VALUE line; write e.g. AWS_ACCESS_KEY_ID=AKIA…",
+                    path.display(),
+                    number + 1
+                ),
+            });
+        };
+        let value = value.trim();
+        let unquoted = ['"', '\'']
+            .iter()
+            .find_map(|q| value.strip_prefix(*q).and_then(|v| v.strip_suffix(*q)))
+            .unwrap_or(value);
+        variables.insert(name.trim().to_string(), unquoted.to_string());
+    }
+    Ok(variables)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn environment_files_read_as_a_shell_would() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("s3.env");
+        std::fs::write(
+            &file,
+            "# offsite\nexport AWS_ACCESS_KEY_ID=AKIAX\nAWS_SECRET_ACCESS_KEY='se cret'\n\nAWS_DEFAULT_REGION=\"eu-1\"\n",
+        )
+        .unwrap();
+        let variables = read_environment_file(&file, "repository main").unwrap();
+        assert_eq!(variables["AWS_ACCESS_KEY_ID"], "AKIAX");
+        assert_eq!(variables["AWS_SECRET_ACCESS_KEY"], "se cret");
+        assert_eq!(variables["AWS_DEFAULT_REGION"], "eu-1");
+        std::fs::write(&file, "AWS_ACCESS_KEY_ID AKIAX\n").unwrap();
+        let error = read_environment_file(&file, "repository main").unwrap_err();
+        assert!(
+            error.to_string().contains(":1: not a NAME=VALUE line"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn missing_credentials_are_named_without_values() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("s3.env");
+        std::fs::write(&file, "AWS_SECRET_ACCESS_KEY=very-secret\n").unwrap();
+        let location = StoreLocation::parse("s3:http://127.0.0.1:1/bucket/prefix").unwrap();
+        let error = store(&location, Some(&file), "repository main")
+            .err()
+            .expect("refused");
+        let text = error.to_string();
+        assert!(text.contains("AWS_ACCESS_KEY_ID"), "{text}");
+        assert!(!text.contains("very-secret"), "{text}");
+    }
+}
