@@ -24,12 +24,25 @@ pub struct OpenOptions {
     pub no_cache: bool,
 }
 
+/// How to write to an S3 store beyond its credentials (an offsite destination's settings).
+#[derive(Debug, Clone, Default)]
+pub struct S3Settings {
+    /// Requests at once; 0: the store's default.
+    pub transfers: usize,
+    /// Storage class of data packs (everything else stays STANDARD).
+    pub storage_class: Option<String>,
+    pub sse: Option<cairn_storage::s3::ServerSideEncryption>,
+    /// Bytes per second on the wire, for all transfers together.
+    pub bandwidth_limit: Option<u64>,
+}
+
 /// The store at `location`, with S3 credentials from `credentials_file` or the environment.
 /// `what` names the store in messages (`repository main`, `offsite of repository main`).
 pub fn store(
     location: &StoreLocation,
     credentials_file: Option<&Path>,
     what: &str,
+    settings: &S3Settings,
 ) -> Result<Arc<dyn Storage>> {
     match location {
         StoreLocation::Local(path) => Ok(Arc::new(LocalStore::new(path))),
@@ -62,6 +75,12 @@ pub fn store(
             if let Some(region) = get("AWS_DEFAULT_REGION") {
                 options.region = region;
             }
+            if settings.transfers > 0 {
+                options.transfers = settings.transfers;
+            }
+            options.bulk_storage_class = settings.storage_class.clone();
+            options.server_side_encryption = settings.sse.clone();
+            options.bandwidth_limit_bytes_per_sec = settings.bandwidth_limit;
             Ok(Arc::new(S3Store::open(location.clone(), options)?))
         }
     }
@@ -70,7 +89,12 @@ pub fn store(
 /// Opens the repository a config entry describes, with its password and metadata cache.
 pub fn repository(entry: &cairn_config::Repository, options: &OpenOptions) -> Result<Repository> {
     let what = format!("repository {}", entry.name);
-    let storage = store(&entry.location, entry.credentials_file.as_deref(), &what)?;
+    let storage = store(
+        &entry.location,
+        entry.credentials_file.as_deref(),
+        &what,
+        &S3Settings::default(),
+    )?;
     let password = secret::read(&entry.password, &format!("password of {what}"))?;
     let mut repo = Repository::open(storage, password.expose())?;
     if !options.no_cache {
@@ -147,9 +171,14 @@ mod tests {
         let file = dir.path().join("s3.env");
         std::fs::write(&file, "AWS_SECRET_ACCESS_KEY=very-secret\n").unwrap();
         let location = StoreLocation::parse("s3:http://127.0.0.1:1/bucket/prefix").unwrap();
-        let error = store(&location, Some(&file), "repository main")
-            .err()
-            .expect("refused");
+        let error = store(
+            &location,
+            Some(&file),
+            "repository main",
+            &S3Settings::default(),
+        )
+        .err()
+        .expect("refused");
         let text = error.to_string();
         assert!(text.contains("AWS_ACCESS_KEY_ID"), "{text}");
         assert!(!text.contains("very-secret"), "{text}");

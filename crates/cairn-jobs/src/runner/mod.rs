@@ -1,0 +1,318 @@
+//! A plan's run: the chain `cairn run` carries out in the foreground and the daemon schedules.
+//!
+//! `before_backup` hooks → one backup holding the sources and the database dumps →
+//! `after_backup` hooks → forget by the plan's retention → prune when forget removed
+//! something → check when `check.every` has passed since the last one → offsite mirror sync →
+//! `finally` hooks. A failing step stops the chain: `on_error` hooks run, then `finally` (with
+//! `CAIRN_STATUS=failure`), never `after_backup`. A failing `before_backup` hook stops before
+//! anything is read.
+//!
+//! Every run is a job in the state database (kind `backup`), each link a step with its
+//! outcome, and every line cairn or a hook said a line of the job's log. A dry run records its
+//! job too (marked as such), runs no hook and no dump, and changes nothing: the backup is the
+//! engine's dry run of the file sources, forget reports what it would remove, prune, check and
+//! mirror say whether they would run.
+
+mod steps;
+
+use std::path::{Path, PathBuf};
+
+use cairn_config::{Config, Plan};
+use cairn_repo::backup::{BackupObserver, NoObserver, StreamEntry};
+use cairn_state::{
+    JobEnd, JobId, JobKind, JobRecord, JobState, NewJob, StateStore, StepState, Trigger,
+};
+use chrono::{DateTime, Utc};
+
+use crate::hooks::{run_hook, HookEnvironment};
+use crate::open::OpenOptions;
+use crate::{JobError, Result};
+
+/// The tag every snapshot of a plan carries, so retention applies to that plan's snapshots
+/// alone even in a repository several plans share.
+pub fn plan_tag(plan: &str) -> String {
+    format!("plan:{plan}")
+}
+
+/// Where a plan's database dumps come from (the `dumps` module; tests pass their own).
+pub type StreamsOf<'a> = &'a (dyn Fn(&Plan, &Path) -> Result<Vec<StreamEntry>> + Sync);
+
+/// Everything a run needs besides the state database.
+pub struct RunRequest<'a> {
+    pub config: &'a Config,
+    pub plan: &'a str,
+    pub trigger: Trigger,
+    pub dry_run: bool,
+    pub open: OpenOptions,
+    pub streams_of: StreamsOf<'a>,
+    /// The clock (tests move it).
+    pub now: &'a (dyn Fn() -> DateTime<Utc> + Sync),
+}
+
+/// Told what a run is doing, as it happens (the CLI prints it, the daemon publishes it).
+pub trait RunObserver: Sync {
+    fn step_started(&self, _name: &str) {}
+    fn step_finished(&self, _name: &str, _state: StepState, _detail: &str) {}
+    /// A line of the job's log (`source` is `cairn` or the hook that printed it).
+    fn log(&self, _source: &str, _line: &str) {}
+    /// Progress of the backup step.
+    fn backup(&self) -> &dyn BackupObserver {
+        &NoObserver
+    }
+}
+
+pub struct NoRunObserver;
+impl RunObserver for NoRunObserver {}
+
+/// How a run went: its job as recorded, and whether some files could not be read (the
+/// snapshot was written without them, as `cairn backup` exits 3).
+#[derive(Debug, Clone)]
+pub struct RunOutcome {
+    pub job: JobRecord,
+    pub unreadable_files: u64,
+}
+
+/// Runs `request.plan` and records it. `Err` only when the run could not even be recorded
+/// (an unknown plan, an unusable state database); a run that failed is an `Ok` outcome whose
+/// job says `failed` and why.
+pub fn run_plan(
+    request: &RunRequest<'_>,
+    state: &StateStore,
+    observer: &dyn RunObserver,
+) -> Result<RunOutcome> {
+    let plan = request
+        .config
+        .plan(request.plan)
+        .map_err(JobError::InvalidInput)?;
+    let repository = request.config.repository_of(plan);
+    let id = state.create_job(
+        &NewJob {
+            kind: JobKind::Backup,
+            plan: Some(plan.name.clone()),
+            repository: Some(repository.name.clone()),
+            trigger: request.trigger,
+            dry_run: request.dry_run,
+            created_at: (request.now)(),
+        },
+        Some((request.now)()),
+    )?;
+    let mut run = Run {
+        request,
+        state,
+        observer,
+        job: id,
+        environment: HookEnvironment {
+            plan: plan.name.clone(),
+            repository: repository.location.to_string(),
+            status: "running".into(),
+            ..HookEnvironment::default()
+        },
+        snapshot: None,
+        bytes_added: None,
+        unreadable_files: 0,
+    };
+    let result = run.chain(plan);
+    let mut error = result.err().map(|e| e.to_string());
+    if let Some(message) = &error {
+        run.log("cairn", &format!("error: {message}"));
+        run.environment.status = "failure".into();
+        run.environment.error = Some(message.clone());
+        // on_error hooks that fail are recorded; the run has failed already.
+        let _ = run.hooks("on_error", &plan.hooks.on_error, plan);
+    } else {
+        run.environment.status = "success".into();
+    }
+    if let Err(e) = run.hooks("finally", &plan.hooks.finally, plan) {
+        error.get_or_insert(e.to_string());
+    }
+    let end = JobEnd {
+        state: if error.is_some() {
+            JobState::Failed
+        } else {
+            JobState::Succeeded
+        },
+        snapshot: run.snapshot.clone(),
+        bytes_added: run.bytes_added,
+        error,
+    };
+    state.finish_job(id, &end, (request.now)())?;
+    Ok(RunOutcome {
+        job: state.job(id)?,
+        unreadable_files: run.unreadable_files,
+    })
+}
+
+/// One run in progress.
+struct Run<'r, 'a> {
+    request: &'r RunRequest<'a>,
+    state: &'r StateStore,
+    observer: &'r dyn RunObserver,
+    job: JobId,
+    environment: HookEnvironment,
+    snapshot: Option<String>,
+    bytes_added: Option<u64>,
+    unreadable_files: u64,
+}
+
+impl Run<'_, '_> {
+    fn now(&self) -> DateTime<Utc> {
+        (self.request.now)()
+    }
+
+    /// The links of the chain, in order; the first failure ends it.
+    fn chain(&mut self, plan: &Plan) -> Result<()> {
+        self.hooks("before_backup", &plan.hooks.before_backup, plan)?;
+        let repo = self.step("open repository", |run| {
+            let entry = run.request.config.repository_of(plan);
+            let repo = crate::open::repository(entry, &run.request.open)?;
+            Ok((repo, format!("{}", entry.location)))
+        })?;
+        self.step("backup", |run| run.backup(&repo, plan))?;
+        self.hooks("after_backup", &plan.hooks.after_backup, plan)?;
+        let removed = match &plan.retention {
+            Some(policy) => self.step("forget", |run| run.forget(&repo, plan, policy))?,
+            None => 0,
+        };
+        if removed > 0 {
+            self.step("prune", |run| run.prune(&repo))?;
+        }
+        if let Some(policy) = &plan.check {
+            if let Some(reason) = self.check_due(plan, policy)? {
+                self.step("check", |run| run.check(&repo, policy, reason))?;
+            }
+        }
+        if let Some(offsite) = &self.request.config.repository_of(plan).offsite {
+            self.step("offsite", |run| run.offsite(&repo, offsite))?;
+        }
+        Ok(())
+    }
+
+    /// Runs one step, recording its start, end and detail. `body` returns its value and a
+    /// line saying what it did.
+    fn step<T>(
+        &mut self,
+        name: &str,
+        body: impl FnOnce(&mut Self) -> Result<(T, String)>,
+    ) -> Result<T> {
+        let seq = self.state.begin_step(self.job, name, self.now())?;
+        self.observer.step_started(name);
+        let result = body(self);
+        let (state, detail, error) = match &result {
+            Ok((_, detail)) => (StepState::Succeeded, detail.clone(), None),
+            Err(e) => (StepState::Failed, String::new(), Some(e.to_string())),
+        };
+        self.state.finish_step(
+            self.job,
+            seq,
+            state,
+            Some(&detail).filter(|d| !d.is_empty()).map(String::as_str),
+            error.as_deref(),
+            self.now(),
+        )?;
+        self.observer
+            .step_finished(name, state, error.as_deref().unwrap_or(&detail));
+        result.map(|(value, _)| value)
+    }
+
+    /// Records a step that did not need to run, with why.
+    fn skipped(&mut self, name: &str, why: &str) -> Result<()> {
+        let seq = self.state.begin_step(self.job, name, self.now())?;
+        self.state.finish_step(
+            self.job,
+            seq,
+            StepState::Skipped,
+            Some(why),
+            None,
+            self.now(),
+        )?;
+        self.observer.step_finished(name, StepState::Skipped, why);
+        Ok(())
+    }
+
+    fn log(&self, source: &str, line: &str) {
+        if let Err(e) = self.state.append_log(self.job, source, &[line], self.now()) {
+            tracing::warn!("cannot record a log line of job {}: {e}", self.job);
+        }
+        self.observer.log(source, line);
+    }
+
+    /// One step running a list of hook commands in order; the first failure ends it.
+    fn hooks(&mut self, name: &str, commands: &[String], plan: &Plan) -> Result<()> {
+        if commands.is_empty() {
+            return Ok(());
+        }
+        if self.request.dry_run {
+            return self.skipped(name, &format!("dry run: would run {}", commands.join("; ")));
+        }
+        let timeout = plan.hooks.timeout.as_std();
+        self.step(name, |run| {
+            for command in commands {
+                let source = format!("hook {name}");
+                let mut lines = Vec::new();
+                let outcome = run_hook(command, &run.environment, timeout, &mut |line| {
+                    lines.push(line.to_string());
+                    run.observer.log(&source, line);
+                });
+                let recorded: Vec<&str> = lines.iter().map(String::as_str).collect();
+                if !recorded.is_empty() {
+                    run.state
+                        .append_log(run.job, &source, &recorded, run.now())?;
+                }
+                outcome.map_err(|failure| JobError::Hook {
+                    step: name.to_string(),
+                    command: command.clone(),
+                    reason: failure.to_string(),
+                })?;
+            }
+            Ok(((), format!("{} command(s)", commands.len())))
+        })
+    }
+
+    /// Whether the check is due, and why; `None` when it ran recently enough.
+    fn check_due(
+        &mut self,
+        plan: &Plan,
+        policy: &cairn_config::CheckPolicy,
+    ) -> Result<Option<String>> {
+        let Some(every) = policy.every else {
+            return Ok(Some("every run".into()));
+        };
+        let last = self.state.last_step_success(&plan.name, "check")?;
+        match last {
+            None => Ok(Some("never checked".into())),
+            Some(at) => {
+                let age = self
+                    .now()
+                    .signed_duration_since(at)
+                    .to_std()
+                    .unwrap_or_default();
+                if age >= every.as_std() {
+                    Ok(Some(format!("last check {} ago", steps::format_age(age))))
+                } else {
+                    let next = at + chrono::Duration::from_std(every.as_std()).unwrap_or_default();
+                    self.skipped(
+                        "check",
+                        &format!("not due until {}", next.format("%Y-%m-%d %H:%M UTC")),
+                    )?;
+                    Ok(None)
+                }
+            }
+        }
+    }
+
+    /// A scratch directory for this run's temporary files (SQLite copies, option files),
+    /// private, under the state directory.
+    fn scratch_dir(&self) -> Result<PathBuf> {
+        let dir = self
+            .request
+            .config
+            .state_dir
+            .join("tmp")
+            .join(format!("job-{}", self.job));
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| JobError::InvalidInput(format!("cannot create {}: {e}", dir.display())))?;
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700));
+        Ok(dir)
+    }
+}
