@@ -166,6 +166,14 @@ impl BlobDecoder {
         }
     }
 
+    /// Frees the output buffer if a large blob grew it beyond `bytes_max`, so that a decoder
+    /// kept for a long time holds no more than that between blobs.
+    pub fn release_beyond(&mut self, bytes_max: usize) {
+        if self.plaintext.capacity() > bytes_max {
+            self.plaintext = Vec::new();
+        }
+    }
+
     /// The plaintext of the stored blob in `sealed` (decrypted in place), checked against its
     /// MAC, the index's length and its id. An uncompressed blob's plaintext is returned where it
     /// lies, without a copy.
@@ -195,7 +203,8 @@ impl BlobDecoder {
                     })?),
                 };
                 self.plaintext.clear();
-                self.plaintext.reserve(expected as usize);
+                // Exact: the capacity then says how large a blob was met (see release_beyond).
+                self.plaintext.reserve_exact(expected as usize);
                 let written = decompressor
                     .decompress_to_buffer(opened, &mut self.plaintext)
                     .map_err(|e| RepoError::corrupt(object(), format!("cannot decompress: {e}")))?;
