@@ -279,6 +279,33 @@ mod tests {
         );
     }
 
+    /// A decoder a worker keeps gives back what a large blob took, and only then: its buffer
+    /// is sized exactly, so ordinary blobs after a slightly smaller one stay under the limit.
+    #[test]
+    fn a_decoder_releases_only_what_a_large_blob_grew() {
+        let key = MasterKey::generate();
+        let mut encoder = BlobEncoder::new(Compression::Auto, true);
+        let mut decoder = BlobDecoder::new();
+        let line = b"2026-11-29 INFO one line of a log\n";
+        for (size, released) in [(3 << 20, false), (3_500_000, false), (6 << 20, true)] {
+            let text: Vec<u8> = line.iter().copied().cycle().take(size).collect();
+            let mut stored = Vec::new();
+            let uncompressed = encoder.encode(&key, &text, &mut stored);
+            assert!(uncompressed.is_some());
+            let location = BlobLocation {
+                blob_type: BlobType::Data,
+                pack: Id::default(),
+                offset: 0,
+                length: stored.len() as u32,
+                uncompressed_length: uncompressed,
+            };
+            let id = Id::hash(&text);
+            decoder.decode(&key, &id, &location, &mut stored).unwrap();
+            decoder.release_beyond(4 << 20);
+            assert_eq!(decoder.plaintext.capacity() == 0, released, "{size}");
+        }
+    }
+
     #[test]
     fn a_tampered_blob_is_rejected_naming_it() {
         let key = MasterKey::generate();

@@ -265,6 +265,24 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_worker_keeps_its_run_buffer_and_frees_what_a_large_blob_grew() {
+        let mut worker = Worker::new();
+        worker.buffer.resize(3 << 20, 1);
+        let kept = worker.buffer.as_ptr();
+        worker.release_large_buffers();
+        // The largest ordinary run after a smaller one: no growth, nothing freed.
+        worker.buffer.resize(RUN_BYTES_MAX as usize, 1);
+        worker.release_large_buffers();
+        assert_eq!(worker.buffer.as_ptr(), kept);
+        assert_eq!(worker.buffer.capacity(), BUFFER_KEEP_BYTES);
+        // A run holding an 8 MiB blob.
+        worker.buffer.resize(8 << 20, 1);
+        worker.release_large_buffers();
+        assert!(worker.buffer.capacity() <= BUFFER_KEEP_BYTES);
+        assert!(worker.buffer.is_empty());
+    }
+
+    #[test]
     fn zero_detection_sees_a_single_set_bit_anywhere() {
         assert!(is_all_zero(&[]));
         assert!(is_all_zero(&[0; 1000]));
