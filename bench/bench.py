@@ -3,6 +3,7 @@
 
 usage: bench/bench.py [--scale 1.0] [--rounds 5] [--tools cairn,restic,borg-zstd3,borg-lz4]
                       [--work /var/tmp/cairn-bench] [--out docs/benchmarks.md] [--no-cold]
+                      [--only restore] [--cairn-bin PATH]
 
 For each round and each tool (interleaved, order rotated per round), on a fresh copy of the
 dataset made by ../shared/bench/gen_dataset.py:
@@ -13,6 +14,12 @@ dataset made by ../shared/bench/gen_dataset.py:
   5. full restore of the day-2 snapshot with a cold cache, verified by a full compare;
 and records wall time, peak RSS of the tool process (getrusage), and repository size.
 Prints and writes a markdown table of medians (min-max) with ratios cairn/peer.
+
+With --only restore, each tool backs the dataset up once (untimed) into a repository of its
+own, kept for all rounds (deleted after its restore when there is one round); each round then
+times step 5 alone (restoring that snapshot).
+--cairn-bin measures another cairn binary (e.g. one built from an older commit) instead of
+building this tree's.
 """
 import argparse, hashlib, os, platform, shutil, statistics, subprocess, sys, time
 from pathlib import Path
@@ -91,8 +98,11 @@ class Tool:
 
     def init(self, repo):
         shutil.rmtree(repo, ignore_errors=True)
-        shutil.rmtree(self.work / "restic-cache", ignore_errors=True)
-        shutil.rmtree(self.work / "borg-base", ignore_errors=True)
+        # Only this tool's cache: another tool's repository may still be in use (--only).
+        if self.name == "restic":
+            shutil.rmtree(self.work / "restic-cache", ignore_errors=True)
+        elif self.name.startswith("borg"):
+            shutil.rmtree(self.work / "borg-base", ignore_errors=True)
         if self.name == "cairn":
             sh([self.cairn, "-r", repo, "init", "-q"], env=self.env, stdout=subprocess.DEVNULL)
         elif self.name == "restic":
@@ -154,6 +164,10 @@ def main():
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks.md")
     ap.add_argument("--generator", type=Path, default=ROOT.parent / "shared" / "bench")
     ap.add_argument("--no-cold", action="store_true", help="skip cold-cache runs (no root needed)")
+    ap.add_argument("--only", choices=["restore"], help="run only these measures")
+    ap.add_argument("--cairn-bin", type=Path, help="the cairn binary to measure (default: build this tree's)")
+    ap.add_argument("--restore-dir", type=Path,
+                    help="where restores go (default: WORK/restore); e.g. a tmpfs when the disk has no room for one")
     args = ap.parse_args()
     tools = args.tools.split(",")
     cold = not args.no_cold
@@ -162,8 +176,11 @@ def main():
     for f in ["gen_dataset.py", "mutate_day2.py"]:
         if not (args.generator / f).exists():
             sys.exit(f"{args.generator / f} not found; pass --generator DIR")
-    cairn_bin = ROOT / "target" / "release" / "cairn"
-    sh(["cargo", "build", "--release", "-q", "-p", "cairn"], cwd=ROOT)
+    if args.cairn_bin:
+        cairn_bin = args.cairn_bin.resolve()
+    else:
+        cairn_bin = ROOT / "target" / "release" / "cairn"
+        sh(["cargo", "build", "--release", "-q", "-p", "cairn"], cwd=ROOT)
     for t in tools:
         exe = {"cairn": str(cairn_bin), "restic": "restic"}.get(t, "borg")
         if not shutil.which(exe):
@@ -171,6 +188,7 @@ def main():
 
     work = args.work
     work.mkdir(parents=True, exist_ok=True)
+    restore_dir = args.restore_dir or work / "restore"
     dataset = work / f"dataset-{args.scale}"
     if not dataset.exists():
         print(f"generating dataset at scale {args.scale} ...", flush=True)
@@ -191,7 +209,9 @@ def main():
     files = sum(len(f) for _, _, f in os.walk(dataset))
 
     results = {t: {k: [] for k in ["cold", "hot", "rss", "nochange", "day2", "restore", "restore_rss", "size"]} for t in tools}
-    for rnd in range(args.rounds):
+    if args.only == "restore":
+        restore_rounds(args, tools, work, restore_dir, dataset, data_bytes, cairn_bin, cold, results)
+    for rnd in range(0 if args.only else args.rounds):
         order = tools[rnd % len(tools):] + tools[:rnd % len(tools)]
         for name in order:
             tool = Tool(name, work, cairn_bin)
@@ -223,26 +243,66 @@ def main():
             secs, _ = tool.backup(repo, src, "day2")
             results[name]["day2"].append(secs)
             results[name]["size"].append(dir_size(repo) / 2**20)
-            target = work / "restore"
-            shutil.rmtree(target, ignore_errors=True)
-            if cold:
-                drop_caches()
-            secs, rss = tool.restore(repo, target, "day2")
-            results[name]["restore"].append(data_bytes / secs / 1e6)
-            results[name]["restore_rss"].append(rss)
-            restored = target / str(src).lstrip("/")
-            if tree_digest(restored) != tree_digest(src):
-                sys.exit(f"{name}: the restored tree differs from the source (round {rnd + 1})")
-            shutil.rmtree(target)
+            restore_once(tool, repo, src, tree_digest(src), restore_dir, data_bytes, cold, results)
             print(f"round {rnd + 1} {name}: hot {results[name]['hot'][-1]:.0f} MB/s, no-change {results[name]['nochange'][-1]:.2f} s, "
                   f"day-2 {results[name]['day2'][-1]:.2f} s, restore {results[name]['restore'][-1]:.0f} MB/s", flush=True)
 
+    write_report(args, tools, cairn_bin, data_bytes, files, results)
+
+
+def restore_once(tool, repo, source, source_digest, target, data_bytes, cold, results):
+    """Step 5: a restore of the latest snapshot into `target`, timed, compared with `source`
+    (whose tree_digest is `source_digest`)."""
+    shutil.rmtree(target, ignore_errors=True)
+    if cold:
+        drop_caches()
+    else:
+        os.sync()
+    secs, rss = tool.restore(repo, target, "day2")
+    results[tool.name]["restore"].append(data_bytes / secs / 1e6)
+    results[tool.name]["restore_rss"].append(rss)
+    restored = target / str(source).lstrip("/")
+    if tree_digest(restored) != source_digest:
+        sys.exit(f"{tool.name}: the restored tree differs from the source")
+    shutil.rmtree(target)
+
+
+def restore_rounds(args, tools, work, restore_dir, dataset, data_bytes, cairn_bin, cold, results):
+    """--only restore: one backup per tool, then rounds of restores, tools interleaved. With
+    one round, each repository is made just before its restore and deleted after it, so a
+    scale-10 run needs room for one repository and one restore at a time."""
+    digest = tree_digest(dataset)
+    repos = {}
+
+    def repository(name):
+        if name not in repos:
+            tool = Tool(name, work, cairn_bin)
+            repos[name] = work / f"repo-{name}"
+            tool.init(repos[name])
+            tool.backup(repos[name], dataset, "day2")
+        return repos[name]
+
+    for rnd in range(args.rounds):
+        order = tools[rnd % len(tools):] + tools[:rnd % len(tools)]
+        for name in order:
+            tool = Tool(name, work, cairn_bin)
+            restore_once(tool, repository(name), dataset, digest, restore_dir, data_bytes, cold, results)
+            print(f"round {rnd + 1} {name}: restore {results[name]['restore'][-1]:.0f} MB/s, "
+                  f"peak RSS {results[name]['restore_rss'][-1]:.0f} MiB", flush=True)
+            if args.rounds == 1:
+                shutil.rmtree(repos[name])
+    if args.rounds > 1:
+        for repo in repos.values():
+            shutil.rmtree(repo)
+
+
+def write_report(args, tools, cairn_bin, data_bytes, files, results):
     rows = [
         ("initial backup, hot cache", "hot", "MB/s", True),
         ("initial backup, cold cache", "cold", "MB/s", True),
         ("no-change backup", "nochange", "s", False),
         ("day-2 backup", "day2", "s", False),
-        ("full restore, cold cache", "restore", "MB/s", True),
+        ("full restore, " + ("hot" if args.no_cold else "cold") + " cache", "restore", "MB/s", True),
         ("repository size", "size", "MiB", False),
         ("peak RSS, initial backup", "rss", "MiB", False),
         ("peak RSS, restore", "restore_rss", "MiB", False),
@@ -251,7 +311,8 @@ def main():
     lines = [f"# Benchmarks", "",
              f"Generated by `{' '.join(['bench/bench.py'] + sys.argv[1:])}` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.", "",
              f"- Machine: {machine()}",
-             f"- Data: `gen_dataset.py --scale {args.scale}`: {data_bytes / 2**20:.0f} MiB in {files} files; day 2 by `mutate_day2.py`",
+             f"- Data: `gen_dataset.py --scale {args.scale}`: {data_bytes / 2**20:.0f} MiB in {files} files; "
+             + ("restores of a backup of the dataset itself" if args.only == "restore" else "day 2 by `mutate_day2.py`"),
              f"- Tools: " + "; ".join(f"{k}: `{v}`" for k, v in versions(cairn_bin).items()),
              f"- {args.rounds} rounds, tools interleaved; median (min–max). Throughput = dataset bytes / wall time.",
              "- Ratios: for throughput, cairn/peer (higher is better); for times, sizes and memory, cairn/peer (lower is better).", "",

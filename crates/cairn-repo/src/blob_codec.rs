@@ -166,6 +166,14 @@ impl BlobDecoder {
         }
     }
 
+    /// Frees the output buffer if a large blob grew it beyond `bytes_max`, so that a decoder
+    /// kept for a long time holds no more than that between blobs.
+    pub fn release_beyond(&mut self, bytes_max: usize) {
+        if self.plaintext.capacity() > bytes_max {
+            self.plaintext = Vec::new();
+        }
+    }
+
     /// The plaintext of the stored blob in `sealed` (decrypted in place), checked against its
     /// MAC, the index's length and its id. An uncompressed blob's plaintext is returned where it
     /// lies, without a copy.
@@ -195,7 +203,8 @@ impl BlobDecoder {
                     })?),
                 };
                 self.plaintext.clear();
-                self.plaintext.reserve(expected as usize);
+                // Exact: the capacity then says how large a blob was met (see release_beyond).
+                self.plaintext.reserve_exact(expected as usize);
                 let written = decompressor
                     .decompress_to_buffer(opened, &mut self.plaintext)
                     .map_err(|e| RepoError::corrupt(object(), format!("cannot decompress: {e}")))?;
@@ -268,6 +277,33 @@ mod tests {
             None,
             "format version 1 never compresses"
         );
+    }
+
+    /// A decoder a worker keeps gives back what a large blob took, and only then: its buffer
+    /// is sized exactly, so ordinary blobs after a slightly smaller one stay under the limit.
+    #[test]
+    fn a_decoder_releases_only_what_a_large_blob_grew() {
+        let key = MasterKey::generate();
+        let mut encoder = BlobEncoder::new(Compression::Auto, true);
+        let mut decoder = BlobDecoder::new();
+        let line = b"2026-11-29 INFO one line of a log\n";
+        for (size, released) in [(3 << 20, false), (3_500_000, false), (6 << 20, true)] {
+            let text: Vec<u8> = line.iter().copied().cycle().take(size).collect();
+            let mut stored = Vec::new();
+            let uncompressed = encoder.encode(&key, &text, &mut stored);
+            assert!(uncompressed.is_some());
+            let location = BlobLocation {
+                blob_type: BlobType::Data,
+                pack: Id::default(),
+                offset: 0,
+                length: stored.len() as u32,
+                uncompressed_length: uncompressed,
+            };
+            let id = Id::hash(&text);
+            decoder.decode(&key, &id, &location, &mut stored).unwrap();
+            decoder.release_beyond(4 << 20);
+            assert_eq!(decoder.plaintext.capacity() == 0, released, "{size}");
+        }
     }
 
     #[test]

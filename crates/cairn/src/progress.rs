@@ -165,6 +165,10 @@ impl BackupObserver for Progress {
 }
 
 impl RestoreObserver for Progress {
+    fn wants_totals(&self) -> bool {
+        !matches!(self.output, Output::Silent)
+    }
+
     fn planned(&self, files: u64, bytes: u64) {
         self.set_totals(files, bytes);
     }

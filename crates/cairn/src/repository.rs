@@ -1,6 +1,5 @@
 //! Turning `-r` into a storage and an open repository.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{bail, Result};

@@ -1,14 +1,16 @@
-//! Phase 2 of a restore: fetch packs, open blobs, write them where they belong.
+//! Phase 2 of a restore: fetch a pack's needed ranges, open blobs, write them where they
+//! belong.
 
 use std::collections::HashMap;
 use std::fs::File;
 use std::os::unix::fs::FileExt;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 
 use cairn_storage::FileKind;
 
+use super::batch::{Batch, PlannedBlob};
 use super::metadata;
-use super::plan::{create_file, PackPlan, Plan, PlannedBlob};
+use super::plan::create_file;
 use super::{Errors, RestoreObserver};
 use crate::blob_codec::BlobDecoder;
 use crate::Repository;
@@ -18,60 +20,64 @@ use crate::Repository;
 const RUN_GAP_MAX: u64 = 1 << 20;
 /// A run ends once it spans this much, which bounds each worker's buffer.
 const RUN_BYTES_MAX: u64 = 4 << 20;
+/// Buffers a large blob (up to 8 MiB, the chunker's maximum) grew beyond this are freed after
+/// its run: four workers would otherwise each keep the largest blob they ever met, twice
+/// (read and decompressed), and a long restore meets them all.
+const BUFFER_KEEP_BYTES: usize = RUN_BYTES_MAX as usize;
 /// Open files kept per worker, so a large file's many blobs do not reopen it each time.
 const OPEN_FILES_MAX: usize = 64;
 
 /// What one worker thread keeps from pack to pack.
-struct Worker {
-    files: HashMap<u32, File>,
+pub(crate) struct Worker {
+    /// Keyed by restore-wide file number ([`Batch::first_file`] + position in the batch).
+    files: HashMap<u64, File>,
     /// The bytes of one run, reused for every run (no fresh memory per read).
     buffer: Vec<u8>,
     decoder: BlobDecoder,
+    as_root: bool,
 }
 
-/// Writes every planned blob; returns the bytes written (holes included).
-pub(crate) fn write_all(
-    repo: &Repository,
-    plan: &Plan,
-    threads: usize,
-    observer: &dyn RestoreObserver,
-    errors: &Errors,
-) -> u64 {
-    let next = AtomicUsize::new(0);
-    let written = AtomicU64::new(0);
-    std::thread::scope(|scope| {
-        for _ in 0..threads.min(plan.packs.len()).max(1) {
-            scope.spawn(|| {
-                let mut worker = Worker {
-                    files: HashMap::new(),
-                    buffer: Vec::new(),
-                    decoder: BlobDecoder::new(),
-                };
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(pack) = plan.packs.get(i) else { break };
-                    restore_pack(repo, plan, pack, &mut worker, observer, errors, &written);
-                }
-            });
+impl Worker {
+    pub fn new() -> Worker {
+        Worker {
+            files: HashMap::new(),
+            buffer: run_buffer(),
+            decoder: BlobDecoder::new(),
+            as_root: metadata::as_root(),
         }
-    });
-    written.into_inner()
+    }
+
+    pub fn release_large_buffers(&mut self) {
+        if self.buffer.capacity() > BUFFER_KEEP_BYTES {
+            self.buffer = run_buffer();
+        }
+        self.decoder.release_beyond(BUFFER_KEEP_BYTES);
+    }
+
+    /// The worker's read buffer, for verification between packs.
+    pub fn buffer(&mut self) -> &mut Vec<u8> {
+        &mut self.buffer
+    }
 }
 
-fn restore_pack(
+/// A buffer any run fits in but one with a larger blob: it never grows by doubling, so its
+/// capacity beyond [`BUFFER_KEEP_BYTES`] means a large blob. Pages are only taken when used.
+fn run_buffer() -> Vec<u8> {
+    Vec::with_capacity(BUFFER_KEEP_BYTES)
+}
+
+/// Writes the blobs a batch needs from its pack number `pack`; returns the bytes written
+/// (holes included).
+pub(crate) fn restore_pack(
     repo: &Repository,
-    plan: &Plan,
-    pack: &PackPlan,
+    batch: &Batch,
+    pack: usize,
     worker: &mut Worker,
     observer: &dyn RestoreObserver,
     errors: &Errors,
-    written: &AtomicU64,
-) {
-    let Worker {
-        files,
-        buffer,
-        decoder,
-    } = worker;
+) -> u64 {
+    let pack = &batch.packs[pack];
+    let mut written = 0u64;
     for run in runs(&pack.blobs) {
         let start = u64::from(run[0].location.offset);
         let end = run
@@ -80,114 +86,144 @@ fn restore_pack(
             .max()
             .unwrap_or(start);
         let name = pack.pack.to_hex();
-        if let Err(e) =
-            repo.storage()
-                .get_range_into(FileKind::Pack, &name, start, end - start, buffer)
-        {
+        if let Err(e) = repo.storage().get_range_into(
+            FileKind::Pack,
+            &name,
+            start,
+            end - start,
+            &mut worker.buffer,
+        ) {
+            let message = format!("cannot read pack {}: {e}", pack.pack);
             for blob in run {
-                let message = format!("cannot read pack {}: {e}", pack.pack);
-                report_blob(plan, blob, observer, errors, &message);
-                for &(file_number, _) in &blob.targets {
-                    target_done(plan, files, file_number, observer, errors);
-                }
+                lose_blob(batch, blob, worker, observer, errors, &message);
             }
+            worker.release_large_buffers();
             continue;
         }
         for blob in run {
             let from = (u64::from(blob.location.offset) - start) as usize;
-            let sealed = &mut buffer[from..from + blob.location.length as usize];
-            let plaintext = match decoder.decode(repo.key(), &blob.id, &blob.location, sealed) {
-                Ok(p) => p,
-                Err(e) => {
-                    report_blob(plan, blob, observer, errors, &e.to_string());
-                    for &(file_number, _) in &blob.targets {
-                        target_done(plan, files, file_number, observer, errors);
+            let sealed = &mut worker.buffer[from..from + blob.location.length as usize];
+            let plaintext =
+                match worker
+                    .decoder
+                    .decode(repo.key(), &blob.id, &blob.location, sealed)
+                {
+                    Ok(p) => p,
+                    Err(e) => {
+                        let message = e.to_string();
+                        lose_blob(batch, blob, worker, observer, errors, &message);
+                        continue;
                     }
-                    continue;
-                }
-            };
+                };
             // A blob of zeros is left unwritten: the file was created at its full size, so the
             // range already reads as zeros and stays a hole on disk.
-            let zeros = is_all_zero(plaintext);
+            let data = if is_all_zero(plaintext) {
+                &[][..]
+            } else {
+                plaintext
+            };
             for &(file_number, offset) in &blob.targets {
-                let path = &plan.files[file_number as usize].path;
-                let data = if zeros { &[][..] } else { plaintext };
-                match write_at(plan, files, file_number, offset, data) {
+                match write_at(batch, &mut worker.files, file_number, offset, data) {
                     Ok(()) => {
-                        written.fetch_add(plaintext.len() as u64, Ordering::Relaxed);
+                        written += plaintext.len() as u64;
                         observer.bytes_written(plaintext.len() as u64);
                     }
-                    Err(e) => errors.add(observer, path, format!("cannot write: {e}")),
+                    Err(e) => {
+                        let path = &batch.files[file_number as usize].path;
+                        errors.add(observer, path, format!("cannot write: {e}"));
+                    }
                 }
-                target_done(plan, files, file_number, observer, errors);
+                target_done(
+                    batch,
+                    &mut worker.files,
+                    worker.as_root,
+                    file_number,
+                    observer,
+                    errors,
+                );
             }
         }
+        worker.release_large_buffers();
     }
+    written
 }
 
 /// Counts one write to a file as done; the worker doing its last one applies its metadata
 /// through the descriptor it holds and closes it.
 fn target_done(
-    plan: &Plan,
-    files: &mut HashMap<u32, File>,
+    batch: &Batch,
+    files: &mut HashMap<u64, File>,
+    as_root: bool,
     file_number: u32,
     observer: &dyn RestoreObserver,
     errors: &Errors,
 ) {
-    if plan.remaining[file_number as usize].fetch_sub(1, Ordering::AcqRel) != 1 {
+    if batch.remaining[file_number as usize].fetch_sub(1, Ordering::AcqRel) != 1 {
         return;
     }
-    let Some(file) = files.remove(&file_number) else {
+    let Some(file) = files.remove(&(batch.first_file + u64::from(file_number))) else {
         return;
     };
-    let planned = &plan.files[file_number as usize];
+    let planned = &batch.files[file_number as usize];
     metadata::apply_to_open_file(
         &file,
         &planned.path,
-        &planned.node,
-        metadata::as_root(),
+        &planned.metadata,
+        as_root,
         observer,
         errors,
     );
-    plan.metadata_done[file_number as usize].store(true, Ordering::Release);
+    batch.metadata_done[file_number as usize].store(true, Ordering::Release);
 }
 
-fn report_blob(
-    plan: &Plan,
+/// Reports a blob that cannot be restored against every place it was to be written, which
+/// still counts as done (the file keeps a hole there).
+fn lose_blob(
+    batch: &Batch,
     blob: &PlannedBlob,
+    worker: &mut Worker,
     observer: &dyn RestoreObserver,
     errors: &Errors,
     message: &str,
 ) {
     for &(file_number, offset) in &blob.targets {
-        let path = &plan.files[file_number as usize].path;
+        let path = &batch.files[file_number as usize].path;
         errors.add(
             observer,
             path,
             format!("content at offset {offset} is lost: {message}"),
+        );
+        target_done(
+            batch,
+            &mut worker.files,
+            worker.as_root,
+            file_number,
+            observer,
+            errors,
         );
     }
 }
 
 /// Writes `data` at `offset` (nothing when empty: a hole), creating the file on first use.
 fn write_at(
-    plan: &Plan,
-    files: &mut HashMap<u32, File>,
+    batch: &Batch,
+    files: &mut HashMap<u64, File>,
     file_number: u32,
     offset: u64,
     data: &[u8],
 ) -> std::io::Result<()> {
-    if !files.contains_key(&file_number) {
+    let key = batch.first_file + u64::from(file_number);
+    if !files.contains_key(&key) {
         if files.len() >= OPEN_FILES_MAX {
             files.clear();
         }
-        let planned = &plan.files[file_number as usize];
-        files.insert(file_number, create_file(&planned.path, planned.node.size)?);
+        let planned = &batch.files[file_number as usize];
+        files.insert(key, create_file(&planned.path, planned.size)?);
     }
     if data.is_empty() {
         return Ok(());
     }
-    files[&file_number].write_all_at(data, offset)
+    files[&key].write_all_at(data, offset)
 }
 
 /// Splits a pack's blobs (sorted by offset) into runs read with one request each.
@@ -227,6 +263,24 @@ pub(crate) fn is_all_zero(data: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_worker_keeps_its_run_buffer_and_frees_what_a_large_blob_grew() {
+        let mut worker = Worker::new();
+        worker.buffer.resize(3 << 20, 1);
+        let kept = worker.buffer.as_ptr();
+        worker.release_large_buffers();
+        // The largest ordinary run after a smaller one: no growth, nothing freed.
+        worker.buffer.resize(RUN_BYTES_MAX as usize, 1);
+        worker.release_large_buffers();
+        assert_eq!(worker.buffer.as_ptr(), kept);
+        assert_eq!(worker.buffer.capacity(), BUFFER_KEEP_BYTES);
+        // A run holding an 8 MiB blob.
+        worker.buffer.resize(8 << 20, 1);
+        worker.release_large_buffers();
+        assert!(worker.buffer.capacity() <= BUFFER_KEEP_BYTES);
+        assert!(worker.buffer.is_empty());
+    }
 
     #[test]
     fn zero_detection_sees_a_single_set_bit_anywhere() {

@@ -7,13 +7,54 @@
 use std::ffi::CString;
 use std::io;
 use std::os::unix::ffi::OsStrExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use cairn_format::tree::{GoTime, Node, NodeType};
+use cairn_format::tree::{go_mode, ExtendedAttribute, GoTime, Node, NodeType};
 
-use super::plan::Plan;
 use super::{Errors, RestoreObserver};
-use cairn_format::tree::go_mode;
+
+/// What a restore sets on an entry once its content is in place: the part of a [`Node`] that
+/// is kept while the entry waits (a whole node is several times larger).
+pub(crate) struct Metadata {
+    /// Go `fs.FileMode` bits.
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub atime: GoTime,
+    pub mtime: GoTime,
+    pub extended_attributes: Vec<ExtendedAttribute>,
+    /// Symlinks have no mode of their own to set.
+    pub is_symlink: bool,
+}
+
+impl Metadata {
+    pub fn of(node: &Node) -> Metadata {
+        Metadata {
+            mode: node.mode,
+            uid: node.uid,
+            gid: node.gid,
+            atime: node.atime,
+            mtime: node.mtime,
+            extended_attributes: node.extended_attributes.clone(),
+            is_symlink: node.node_type == NodeType::Symlink,
+        }
+    }
+
+    /// Heap bytes held beyond the struct itself, for the plan's memory estimate.
+    pub fn heap_bytes(&self) -> usize {
+        self.extended_attributes
+            .iter()
+            .map(|a| std::mem::size_of::<ExtendedAttribute>() + a.name.len() + a.value.len())
+            .sum()
+    }
+}
+
+/// A restored directory waiting for its metadata until all content is written.
+pub(crate) struct PlannedDir {
+    pub path: PathBuf,
+    pub metadata: Metadata,
+    pub depth: usize,
+}
 
 /// Whether ownership can be restored (only root may give files away).
 pub(crate) fn as_root() -> bool {
@@ -21,28 +62,23 @@ pub(crate) fn as_root() -> bool {
     unsafe { libc::geteuid() == 0 }
 }
 
-/// The metadata of everything not already done by the content workers: files without content
-/// (or whose last write failed), special files, then directories deepest first.
-pub(crate) fn apply(plan: &Plan, observer: &dyn RestoreObserver, errors: &Errors) {
+/// Directories, deepest first, once everything else is done (setting a child's metadata must
+/// not be undone by a later write below its parent, and a read-only parent comes last).
+pub(crate) fn apply_to_dirs(
+    dirs: &mut [PlannedDir],
+    observer: &dyn RestoreObserver,
+    errors: &Errors,
+) {
     let as_root = as_root();
-    for (file, done) in plan.files.iter().zip(&plan.metadata_done) {
-        if !done.load(std::sync::atomic::Ordering::Acquire) {
-            apply_node(&file.path, &file.node, as_root, observer, errors);
-        }
-    }
-    for (path, node) in &plan.others {
-        apply_node(path, node, as_root, observer, errors);
-    }
-    let mut dirs: Vec<&(std::path::PathBuf, Node, usize)> = plan.dirs.iter().collect();
-    dirs.sort_by_key(|d| std::cmp::Reverse(d.2));
-    for (path, node, _) in dirs {
-        apply_node(path, node, as_root, observer, errors);
+    dirs.sort_by_key(|d| std::cmp::Reverse(d.depth));
+    for dir in dirs.iter() {
+        apply_to_path(&dir.path, &dir.metadata, as_root, observer, errors);
     }
 }
 
-fn apply_node(
+pub(crate) fn apply_to_path(
     path: &Path,
-    node: &Node,
+    metadata: &Metadata,
     as_root: bool,
     observer: &dyn RestoreObserver,
     errors: &Errors,
@@ -53,7 +89,7 @@ fn apply_node(
     };
     if as_root {
         // SAFETY: c_path is a valid C string for the call.
-        if unsafe { libc::lchown(c_path.as_ptr(), node.uid, node.gid) } != 0 {
+        if unsafe { libc::lchown(c_path.as_ptr(), metadata.uid, metadata.gid) } != 0 {
             errors.add(
                 observer,
                 path,
@@ -61,8 +97,8 @@ fn apply_node(
             );
         }
     }
-    if node.node_type != NodeType::Symlink {
-        let mode = go_mode::to_unix_permissions(node.mode);
+    if !metadata.is_symlink {
+        let mode = go_mode::to_unix_permissions(metadata.mode);
         // SAFETY: as above.
         if unsafe { libc::chmod(c_path.as_ptr(), mode) } != 0 {
             errors.add(
@@ -72,7 +108,7 @@ fn apply_node(
             );
         }
     }
-    for attribute in &node.extended_attributes {
+    for attribute in &metadata.extended_attributes {
         if let Err(e) = xattr::set(path, &attribute.name, &attribute.value) {
             errors.add(
                 observer,
@@ -81,7 +117,7 @@ fn apply_node(
             );
         }
     }
-    let times = [timespec(&node.atime), timespec(&node.mtime)];
+    let times = [timespec(&metadata.atime), timespec(&metadata.mtime)];
     // SAFETY: c_path and times are valid for the call; AT_FDCWD resolves relative paths from the
     // working directory (ours are absolute anyway).
     let rc = unsafe {
@@ -106,7 +142,7 @@ fn apply_node(
 pub(crate) fn apply_to_open_file(
     file: &std::fs::File,
     path: &Path,
-    node: &Node,
+    metadata: &Metadata,
     as_root: bool,
     observer: &dyn RestoreObserver,
     errors: &Errors,
@@ -115,21 +151,21 @@ pub(crate) fn apply_to_open_file(
     let fd = file.as_raw_fd();
     // SAFETY (all calls below): `fd` is an open descriptor owned by `file` for their duration,
     // and `times` is a valid two-element array.
-    if as_root && unsafe { libc::fchown(fd, node.uid, node.gid) } != 0 {
+    if as_root && unsafe { libc::fchown(fd, metadata.uid, metadata.gid) } != 0 {
         errors.add(
             observer,
             path,
             format!("cannot set owner: {}", io::Error::last_os_error()),
         );
     }
-    if unsafe { libc::fchmod(fd, go_mode::to_unix_permissions(node.mode)) } != 0 {
+    if unsafe { libc::fchmod(fd, go_mode::to_unix_permissions(metadata.mode)) } != 0 {
         errors.add(
             observer,
             path,
             format!("cannot set mode: {}", io::Error::last_os_error()),
         );
     }
-    for attribute in &node.extended_attributes {
+    for attribute in &metadata.extended_attributes {
         if let Err(e) = xattr::FileExt::set_xattr(file, &attribute.name, &attribute.value) {
             errors.add(
                 observer,
@@ -138,7 +174,7 @@ pub(crate) fn apply_to_open_file(
             );
         }
     }
-    let times = [timespec(&node.atime), timespec(&node.mtime)];
+    let times = [timespec(&metadata.atime), timespec(&metadata.mtime)];
     if unsafe { libc::futimens(fd, times.as_ptr()) } != 0 {
         errors.add(
             observer,

@@ -1,22 +1,31 @@
 //! Restore: a snapshot (or part of it) back onto the file system.
 //!
 //! # Phases
-//! 1. [`plan`]: walk the snapshot's trees, apply include/exclude patterns, create directories,
-//!    empty files at their final size (so untouched ranges stay holes), symlinks, FIFOs and
-//!    devices, and hard links; collect for each pack the blobs needed and where they go.
-//! 2. [`content`]: worker threads take packs one at a time, read the needed byte ranges, open
-//!    and verify each blob once and write it to every file offset that uses it. Blobs of zeros
-//!    are not written: the pre-sized file already reads as zeros there, as a hole.
-//! 3. [`metadata`]: ownership (as root), mode, extended attributes and times of files, then of
-//!    directories deepest first, so restoring a child does not change its parent's mtime.
-//! 4. [`verify`] (optional): read every restored file back and compare each blob's SHA-256.
+//! 1. [`plan`]: walk the snapshot's trees ([`walk`] applies include/exclude patterns), create
+//!    directories, empty files at their final size (so untouched ranges stay holes), symlinks,
+//!    FIFOs and devices; collect for each pack the blobs needed and where they go. The plan is
+//!    cut into [`batch`]es of bounded size, handed over as they fill, so memory does not grow
+//!    with the snapshot.
+//! 2. [`pipeline`]: worker threads restore each batch's packs ([`content`]: read the needed byte
+//!    ranges, open and verify each blob once, write it to every file offset that uses it; blobs
+//!    of zeros are not written: the pre-sized file already reads as zeros there, as a hole).
+//!    Batches are then finished in planning order: hard links, and [`metadata`] (ownership as
+//!    root, mode, extended attributes, times) of entries no content worker finished; with
+//!    `--verify`, [`verify`] reads the batch's files back and compares each blob's SHA-256.
+//! 3. Directories' metadata, deepest first, after all content, so restoring a child does not
+//!    change its parent's mtime.
 //!
+//! Beside them, [`totals`] counts what will be restored for the progress display.
 //! Errors on single entries are reported and counted; the restore goes on with the rest.
 
+mod batch;
 mod content;
 mod metadata;
+mod pipeline;
 mod plan;
+mod totals;
 mod verify;
+mod walk;
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -37,18 +46,32 @@ pub struct RestoreOptions {
     pub verify: bool,
     /// Worker threads fetching and writing packs.
     pub threads: usize,
+    /// Plan bytes (an estimate of the memory a batch of the plan takes) at which a batch is
+    /// handed to the workers; 0 means the default (2 MiB). A batch holds at least one file,
+    /// with all its blobs. Small values only serve tests of the batch boundaries.
+    pub batch_plan_bytes_max: usize,
 }
 
 /// Receives progress; every method may be called from several threads.
 pub trait RestoreObserver: Send + Sync {
-    /// Totals known after planning.
+    /// Whether [`RestoreObserver::planned`] is wanted: the totals cost a second walk of the
+    /// snapshot's trees.
+    fn wants_totals(&self) -> bool {
+        true
+    }
+    /// Totals of files and bytes to restore, called once, from a walk beside the restore
+    /// (so possibly after the first [`RestoreObserver::bytes_written`]).
     fn planned(&self, _files: u64, _bytes: u64) {}
     fn bytes_written(&self, _bytes: u64) {}
     fn error(&self, _path: &Path, _message: &str) {}
 }
 
 pub struct NoRestoreObserver;
-impl RestoreObserver for NoRestoreObserver {}
+impl RestoreObserver for NoRestoreObserver {
+    fn wants_totals(&self) -> bool {
+        false
+    }
+}
 
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct RestoreSummary {
@@ -58,6 +81,10 @@ pub struct RestoreSummary {
     pub bytes_restored: u64,
     pub files_verified: u64,
     pub errors: Vec<RestoreError>,
+    /// The largest estimate of plan bytes held by batches alive at once (the batch being
+    /// planned comes on top): what bounds the restore's memory beyond the index.
+    #[serde(skip)]
+    pub plan_bytes_peak: usize,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -91,32 +118,63 @@ pub fn restore(
 ) -> Result<RestoreSummary> {
     prepare_target(target)?;
     let errors = Errors::default();
-    let plan = plan::build(repo, index, tree, target, options, observer, &errors)?;
-    observer.planned(plan.files.len() as u64, plan.total_bytes());
-    let bytes = content::write_all(repo, &plan, options.threads.max(1), observer, &errors);
-    for (link, first) in &plan.links {
-        if let Err(e) = std::fs::hard_link(first, link) {
-            errors.add(
-                observer,
-                link,
-                format!("cannot create hard link to {}: {e}", first.display()),
-            );
-        }
-    }
-    metadata::apply(&plan, observer, &errors);
-    let mut summary = RestoreSummary {
-        files_restored: plan.files.len() as u64,
-        dirs_restored: plan.dirs.len() as u64,
-        other_restored: (plan.others.len() + plan.links.len()) as u64,
-        bytes_restored: bytes,
-        ..RestoreSummary::default()
+    let selection = walk::SelectionWalk {
+        repo,
+        index,
+        options,
     };
-    if options.verify {
-        summary.files_verified =
-            verify::verify_all(&plan, options.threads.max(1), observer, &errors);
+    let pipeline = pipeline::Pipeline::new(repo, observer, &errors, options.verify);
+    let batch_plan_bytes_max = match options.batch_plan_bytes_max {
+        0 => batch::BATCH_PLAN_BYTES_DEFAULT,
+        n => n,
+    };
+    let mut outcome = std::thread::scope(|scope| {
+        if observer.wants_totals() {
+            scope.spawn(|| {
+                let mut totals = totals::Totals::default();
+                selection.run(tree, target, &mut totals);
+                observer.planned(totals.files, totals.bytes);
+            });
+        }
+        for _ in 0..options.threads.max(1) {
+            scope.spawn(|| pipeline.work());
+        }
+        // Ends the workers even if planning panics, so the scope can end (and rethrow).
+        let _planning_over = PlanningOver(&pipeline);
+        let mut planner = plan::Planner::new(
+            index,
+            observer,
+            &errors,
+            &pipeline,
+            batch_plan_bytes_max,
+            options.verify,
+        );
+        selection.run(tree, target, &mut planner);
+        planner.finish()
+    });
+    if let Some(fatal) = outcome.fatal.take() {
+        return Err(fatal);
     }
-    summary.errors = errors.0.into_inner().expect("restore errors");
-    Ok(summary)
+    metadata::apply_to_dirs(&mut outcome.dirs, observer, &errors);
+    let totals = pipeline.totals();
+    Ok(RestoreSummary {
+        files_restored: outcome.files,
+        dirs_restored: outcome.dirs.len() as u64,
+        other_restored: outcome.others,
+        bytes_restored: totals.bytes_written,
+        files_verified: totals.files_verified,
+        errors: errors.0.into_inner().expect("restore errors"),
+        plan_bytes_peak: totals.plan_bytes_peak,
+    })
+}
+
+/// Tells the pipeline no more batches come, when planning ends or unwinds.
+struct PlanningOver<'p, 'a>(&'p pipeline::Pipeline<'a>);
+
+impl Drop for PlanningOver<'_, '_> {
+    fn drop(&mut self) {
+        self.0.planning_over();
+    }
 }
 
 /// Creates the target directory and checks it is writable, so that a read-only target fails

@@ -1,242 +1,119 @@
-//! Phase 1 of a restore: walk the snapshot, create the skeleton, and plan the content by pack.
+//! Phase 1 of a restore: walk the snapshot, create the skeleton, and plan the content in
+//! batches handed to the pipeline as they fill.
 
 use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::fs::OpenOptions;
 use std::io;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU32};
 
 use cairn_format::tree::{Node, NodeType};
 use cairn_format::{BlobType, Id};
 
-use super::{Errors, RestoreObserver, RestoreOptions};
-use crate::index::{BlobLocation, Index};
-use crate::{Repository, Result};
+use super::batch::BatchBuilder;
+use super::metadata::{Metadata, PlannedDir};
+use super::pipeline::Pipeline;
+use super::walk::SelectionVisitor;
+use super::{Errors, RestoreObserver};
+use crate::index::Index;
+use crate::RepoError;
 
-pub(crate) struct PlannedFile {
-    pub path: PathBuf,
-    pub node: Node,
-    /// The file's blobs in order with their plaintext lengths (for verification).
-    pub blobs: Vec<(Id, u32)>,
-}
-
-/// One blob to fetch from a pack and every (file, offset) it is written to.
-pub(crate) struct PlannedBlob {
-    pub id: Id,
-    pub location: BlobLocation,
-    pub targets: Vec<(u32, u64)>,
-}
-
-pub(crate) struct PackPlan {
-    pub pack: Id,
-    /// Sorted by offset.
-    pub blobs: Vec<PlannedBlob>,
-}
-
+/// What the planner leaves for the end of the restore and the summary.
 #[derive(Default)]
-pub(crate) struct Plan {
-    pub files: Vec<PlannedFile>,
-    /// Directories with their depth, for applying metadata deepest first.
-    pub dirs: Vec<(PathBuf, Node, usize)>,
-    /// Symlinks, FIFOs and devices.
-    pub others: Vec<(PathBuf, Node)>,
-    /// Hard links to make once content is written: (link, the path restored first).
-    pub links: Vec<(PathBuf, PathBuf)>,
-    pub packs: Vec<PackPlan>,
-    /// Per file: blob writes still to come. Files are created by the content workers (in
-    /// parallel) and get their metadata from the worker that does the last write.
-    pub remaining: Vec<AtomicU32>,
-    /// Per file: whether its metadata has been applied.
-    pub metadata_done: Vec<AtomicBool>,
+pub(crate) struct PlanOutcome {
+    /// Restored directories; their metadata comes after all content.
+    pub dirs: Vec<PlannedDir>,
+    pub files: u64,
+    /// Symlinks, special files and hard links.
+    pub others: u64,
+    /// A failure that ends the restore (a tree that could not be fetched).
+    pub fatal: Option<RepoError>,
 }
 
-impl Plan {
-    pub fn total_bytes(&self) -> u64 {
-        self.files.iter().map(|f| f.node.size).sum()
-    }
-}
-
-struct Planner<'a> {
-    repo: &'a Repository,
+pub(crate) struct Planner<'a> {
     index: &'a Index,
-    options: &'a RestoreOptions,
     observer: &'a dyn RestoreObserver,
     errors: &'a Errors,
-    plan: Plan,
+    pipeline: &'a Pipeline<'a>,
+    /// A batch is handed over once its plan estimate reaches this.
+    batch_plan_bytes_max: usize,
+    /// Keep each file's blob list for `--verify`.
+    keep_blob_lists: bool,
+    batch: BatchBuilder,
+    batches: u64,
+    /// Restore-wide number of the current batch's first file.
+    batch_first_file: u64,
+    outcome: PlanOutcome,
     /// (device, inode) of files with several links → the path restored first.
     hard_links: HashMap<(u64, u64), PathBuf>,
-    /// pack → blob → index into that pack's blob list.
-    by_pack: HashMap<Id, (Vec<PlannedBlob>, HashMap<Id, usize>)>,
     /// Directories on the way to possible include matches, created only once something below
     /// them is restored, so `--include '*.txt'` does not leave a skeleton of empty directories.
-    pending_dirs: Vec<(PathBuf, Node, usize)>,
+    pending_dirs: Vec<PlannedDir>,
 }
 
-pub(crate) fn build(
-    repo: &Repository,
-    index: &Index,
-    tree: &Id,
-    target: &Path,
-    options: &RestoreOptions,
-    observer: &dyn RestoreObserver,
-    errors: &Errors,
-) -> Result<Plan> {
-    let mut planner = Planner {
-        repo,
-        index,
-        options,
-        observer,
-        errors,
-        plan: Plan::default(),
-        hard_links: HashMap::new(),
-        by_pack: HashMap::new(),
-        pending_dirs: Vec::new(),
-    };
-    planner.visit(tree, b"", target, 1, options.include.is_empty())?;
-    let mut packs: Vec<PackPlan> = planner
-        .by_pack
-        .into_iter()
-        .map(|(pack, (mut blobs, _))| {
-            blobs.sort_by_key(|b| b.location.offset);
-            PackPlan { pack, blobs }
-        })
-        .collect();
-    packs.sort_by_key(|p| p.pack);
-    let mut remaining = vec![0u32; planner.plan.files.len()];
-    for blob in packs.iter().flat_map(|p| &p.blobs) {
-        for &(file, _) in &blob.targets {
-            remaining[file as usize] += 1;
+impl<'a> Planner<'a> {
+    pub fn new(
+        index: &'a Index,
+        observer: &'a dyn RestoreObserver,
+        errors: &'a Errors,
+        pipeline: &'a Pipeline<'a>,
+        batch_plan_bytes_max: usize,
+        keep_blob_lists: bool,
+    ) -> Planner<'a> {
+        Planner {
+            index,
+            observer,
+            errors,
+            pipeline,
+            batch_plan_bytes_max,
+            keep_blob_lists,
+            batch: BatchBuilder::default(),
+            batches: 0,
+            batch_first_file: 0,
+            outcome: PlanOutcome::default(),
+            hard_links: HashMap::new(),
+            pending_dirs: Vec::new(),
         }
     }
-    planner.plan.remaining = remaining.into_iter().map(AtomicU32::new).collect();
-    planner.plan.metadata_done = (0..planner.plan.files.len())
-        .map(|_| AtomicBool::new(false))
-        .collect();
-    planner.plan.packs = packs;
-    Ok(planner.plan)
-}
 
-/// A name from the repository that would escape its directory is refused: the repository is
-/// not trusted to write outside the restore target.
-fn safe_name(name: &[u8]) -> bool {
-    !name.is_empty() && name != b"." && name != b".." && !name.contains(&b'/') && !name.contains(&0)
-}
-
-impl Planner<'_> {
-    fn included(&self, snapshot_path: &str) -> (bool, bool) {
-        let matched = self
-            .options
-            .include
-            .iter()
-            .any(|p| p.matches(snapshot_path));
-        let child_may_match = matched
-            || self
-                .options
-                .include
-                .iter()
-                .any(|p| p.child_may_match(snapshot_path));
-        (matched, child_may_match)
+    /// Hands over the last batch; returns what the end of the restore needs.
+    pub fn finish(mut self) -> PlanOutcome {
+        self.publish();
+        self.outcome
     }
 
-    /// Visits a tree at `snapshot_path` restored to `dir`. `selected` says an ancestor matched
-    /// an include pattern (or there are none), so everything below is restored.
-    fn visit(
-        &mut self,
-        tree: &Id,
-        snapshot_path: &[u8],
-        dir: &Path,
-        depth: usize,
-        selected: bool,
-    ) -> Result<()> {
-        let nodes = match self.repo.load_tree(self.index, tree) {
-            Ok(nodes) => nodes,
-            Err(e) => {
-                self.errors
-                    .add(self.observer, dir, format!("cannot read tree {tree}: {e}"));
-                return Ok(());
-            }
-        };
-        for node in nodes {
-            let path = dir.join(OsStr::from_bytes(&node.name));
-            if !safe_name(&node.name) {
-                self.errors.add(
-                    self.observer,
-                    &path,
-                    "unsafe entry name in the snapshot; skipped".into(),
-                );
-                continue;
-            }
-            let mut child_snapshot_path = snapshot_path.to_vec();
-            child_snapshot_path.push(b'/');
-            child_snapshot_path.extend_from_slice(&node.name);
-            let text = String::from_utf8_lossy(&child_snapshot_path).into_owned();
-            if self.options.exclude.iter().any(|p| p.matches(&text)) {
-                continue;
-            }
-            let (matched, child_may_match) = if selected {
-                (true, true)
-            } else {
-                self.included(&text)
-            };
-            if node.node_type == NodeType::Dir {
-                if !matched && !child_may_match {
-                    continue;
-                }
-                let Some(subtree) = node.subtree else {
-                    continue;
-                };
-                if matched {
-                    if !self.create_pending_dirs() {
-                        continue;
-                    }
-                    if let Err(e) = create_dir(&path) {
-                        self.errors.add(
-                            self.observer,
-                            &path,
-                            format!("cannot create directory: {e}"),
-                        );
-                        continue;
-                    }
-                    self.plan.dirs.push((path.clone(), node, depth));
-                    self.visit(&subtree, &child_snapshot_path, &path, depth + 1, true)?;
-                } else {
-                    self.pending_dirs.push((path.clone(), node, depth));
-                    self.visit(&subtree, &child_snapshot_path, &path, depth + 1, false)?;
-                    if self.pending_dirs.last().is_some_and(|(p, _, _)| *p == path) {
-                        self.pending_dirs.pop();
-                    }
-                }
-                continue;
-            }
-            if !matched {
-                continue;
-            }
-            if !self.create_pending_dirs() {
-                continue;
-            }
-            if let Err(e) = self.create_entry(&path, node) {
-                self.errors.add(self.observer, &path, e.to_string());
-            }
+    /// Hands the current batch to the pipeline (waiting while too many are alive).
+    fn publish(&mut self) {
+        if self.batch.is_empty() {
+            return;
         }
-        Ok(())
+        let batch = std::mem::take(&mut self.batch).finish(self.batches, self.batch_first_file);
+        self.batches += 1;
+        self.batch_first_file += batch.files.len() as u64;
+        self.pipeline.publish(batch);
+    }
+
+    fn publish_if_full(&mut self) {
+        if self.batch.plan_bytes() >= self.batch_plan_bytes_max {
+            self.publish();
+        }
     }
 
     /// Creates the directories waiting for a restored entry below them; false if one failed
     /// (reported).
     fn create_pending_dirs(&mut self) -> bool {
-        for (path, node, depth) in std::mem::take(&mut self.pending_dirs) {
-            if let Err(e) = create_dir(&path) {
+        for dir in std::mem::take(&mut self.pending_dirs) {
+            if let Err(e) = create_dir(&dir.path) {
                 self.errors.add(
                     self.observer,
-                    &path,
+                    &dir.path,
                     format!("cannot create directory: {e}"),
                 );
                 return false;
             }
-            self.plan.dirs.push((path, node, depth));
+            self.outcome.dirs.push(dir);
         }
         true
     }
@@ -247,15 +124,16 @@ impl Planner<'_> {
             NodeType::File => {
                 if node.links > 1 {
                     if let Some(first) = self.hard_links.get(&(node.device_id, node.inode)) {
-                        // Linked once the first path exists, after the content phase.
-                        self.plan.links.push((path.to_path_buf(), first.clone()));
+                        // Linked once the first path's batch is done, after its content.
+                        self.batch.add_link(path.to_path_buf(), first.clone());
+                        self.outcome.others += 1;
                         return Ok(());
                     }
                     self.hard_links
                         .insert((node.device_id, node.inode), path.to_path_buf());
                 }
                 let size = node.size;
-                if !self.add_file(path, node) {
+                if !self.add_file(path, &node) {
                     // Nothing to write (an empty file, or content lost): create it here.
                     create_file(path, size)?;
                 }
@@ -263,12 +141,12 @@ impl Planner<'_> {
             }
             NodeType::Symlink => {
                 std::os::unix::fs::symlink(OsStr::from_bytes(&node.link_target), path)?;
-                self.plan.others.push((path.to_path_buf(), node));
+                self.add_other(path, &node);
                 Ok(())
             }
             NodeType::Fifo => {
                 make_node(path, libc::S_IFIFO | 0o600, 0)?;
-                self.plan.others.push((path.to_path_buf(), node));
+                self.add_other(path, &node);
                 Ok(())
             }
             NodeType::Dev | NodeType::CharDev => {
@@ -278,7 +156,7 @@ impl Planner<'_> {
                     libc::S_IFCHR
                 };
                 make_node(path, kind | 0o600, node.device)?;
-                self.plan.others.push((path.to_path_buf(), node));
+                self.add_other(path, &node);
                 Ok(())
             }
             NodeType::Socket => Ok(()),
@@ -289,11 +167,14 @@ impl Planner<'_> {
         }
     }
 
+    fn add_other(&mut self, path: &Path, node: &Node) {
+        self.batch.add_other(path.to_path_buf(), Metadata::of(node));
+        self.outcome.others += 1;
+    }
+
     /// Plans a file's content; returns whether any blob will be written to it (a content
     /// worker then creates it).
-    fn add_file(&mut self, path: &Path, node: Node) -> bool {
-        let file_number = self.plan.files.len() as u32;
-        let mut offset = 0u64;
+    fn add_file(&mut self, path: &Path, node: &Node) -> bool {
         let mut blobs = Vec::new();
         for id in node.content.iter().flatten() {
             let Some(location) = self.index.lookup(BlobType::Data, id) else {
@@ -305,27 +186,82 @@ impl Planner<'_> {
                 // Without its length the rest of the file cannot be placed either.
                 break;
             };
-            let length = location.plaintext_len();
-            let (pack_blobs, positions) = self.by_pack.entry(location.pack).or_default();
-            let position = *positions.entry(*id).or_insert_with(|| {
-                pack_blobs.push(PlannedBlob {
-                    id: *id,
-                    location,
-                    targets: Vec::new(),
-                });
-                pack_blobs.len() - 1
-            });
-            pack_blobs[position].targets.push((file_number, offset));
-            blobs.push((*id, length));
-            offset += u64::from(length);
+            blobs.push((*id, location));
         }
-        let has_content = !blobs.is_empty();
-        self.plan.files.push(PlannedFile {
+        self.outcome.files += 1;
+        self.batch.add_file(
+            path.to_path_buf(),
+            node.size,
+            Metadata::of(node),
+            &blobs,
+            self.keep_blob_lists,
+        )
+    }
+}
+
+impl SelectionVisitor for Planner<'_> {
+    fn enter_dir(&mut self, path: &Path, node: Node, depth: usize, matched: bool) -> bool {
+        let dir = PlannedDir {
             path: path.to_path_buf(),
-            node,
-            blobs,
-        });
-        has_content
+            metadata: Metadata::of(&node),
+            depth,
+        };
+        if !matched {
+            self.pending_dirs.push(dir);
+            return true;
+        }
+        if !self.create_pending_dirs() {
+            return false;
+        }
+        if let Err(e) = create_dir(path) {
+            self.errors
+                .add(self.observer, path, format!("cannot create directory: {e}"));
+            return false;
+        }
+        self.outcome.dirs.push(dir);
+        true
+    }
+
+    fn leave_dir(&mut self, path: &Path, matched: bool) {
+        if !matched && self.pending_dirs.last().is_some_and(|d| d.path == path) {
+            self.pending_dirs.pop();
+        }
+    }
+
+    fn entry(&mut self, path: &Path, node: Node) {
+        if !self.create_pending_dirs() {
+            return;
+        }
+        if let Err(e) = self.create_entry(path, node) {
+            self.errors.add(self.observer, path, e.to_string());
+        }
+        self.publish_if_full();
+    }
+
+    fn tree_error(&mut self, dir: &Path, tree: &Id, error: RepoError) {
+        // A tree that is damaged or gone is this directory's loss; one that cannot be fetched
+        // at all (the store unreachable) ends the restore rather than leave out what it holds.
+        if !error.is_damage() && error.kind() != crate::ErrorKind::NotFound {
+            self.outcome.fatal.get_or_insert(error);
+            return;
+        }
+        self.errors.add(
+            self.observer,
+            dir,
+            format!("cannot read tree {tree}: {error}"),
+        );
+    }
+
+    fn stopped(&self) -> bool {
+        self.outcome.fatal.is_some()
+    }
+
+    fn unsafe_name(&mut self, path: &Path) {
+        self.errors.add(
+            self.observer,
+            path,
+            "unsafe entry name in the snapshot; skipped".into(),
+        );
     }
 }
 
@@ -351,8 +287,6 @@ fn create_dir(path: &Path) -> io::Result<()> {
     }
     std::fs::DirBuilder::new().mode(0o700).create(path)
 }
-
-use std::os::unix::fs::DirBuilderExt;
 
 /// Makes room for a new entry: an existing file, link or special file is replaced (as restic
 /// does); an existing directory is an error, since replacing it would delete its contents.

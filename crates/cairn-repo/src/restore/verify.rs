@@ -1,46 +1,34 @@
-//! Phase 4 of a restore (optional): read every restored file back and compare each blob's
+//! Last stage of a batch (optional): read its restored files back and compare each blob's
 //! SHA-256 with the id the snapshot names.
 
 use std::fs::File;
 use std::os::unix::fs::FileExt;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use cairn_format::Id;
 
-use super::plan::Plan;
+use super::batch::PlannedFile;
 use super::{Errors, RestoreObserver};
 
-/// Returns the number of files that verified.
-pub(crate) fn verify_all(
-    plan: &Plan,
-    threads: usize,
+/// Verifies `files` (a slice of one batch, whose content and metadata are done); returns the
+/// number that verified.
+pub(crate) fn verify_files(
+    files: &[PlannedFile],
     observer: &dyn RestoreObserver,
     errors: &Errors,
+    buffer: &mut Vec<u8>,
 ) -> u64 {
-    let next = AtomicUsize::new(0);
-    let verified = AtomicU64::new(0);
-    std::thread::scope(|scope| {
-        for _ in 0..threads {
-            scope.spawn(|| {
-                let mut buffer = Vec::new();
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(file) = plan.files.get(i) else { break };
-                    match verify_file(&file.path, &file.blobs, file.node.size, &mut buffer) {
-                        Ok(()) => {
-                            verified.fetch_add(1, Ordering::Relaxed);
-                        }
-                        Err(message) => errors.add(
-                            observer,
-                            &file.path,
-                            format!("verification failed: {message}"),
-                        ),
-                    }
-                }
-            });
+    let mut verified = 0;
+    for file in files {
+        match verify_file(&file.path, &file.blobs, file.size, buffer) {
+            Ok(()) => verified += 1,
+            Err(message) => errors.add(
+                observer,
+                &file.path,
+                format!("verification failed: {message}"),
+            ),
         }
-    });
-    verified.into_inner()
+    }
+    verified
 }
 
 fn verify_file(

@@ -28,6 +28,7 @@ pub fn run(global: &GlobalArgs, args: RestoreArgs) -> Result<u8> {
             .map_or(2, |n| n.get())
             .max(2)
             * 2,
+        ..RestoreOptions::default()
     };
     let repo = repository::open(global)?;
     let (id, snapshot) = find_snapshot(&repo, &args.snapshot, &args.filter.to_filter())?;

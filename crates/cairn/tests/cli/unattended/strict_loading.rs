@@ -145,3 +145,49 @@ fn a_listing_that_keeps_failing_fails_the_command() {
         1
     );
 }
+
+#[test]
+fn trees_that_cannot_be_fetched_fail_restore_ls_and_backup() {
+    let scratch = Scratch::new();
+    let server = S3TestServer::shared();
+    let prefix = unique_prefix("strict-trees");
+    let url = init_s3_repo(server, &prefix);
+    let source = scratch.path("src");
+    std::fs::create_dir_all(source.join("sub")).unwrap();
+    std::fs::write(source.join("sub/file.txt"), b"content\n").unwrap();
+    run_ok(cairn_at(&scratch, &url).args(["-q", "backup"]).arg(&source));
+
+    // Every pack read fails: trees (and data) cannot be fetched past the retries.
+    let proxy = S3TestProxy::with_rule(server.port(), |request| {
+        if request.method == "GET" && request.touches("data") {
+            UNAVAILABLE
+        } else {
+            Action::Forward
+        }
+    });
+    let through = proxy.url(server::BUCKET, &prefix);
+    let cairn = || {
+        let mut command = cairn_at(&scratch, &through);
+        command.args(["--s3-retries", "1", "--no-cache"]);
+        command
+    };
+    let target = scratch.path("restored");
+    let line = one_line_failure(cairn().args(["restore", "latest", "--target"]).arg(&target));
+    assert!(line.contains("ServiceUnavailable"), "{line}");
+    let restored = target.join(source.strip_prefix("/").unwrap());
+    assert!(
+        !restored.join("sub").exists(),
+        "nothing below an unfetched tree is restored"
+    );
+    one_line_failure(cairn().args(["ls", "latest"]));
+    // A backup whose parent's trees cannot be read stops instead of reading everything again.
+    one_line_failure(cairn().args(["-q", "backup"]).arg(&source));
+    assert_eq!(
+        server
+            .store(&prefix)
+            .list(FileKind::Snapshot)
+            .unwrap()
+            .len(),
+        1
+    );
+}
