@@ -115,6 +115,19 @@ pub enum Command {
     /// Check the config file, or print an annotated example
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Run a plan's whole chain now: hooks, backup with dumps, retention, check, offsite
+    Run(RunArgs),
+    /// List the plans of the config with their schedule, next run and last result
+    Plans,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The plan (a [plans.NAME] table of the config)
+    pub plan: String,
+    /// Say what each step would do; change nothing, run no hook and no dump
+    #[arg(long, short = 'n')]
+    pub dry_run: bool,
 }
 
 #[derive(Debug, Subcommand)]

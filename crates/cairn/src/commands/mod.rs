@@ -15,9 +15,11 @@ mod key;
 mod ls;
 mod mirror;
 mod orphans;
+mod plans;
 mod prune;
 mod repair;
 mod restore;
+mod run;
 mod snapshots;
 mod stats;
 mod tag;
@@ -53,6 +55,8 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Mirror(command) => mirror::run(global, command),
         Command::Catalog(args) => catalog::run(global, args),
         Command::Config(command) => config::run(global, command),
+        Command::Run(args) => run::run(global, args),
+        Command::Plans => plans::run(global),
     }
 }
 
@@ -70,4 +74,21 @@ impl SnapshotFilterArgs {
 pub fn print_json(value: &impl serde::Serialize) -> Result<()> {
     println!("{}", serde_json::to_string(value)?);
     Ok(())
+}
+
+/// The config file the global options name, validated; every error at once in the message.
+pub fn load_config(global: &crate::cli::GlobalArgs) -> Result<cairn_config::Config> {
+    let path = cairn_config::config_path(global.config.as_deref());
+    let overrides = cairn_config::Overrides::from_env(|name| std::env::var(name).ok());
+    cairn_config::load(&path, &overrides).map_err(|errors| {
+        let lines: Vec<String> = errors.errors().iter().map(|e| e.to_string()).collect();
+        match lines.as_slice() {
+            [one] => anyhow::anyhow!("{one}"),
+            [first, rest @ ..] => anyhow::anyhow!(
+                "{first} (and {} more; see `cairn config validate`)",
+                rest.len()
+            ),
+            [] => anyhow::anyhow!("{} is not a valid config", path.display()),
+        }
+    })
 }

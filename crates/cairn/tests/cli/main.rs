@@ -12,6 +12,7 @@ mod faults;
 mod format_compat;
 mod mirror;
 mod oracle;
+mod plans;
 mod repair;
 mod retention;
 mod s3;

@@ -1,0 +1,108 @@
+//! `cairn run PLAN`: a plan's whole chain in the foreground, recorded in the state database.
+
+use anyhow::Result;
+use cairn_jobs::open::OpenOptions;
+use cairn_jobs::runner::{run_plan, RunObserver, RunRequest};
+use cairn_repo::backup::BackupObserver;
+use cairn_state::{JobState, StateStore, StepState, Trigger};
+use serde_json::json;
+
+use crate::cli::{GlobalArgs, RunArgs};
+use crate::progress::Progress;
+
+pub fn run(global: &GlobalArgs, args: RunArgs) -> Result<u8> {
+    let config = super::load_config(global)?;
+    let state = StateStore::open(&config.state_dir)?;
+    let observer = Printer {
+        lines: !global.quiet && !global.json,
+        // A bar on a terminal; JSON status lines would mix with the run's JSON.
+        progress: Progress::new(false, global.quiet || global.json),
+    };
+    let request = RunRequest {
+        config: &config,
+        plan: &args.plan,
+        trigger: Trigger::Manual,
+        dry_run: args.dry_run,
+        open: OpenOptions {
+            cache_base: global.cache_dir.clone(),
+            no_cache: global.no_cache,
+        },
+        streams_of: &|plan, _| {
+            Err(cairn_jobs::JobError::InvalidInput(format!(
+                "plan {} dumps databases, which this build cannot do yet",
+                plan.name
+            )))
+        },
+        now: &chrono::Utc::now,
+    };
+    let outcome = run_plan(&request, &state, &observer)?;
+    let job = &outcome.job;
+    if global.json {
+        let steps = state.steps(job.id)?;
+        let log = state.log(job.id)?;
+        super::print_json(&json!({ "job": job, "steps": steps, "log": log }))?;
+    } else if !global.quiet {
+        match (&job.state, &job.error) {
+            (JobState::Succeeded, _) => println!(
+                "plan {} {}: job {}{}",
+                args.plan,
+                if job.dry_run { "dry run done" } else { "done" },
+                job.id,
+                job.snapshot
+                    .as_deref()
+                    .map(|s| format!(", snapshot {}", &s[..8.min(s.len())]))
+                    .unwrap_or_default()
+            ),
+            (_, error) => eprintln!(
+                "cairn: plan {} failed (job {}): {}",
+                args.plan,
+                job.id,
+                error.as_deref().unwrap_or("unknown error")
+            ),
+        }
+    }
+    Ok(match job.state {
+        JobState::Succeeded if outcome.unreadable_files > 0 => crate::EXIT_PARTIAL_BACKUP,
+        JobState::Succeeded => 0,
+        _ => crate::EXIT_FAILURE,
+    })
+}
+
+/// Prints one line per step (and hook output) on standard error; a bar during the backup on a
+/// terminal.
+struct Printer {
+    lines: bool,
+    progress: Progress,
+}
+
+impl RunObserver for Printer {
+    fn step_finished(&self, name: &str, state: StepState, detail: &str) {
+        if name == "backup" {
+            self.progress.finish();
+        }
+        if self.lines {
+            let mark = match state {
+                StepState::Succeeded => "ok",
+                StepState::Failed => "FAILED",
+                StepState::Skipped => "skipped",
+                StepState::Running => "running",
+            };
+            let detail = if detail.is_empty() {
+                String::new()
+            } else {
+                format!(": {detail}")
+            };
+            eprintln!("{name}: {mark}{detail}");
+        }
+    }
+
+    fn log(&self, source: &str, line: &str) {
+        if self.lines && source != "cairn" {
+            eprintln!("  {source}: {line}");
+        }
+    }
+
+    fn backup(&self) -> &dyn BackupObserver {
+        &self.progress
+    }
+}
