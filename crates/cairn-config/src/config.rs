@@ -7,11 +7,13 @@ use serde::Deserialize;
 use toml::de::{DeTable, DeValue, ValueDeserializer};
 use toml::Spanned;
 
+use crate::daemon::{build_daemon, Daemon};
 use crate::error::{ConfigError, ConfigErrors, ErrorKind, Reporter};
 use crate::names::{name_problem, NAME_FORM};
+use crate::notify::{build_notify, NotifyChannel};
 use crate::plan::{build_plan, Plan, PlanContext};
 use crate::positions::{KeyPath, Positions};
-use crate::raw::{RawPlan, RawRepository, TOP_LEVEL_KEYS};
+use crate::raw::{RawDaemon, RawNotify, RawPlan, RawRepository, TOP_LEVEL_KEYS};
 use crate::repository::{build_repository, Repository};
 use crate::schedule::Zone;
 use crate::section::Section;
@@ -32,6 +34,9 @@ pub struct Config {
     pub timezone: Zone,
     pub repositories: BTreeMap<String, Repository>,
     pub plans: BTreeMap<String, Plan>,
+    pub daemon: Daemon,
+    /// Notification channels, in file order.
+    pub notify: Vec<NotifyChannel>,
     source: SourceText,
     positions: Positions,
 }
@@ -57,12 +62,21 @@ impl Config {
         if !errors.is_empty() {
             return Err(ConfigErrors::new(errors));
         }
-        let (state_dir, timezone, repositories, plans) = model;
+        let Model {
+            state_dir,
+            timezone,
+            repositories,
+            plans,
+            daemon,
+            notify,
+        } = model;
         Ok(Config {
             state_dir,
             timezone,
             repositories,
             plans,
+            daemon,
+            notify,
             source,
             positions,
         })
@@ -124,18 +138,22 @@ fn syntax_error(source: &SourceText, error: &toml::de::Error) -> ConfigError {
     reporter.into_errors().remove(0)
 }
 
-type Model = (
-    PathBuf,
-    Zone,
-    BTreeMap<String, Repository>,
-    BTreeMap<String, Plan>,
-);
+struct Model {
+    state_dir: PathBuf,
+    timezone: Zone,
+    repositories: BTreeMap<String, Repository>,
+    plans: BTreeMap<String, Plan>,
+    daemon: Daemon,
+    notify: Vec<NotifyChannel>,
+}
 
 fn build(document: DeTable<'_>, reporter: &mut Reporter<'_>) -> Model {
     let mut state_dir = PathBuf::from(STATE_DIR_DEFAULT);
     let mut timezone = Zone::default();
     let mut repository_tables = Vec::new();
     let mut plan_tables = Vec::new();
+    let mut daemon_table = None;
+    let mut notify_tables = Vec::new();
     for (key, value) in document {
         let path = KeyPath::root().key(key.get_ref());
         match key.get_ref().as_ref() {
@@ -159,6 +177,15 @@ fn build(document: DeTable<'_>, reporter: &mut Reporter<'_>) -> Model {
                 repository_tables = named_tables(reporter, &path, value, "repositories")
             }
             "plans" => plan_tables = named_tables(reporter, &path, value, "plans"),
+            "daemon" => daemon_table = Some(value),
+            "notify" => match value.into_inner() {
+                DeValue::Array(items) => notify_tables = items.into_iter().collect(),
+                _ => reporter.at_value(
+                    ErrorKind::InvalidValue,
+                    &path,
+                    "notify must be a list of tables; write each channel as [[notify]]".into(),
+                ),
+            },
             other => {
                 let known: Vec<String> = TOP_LEVEL_KEYS.iter().map(|k| k.to_string()).collect();
                 let message = serde_errors::unknown_key_message(other, &known, "the top level");
@@ -200,7 +227,50 @@ fn build(document: DeTable<'_>, reporter: &mut Reporter<'_>) -> Model {
             Err(error) => serde_errors::report(reporter, &path, &error),
         }
     }
-    (state_dir, timezone, repositories, plans)
+    let mut daemon = Daemon::default();
+    if let Some(value) = daemon_table {
+        let path = KeyPath::of(&["daemon"]);
+        match RawDaemon::deserialize(ValueDeserializer::from(value)) {
+            Ok(raw) => {
+                let mut section = Section::new(reporter, path);
+                if let Some(built) = build_daemon(&mut section, &raw) {
+                    daemon = built;
+                }
+            }
+            Err(error) => serde_errors::report(reporter, &path, &error),
+        }
+    }
+    let plan_names: BTreeSet<String> = plans.keys().cloned().collect();
+    let mut notify = Vec::new();
+    let mut channel_names = BTreeSet::new();
+    for (index, value) in notify_tables.into_iter().enumerate() {
+        let path = KeyPath::root().key("notify").index(index);
+        match RawNotify::deserialize(ValueDeserializer::from(value)) {
+            Ok(raw) => {
+                let mut section = Section::new(reporter, path.clone());
+                if let Some(channel) = build_notify(&mut section, &raw, &plan_names) {
+                    if !channel_names.insert(channel.name.clone()) {
+                        reporter.at_value(
+                            ErrorKind::Conflict,
+                            &path.key("name"),
+                            format!("name: a channel named {:?} comes earlier; give each [[notify]] its own name", channel.name),
+                        );
+                    } else {
+                        notify.push(channel);
+                    }
+                }
+            }
+            Err(error) => serde_errors::report(reporter, &path, &error),
+        }
+    }
+    Model {
+        state_dir,
+        timezone,
+        repositories,
+        plans,
+        daemon,
+        notify,
+    }
 }
 
 /// A top-level string value, or an error saying it must be one.

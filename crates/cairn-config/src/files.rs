@@ -37,6 +37,19 @@ pub fn check_referenced_files(config: &Config) -> Vec<ConfigError> {
             password_file(&mut reporter, &entry, dump.password.as_ref());
         }
     }
+    for (index, channel) in config.notify.iter().enumerate() {
+        let entry = KeyPath::root().key("notify").index(index);
+        match &channel.kind {
+            crate::NotifyKind::Webhook {
+                secret_file: Some(path),
+                ..
+            } => credentials_file(&mut reporter, &entry.key("secret_file"), path),
+            crate::NotifyKind::Email { password, .. } => {
+                password_file(&mut reporter, &entry, password.as_ref())
+            }
+            _ => {}
+        }
+    }
     reporter.into_errors()
 }
 

@@ -17,12 +17,14 @@
 //! spans). Nothing here runs a command, opens a repository or touches the network.
 
 mod config;
+mod daemon;
 mod dumps;
 mod error;
 mod files;
 mod load;
 mod location;
 mod names;
+mod notify;
 mod plan;
 mod positions;
 mod raw;
@@ -37,6 +39,7 @@ mod suggest;
 pub mod units;
 
 pub use config::{Config, STATE_DIR_DEFAULT};
+pub use daemon::{Daemon, MAX_CONCURRENT_JOBS_DEFAULT};
 pub use dumps::{
     DatabaseSelection, MariadbDump, PostgresDump, PostgresFormat, SqliteDump, DUMP_ROOT,
     HOST_DEFAULT, MARIADB_PORT_DEFAULT, POSTGRES_PORT_DEFAULT,
@@ -49,7 +52,11 @@ pub use load::{
 };
 pub use location::StoreLocation;
 pub use names::NAME_LENGTH_MAX;
-pub use plan::{CheckPolicy, Hooks, Plan, HOOK_TIMEOUT_DEFAULT};
+pub use notify::{NotifyChannel, NotifyEvent, NotifyKind, SmtpTls};
+pub use plan::{
+    CheckPolicy, DrillPolicy, DrillSample, Hooks, Plan, DRILL_MIN_FILES_DEFAULT,
+    HOOK_TIMEOUT_DEFAULT, RETRIES_DEFAULT,
+};
 pub use positions::{EntrySpan, KeyPath, Positions, Segment};
 pub use repository::{
     Offsite, Repository, OFFSITE_DELETE_AFTER_DEFAULT, OFFSITE_TRANSFERS_DEFAULT,

@@ -43,7 +43,39 @@ pub struct Plan {
     pub postgresql: Vec<PostgresDump>,
     pub mariadb: Vec<MariadbDump>,
     pub sqlite: Vec<SqliteDump>,
+    /// Run once at start-up when a scheduled run was missed while the daemon was down.
+    pub catch_up: bool,
+    /// Times a run that failed for a passing reason (store unreachable, lock held) is tried
+    /// again, with growing pauses.
+    pub retries: u32,
+    /// No successful backup for this long raises `stale`; `None`: twice the schedule's
+    /// interval (the daemon computes it).
+    pub stale_after: Option<Duration>,
+    pub drill: Option<DrillPolicy>,
 }
+
+/// `[plans.NAME.drill]`: a scheduled restore of the latest snapshot into a sandbox.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DrillPolicy {
+    pub schedule: Schedule,
+    pub sample: DrillSample,
+}
+
+/// How much of the snapshot a drill restores.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum DrillSample {
+    Full,
+    /// This percentage of the files, but at least `min_files` (or all when there are fewer).
+    Percent {
+        percent: f64,
+        min_files: u64,
+    },
+}
+
+/// Runs tried again after a passing failure, unless the plan says otherwise.
+pub const RETRIES_DEFAULT: u32 = 3;
+/// Files a sampled drill restores at least.
+pub const DRILL_MIN_FILES_DEFAULT: u64 = 10;
 
 /// `check = { every = "7d", read_data_subset = "5%" }`.
 #[derive(Debug, Clone, PartialEq)]
@@ -147,6 +179,28 @@ pub(crate) fn build_plan(
         }
     };
     let (postgresql, mariadb, sqlite) = build_dumps(section, raw);
+    let retries = match raw.retries {
+        None => RETRIES_DEFAULT,
+        Some(n @ 0..=100) => n as u32,
+        Some(n) => {
+            section.invalid(
+                &section.key("retries"),
+                format!(
+                    "{n} is out of range; write a number from 0 to 100, e.g. {RETRIES_DEFAULT}"
+                ),
+            );
+            RETRIES_DEFAULT
+        }
+    };
+    let stale_after = section.parse(
+        "stale_after",
+        raw.stale_after.as_deref(),
+        str::parse::<Duration>,
+    );
+    let drill = raw.drill.as_ref().and_then(|raw| {
+        let path = section.key("drill");
+        build_drill(&mut Section::new(section.reporter(), path), raw)
+    });
     if sources.is_empty()
         && postgresql.is_empty()
         && mariadb.is_empty()
@@ -183,6 +237,54 @@ pub(crate) fn build_plan(
         postgresql,
         mariadb,
         sqlite,
+        catch_up: raw.catch_up.unwrap_or(true),
+        retries,
+        stale_after,
+        drill,
+    })
+}
+
+fn build_drill(section: &mut Section<'_, '_>, raw: &crate::raw::RawDrill) -> Option<DrillPolicy> {
+    let schedule = section
+        .required("schedule", raw.schedule.as_deref(), "\"0 5 * * 0\"")
+        .and_then(|text| section.parse("schedule", Some(text), str::parse::<Schedule>));
+    let min_files = match raw.sample_min_files {
+        None => DRILL_MIN_FILES_DEFAULT,
+        Some(n) if n >= 1 => n as u64,
+        Some(n) => {
+            section.invalid(
+                &section.key("sample_min_files"),
+                format!(
+                    "{n} is not a count of files; write 1 or more, e.g. {DRILL_MIN_FILES_DEFAULT}"
+                ),
+            );
+            DRILL_MIN_FILES_DEFAULT
+        }
+    };
+    let sample = match raw.sample.as_deref() {
+        None => Some(DrillSample::Percent {
+            percent: 2.0,
+            min_files,
+        }),
+        Some("full") => Some(DrillSample::Full),
+        Some(text) => section.parse("sample", Some(text), |text| {
+            text.strip_suffix('%')
+                .and_then(|p| p.trim().parse::<f64>().ok())
+                .filter(|p| *p > 0.0 && *p <= 100.0)
+                .map(|percent| DrillSample::Percent { percent, min_files })
+                .ok_or_else(|| {
+                    format!(
+                        "{text:?} is not a sample; write a percentage such as \"2%\", or \"full\""
+                    )
+                })
+        }),
+    };
+    if section.failed() {
+        return None;
+    }
+    Some(DrillPolicy {
+        schedule: schedule?,
+        sample: sample?,
     })
 }
 

@@ -30,6 +30,7 @@ pub struct RawOffsite {
     pub sse: Option<String>,
     pub delete_after: Option<String>,
     pub transfers: Option<i64>,
+    pub stale_after: Option<String>,
 }
 
 /// `[plans.NAME]`.
@@ -51,6 +52,48 @@ pub struct RawPlan {
     pub postgresql: Option<Vec<RawPostgresql>>,
     pub mariadb: Option<Vec<RawMariadb>>,
     pub sqlite: Option<Vec<RawSqlite>>,
+    pub catch_up: Option<bool>,
+    pub retries: Option<i64>,
+    pub stale_after: Option<String>,
+    pub drill: Option<RawDrill>,
+}
+
+/// `[plans.NAME.drill]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDrill {
+    pub schedule: Option<String>,
+    pub sample: Option<String>,
+    pub sample_min_files: Option<i64>,
+}
+
+/// `[daemon]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDaemon {
+    pub max_concurrent_jobs: Option<i64>,
+    pub metrics_listen: Option<String>,
+}
+
+/// `[[notify]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawNotify {
+    pub name: Option<String>,
+    pub kind: Option<String>,
+    pub url: Option<String>,
+    pub secret_file: Option<String>,
+    pub on: Option<Vec<String>>,
+    pub plans: Option<Vec<String>>,
+    pub smtp_host: Option<String>,
+    pub smtp_port: Option<i64>,
+    pub smtp_tls: Option<String>,
+    pub smtp_username: Option<String>,
+    pub password_file: Option<String>,
+    pub password_command: Option<String>,
+    pub password_env: Option<String>,
+    pub from: Option<String>,
+    pub to: Option<Vec<String>>,
 }
 
 /// `retention = { … }`: restic's `forget --keep-*` options.
@@ -128,4 +171,11 @@ pub struct RawSqlite {
 
 /// Keys of the top level, which is read key by key (its tables are read one by one so that
 /// an error in one plan does not hide the errors of the others).
-pub const TOP_LEVEL_KEYS: [&str; 4] = ["state_dir", "timezone", "repositories", "plans"];
+pub const TOP_LEVEL_KEYS: [&str; 6] = [
+    "state_dir",
+    "timezone",
+    "daemon",
+    "notify",
+    "repositories",
+    "plans",
+];

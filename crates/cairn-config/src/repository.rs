@@ -36,6 +36,8 @@ pub struct Offsite {
     /// How long an object deleted locally stays at the destination; `None`: never deleted.
     pub delete_after: Option<Duration>,
     pub transfers: usize,
+    /// No successful sync for this long raises `offsite_stale`; `None`: two days.
+    pub stale_after: Option<Duration>,
 }
 
 /// `cairn mirror sync`'s defaults, so a plan's offsite behaves as the command does.
@@ -136,6 +138,11 @@ fn build_offsite(section: &mut Section<'_, '_>, raw: &RawOffsite) -> Option<Offs
             OFFSITE_TRANSFERS_DEFAULT
         }
     };
+    let stale_after = section.parse(
+        "stale_after",
+        raw.stale_after.as_deref(),
+        str::parse::<Duration>,
+    );
     if let Some(StoreLocation::Local(_)) = destination {
         // The same rules as `cairn mirror sync`: these settings mean nothing for a directory.
         for (key, set) in [
@@ -162,6 +169,7 @@ fn build_offsite(section: &mut Section<'_, '_>, raw: &RawOffsite) -> Option<Offs
         sse,
         delete_after,
         transfers,
+        stale_after,
     })
 }
 

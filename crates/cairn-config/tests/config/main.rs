@@ -1,6 +1,7 @@
 //! Tests of the config model through its public interface: every error class with its exact
 //! position, the model the example files give, referenced files, and layering.
 
+mod daemon;
 mod errors;
 mod examples;
 mod files;
