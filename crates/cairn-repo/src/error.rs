@@ -22,6 +22,8 @@ pub enum ErrorKind {
     /// The operation stopped itself: its repository lock could no longer be refreshed. Running
     /// it again later is safe and may succeed.
     LockLost,
+    /// The operation was cancelled by whoever ran it.
+    Cancelled,
     Other,
 }
 
@@ -99,6 +101,7 @@ impl RepoError {
                 cairn_storage::ErrorKind::Transient => ErrorKind::Transient,
                 cairn_storage::ErrorKind::Invalid => ErrorKind::Corrupt,
                 cairn_storage::ErrorKind::Aborted => ErrorKind::LockLost,
+                cairn_storage::ErrorKind::Cancelled => ErrorKind::Cancelled,
                 _ => ErrorKind::Other,
             },
             RepoError::WrongPassword { .. } => ErrorKind::Auth,

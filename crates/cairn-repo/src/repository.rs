@@ -16,7 +16,7 @@ use cairn_storage::{FileKind, Storage};
 use crate::cache::MetadataCache;
 use crate::keys::{self, KeyOptions};
 use crate::lock::guarded_store::GuardedStore;
-use crate::lock::health::HeldLocks;
+use crate::lock::stop::StopSignals;
 use crate::lock::LockTimings;
 use crate::{RepoError, Result};
 
@@ -29,8 +29,8 @@ pub struct Repository {
     /// The store, behind a guard that refuses writes once a lock held through this handle (or
     /// a clone) is lost.
     storage: Arc<dyn Storage>,
-    /// Locks held through this handle and its clones, for the guard to consult.
-    held_locks: Arc<HeldLocks>,
+    /// Locks held through this handle and its clones, and its cancellation, for the guard.
+    stop: Arc<StopSignals>,
     lock_timings: LockTimings,
     key: Arc<MasterKey>,
     /// The key file that opened the repository (the "current" key in `key list`).
@@ -79,10 +79,10 @@ impl Repository {
         let key_id = keys::add_key(storage.as_ref(), &key, password, options)?;
         storage.put(FileKind::Config, "config", &key.seal(&config.to_json()))?;
         storage.sync()?;
-        let held_locks = Arc::new(HeldLocks::default());
+        let stop = Arc::new(StopSignals::default());
         Ok(Repository {
-            storage: Arc::new(GuardedStore::new(storage, held_locks.clone())),
-            held_locks,
+            storage: Arc::new(GuardedStore::new(storage, stop.clone())),
+            stop,
             lock_timings: LockTimings::default(),
             key: Arc::new(key),
             key_id,
@@ -121,10 +121,10 @@ impl Repository {
                     format!("chunker polynomial {polynomial} is not an irreducible polynomial of degree 8 to 53"),
                 )
             })?;
-        let held_locks = Arc::new(HeldLocks::default());
+        let stop = Arc::new(StopSignals::default());
         Ok(Repository {
-            storage: Arc::new(GuardedStore::new(storage, held_locks.clone())),
-            held_locks,
+            storage: Arc::new(GuardedStore::new(storage, stop.clone())),
+            stop,
             lock_timings: LockTimings::default(),
             key: Arc::new(key),
             key_id,
@@ -153,14 +153,20 @@ impl Repository {
         self.lock_timings
     }
 
-    pub(crate) fn held_locks(&self) -> &HeldLocks {
-        &self.held_locks
+    pub(crate) fn stop_signals(&self) -> &StopSignals {
+        &self.stop
+    }
+
+    /// Stops this handle's (and its clones') operations at their next storage call once
+    /// `flag` is set: the way a daemon cancels a job. `None` removes it.
+    pub fn set_cancel(&self, flag: Option<Arc<std::sync::atomic::AtomicBool>>) {
+        self.stop.set_cancel(flag);
     }
 
     /// `store` with writes that stop, as this repository's own do, once a lock held through
     /// this handle is lost: for what an operation writes elsewhere (the mirror's destination).
     pub fn guard_writes(&self, store: Arc<dyn Storage>) -> Arc<dyn Storage> {
-        Arc::new(GuardedStore::new(store, self.held_locks.clone()))
+        Arc::new(GuardedStore::new(store, self.stop.clone()))
     }
 
     /// Keeps snapshots, index files and tree packs in `cache` (see [`crate::cache`]); `None`

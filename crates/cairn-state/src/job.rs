@@ -122,6 +122,35 @@ pub struct NewJob {
     pub trigger: Trigger,
     pub dry_run: bool,
     pub created_at: DateTime<Utc>,
+    /// 1 for a first try; a retry counts on.
+    pub attempt: u32,
+    /// The job this one tries again.
+    pub retry_of: Option<JobId>,
+    /// A queued job waits until then (a retry's backoff).
+    pub not_before: Option<DateTime<Utc>>,
+}
+
+impl NewJob {
+    /// A first try of `kind` for `plan`, created now.
+    pub fn first(
+        kind: JobKind,
+        plan: Option<String>,
+        repository: Option<String>,
+        trigger: Trigger,
+        created_at: DateTime<Utc>,
+    ) -> NewJob {
+        NewJob {
+            kind,
+            plan,
+            repository,
+            trigger,
+            dry_run: false,
+            created_at,
+            attempt: 1,
+            retry_of: None,
+            not_before: None,
+        }
+    }
 }
 
 /// A job as recorded.
@@ -134,14 +163,22 @@ pub struct JobRecord {
     pub state: JobState,
     pub trigger: Trigger,
     pub dry_run: bool,
+    #[serde(rename = "created")]
     pub created_at: DateTime<Utc>,
+    #[serde(rename = "started")]
     pub started_at: Option<DateTime<Utc>>,
+    #[serde(rename = "finished")]
     pub finished_at: Option<DateTime<Utc>>,
     /// The snapshot a backup wrote.
     pub snapshot: Option<String>,
     /// Bytes a backup added to the repository (after deduplication and compression).
     pub bytes_added: Option<u64>,
     pub error: Option<String>,
+    pub attempt: u32,
+    pub retry_of: Option<JobId>,
+    pub not_before: Option<DateTime<Utc>>,
+    /// The latest progress the job reported (a JSON object), while it runs and after.
+    pub progress: Option<serde_json::Value>,
 }
 
 /// One step of a job.

@@ -46,6 +46,24 @@ pub const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (job, seq)
     );
     "#,
+    // 2: the daemon's queue (attempts, retries, a time before which a retry waits, the latest
+    // progress), its own remembered values, and alerts raised for plans.
+    r#"
+    ALTER TABLE jobs ADD COLUMN attempt INTEGER NOT NULL DEFAULT 1;
+    ALTER TABLE jobs ADD COLUMN retry_of INTEGER;
+    ALTER TABLE jobs ADD COLUMN not_before INTEGER;
+    ALTER TABLE jobs ADD COLUMN progress TEXT;
+    CREATE TABLE daemon_values (
+        key   TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    );
+    CREATE TABLE plan_alerts (
+        plan      TEXT    NOT NULL,
+        alert     TEXT    NOT NULL,
+        raised_at INTEGER NOT NULL,
+        PRIMARY KEY (plan, alert)
+    );
+    "#,
 ];
 
 /// The schema version this cairn writes.

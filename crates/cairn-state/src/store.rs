@@ -127,7 +127,8 @@ impl StateStore {
         self.with(|c| {
             c.execute(
                 "INSERT INTO jobs (kind, plan, repository, state, trigger, dry_run, created_at, \
-                 started_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                 started_at, attempt, retry_of, not_before) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
                 params![
                     job.kind.as_str(),
                     job.plan,
@@ -137,19 +138,141 @@ impl StateStore {
                     job.dry_run,
                     millis(job.created_at),
                     running.map(millis),
+                    job.attempt,
+                    job.retry_of,
+                    job.not_before.map(millis),
                 ],
             )?;
             Ok(c.last_insert_rowid())
         })
     }
 
-    /// Marks a queued job running.
-    pub fn start_job(&self, id: JobId, at: DateTime<Utc>) -> Result<()> {
-        self.update(id, |c| {
+    /// Marks a queued job running; false when it was no longer queued (cancelled meanwhile).
+    pub fn start_job(&self, id: JobId, at: DateTime<Utc>) -> Result<bool> {
+        let changed = self.with(|c| {
             c.execute(
-                "UPDATE jobs SET state = 'running', started_at = ?2 WHERE id = ?1",
+                "UPDATE jobs SET state = 'running', started_at = ?2 WHERE id = ?1 AND state = 'queued'",
                 params![id, millis(at)],
             )
+        })?;
+        Ok(changed == 1)
+    }
+
+    /// Queued jobs in the order they should start: manual ones first, then by age.
+    pub fn queued_jobs(&self) -> Result<Vec<JobRecord>> {
+        self.with(|c| {
+            let mut query = c.prepare(&format!(
+                "{JOB_COLUMNS} WHERE state = 'queued' \
+                 ORDER BY CASE trigger WHEN 'manual' THEN 0 ELSE 1 END, created_at, id"
+            ))?;
+            let rows = query.query_map([], job_from_row)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>()
+        })?
+        .into_iter()
+        .collect()
+    }
+
+    /// Jobs in `state`, newest first.
+    pub fn jobs_in(&self, state: JobState) -> Result<Vec<JobRecord>> {
+        self.with(|c| {
+            let mut query =
+                c.prepare(&format!("{JOB_COLUMNS} WHERE state = ?1 ORDER BY id DESC"))?;
+            let rows = query.query_map(params![state.as_str()], job_from_row)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>()
+        })?
+        .into_iter()
+        .collect()
+    }
+
+    /// Ends a job that never ran (cancelled while queued); false when it was not queued.
+    pub fn cancel_queued(&self, id: JobId, at: DateTime<Utc>) -> Result<bool> {
+        let changed = self.with(|c| {
+            c.execute(
+                "UPDATE jobs SET state = 'cancelled', finished_at = ?2, error = 'cancelled before it started' \
+                 WHERE id = ?1 AND state = 'queued'",
+                params![id, millis(at)],
+            )
+        })?;
+        Ok(changed == 1)
+    }
+
+    /// The latest progress of a running job (a JSON object).
+    pub fn set_progress(&self, id: JobId, progress: &serde_json::Value) -> Result<()> {
+        self.with(|c| {
+            c.execute(
+                "UPDATE jobs SET progress = ?2 WHERE id = ?1",
+                params![id, progress.to_string()],
+            )
+        })
+        .map(|_| ())
+    }
+
+    /// How many jobs are in each state.
+    pub fn job_counts(&self) -> Result<Vec<(JobState, u64)>> {
+        let rows: Vec<(String, i64)> = self.with(|c| {
+            let mut query = c.prepare("SELECT state, COUNT(*) FROM jobs GROUP BY state")?;
+            let rows = query.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            rows.collect()
+        })?;
+        rows.into_iter()
+            .map(|(state, count)| Ok((state.parse()?, count as u64)))
+            .collect()
+    }
+
+    /// A value the daemon keeps between runs (its last tick, say).
+    pub fn daemon_value(&self, key: &str) -> Result<Option<String>> {
+        self.with(|c| {
+            c.query_row(
+                "SELECT value FROM daemon_values WHERE key = ?1",
+                params![key],
+                |r| r.get(0),
+            )
+            .optional()
+        })
+    }
+
+    pub fn set_daemon_value(&self, key: &str, value: &str) -> Result<()> {
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO daemon_values (key, value) VALUES (?1, ?2) \
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                params![key, value],
+            )
+        })
+        .map(|_| ())
+    }
+
+    /// Raises `alert` for `plan`; true when it was not raised already (notify once).
+    pub fn raise_alert(&self, plan: &str, alert: &str, at: DateTime<Utc>) -> Result<bool> {
+        let changed = self.with(|c| {
+            c.execute(
+                "INSERT OR IGNORE INTO plan_alerts (plan, alert, raised_at) VALUES (?1, ?2, ?3)",
+                params![plan, alert, millis(at)],
+            )
+        })?;
+        Ok(changed == 1)
+    }
+
+    /// Clears `alert` for `plan`; true when it was raised.
+    pub fn clear_alert(&self, plan: &str, alert: &str) -> Result<bool> {
+        let changed = self.with(|c| {
+            c.execute(
+                "DELETE FROM plan_alerts WHERE plan = ?1 AND alert = ?2",
+                params![plan, alert],
+            )
+        })?;
+        Ok(changed == 1)
+    }
+
+    /// The alerts raised for `plan`, with when.
+    pub fn alerts(&self, plan: &str) -> Result<Vec<(String, DateTime<Utc>)>> {
+        self.with(|c| {
+            let mut query = c.prepare(
+                "SELECT alert, raised_at FROM plan_alerts WHERE plan = ?1 ORDER BY alert",
+            )?;
+            let rows =
+                query.query_map(params![plan], |r| Ok((r.get(0)?, from_millis(r.get(1)?))))?;
+            rows.collect()
         })
     }
 
@@ -364,7 +487,8 @@ pub struct JobEnd {
 }
 
 const JOB_COLUMNS: &str = "SELECT id, kind, plan, repository, state, trigger, dry_run, \
-    created_at, started_at, finished_at, snapshot, bytes_added, error FROM jobs";
+    created_at, started_at, finished_at, snapshot, bytes_added, error, attempt, retry_of, \
+    not_before, progress FROM jobs";
 
 /// A job row; the enums are parsed afterwards so a bad value is our error, not SQLite's.
 fn job_from_row(r: &Row<'_>) -> rusqlite::Result<Result<JobRecord>> {
@@ -384,6 +508,12 @@ fn job_from_row(r: &Row<'_>) -> rusqlite::Result<Result<JobRecord>> {
             snapshot: r.get(10)?,
             bytes_added: r.get::<_, Option<i64>>(11)?.map(|b| b as u64),
             error: r.get(12)?,
+            attempt: r.get(13)?,
+            retry_of: r.get(14)?,
+            not_before: r.get::<_, Option<i64>>(15)?.map(from_millis),
+            progress: r
+                .get::<_, Option<String>>(16)?
+                .and_then(|text| serde_json::from_str(&text).ok()),
         })
     };
     let parsed = (|| Ok((kind.parse()?, state.parse()?, trigger.parse()?)))();
@@ -411,14 +541,13 @@ mod tests {
     }
 
     fn new_job(plan: &str) -> NewJob {
-        NewJob {
-            kind: JobKind::Backup,
-            plan: Some(plan.into()),
-            repository: Some("main".into()),
-            trigger: Trigger::Manual,
-            dry_run: false,
-            created_at: at(0),
-        }
+        NewJob::first(
+            JobKind::Backup,
+            Some(plan.into()),
+            Some("main".into()),
+            Trigger::Manual,
+            at(0),
+        )
     }
 
     #[test]

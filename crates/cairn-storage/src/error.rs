@@ -21,6 +21,8 @@ pub enum ErrorKind {
     /// The caller stopped the operation before it reached the store (a repository lock that
     /// could no longer be refreshed); nothing was written.
     Aborted,
+    /// The caller cancelled the operation; nothing more is read or written.
+    Cancelled,
     Other,
 }
 

@@ -87,12 +87,14 @@ pub fn run_plan(
     let repository = request.config.repository_of(plan);
     let id = state.create_job(
         &NewJob {
-            kind: JobKind::Backup,
-            plan: Some(plan.name.clone()),
-            repository: Some(repository.name.clone()),
-            trigger: request.trigger,
             dry_run: request.dry_run,
-            created_at: (request.now)(),
+            ..NewJob::first(
+                JobKind::Backup,
+                Some(plan.name.clone()),
+                Some(repository.name.clone()),
+                request.trigger,
+                (request.now)(),
+            )
         },
         Some((request.now)()),
     )?;

@@ -1,11 +1,13 @@
-//! The store an open repository writes through: every write first asks whether the locks the
-//! operation holds still protect it (see [`super::health`]).
+//! The store an open repository works through: every call first asks whether the operation
+//! may go on (see [`super::stop`]): a cancelled operation makes no further call at all, and
+//! one whose lock was lost writes nothing more.
 //!
 //! Checking here, below the engine, rather than at chosen points in each operation means no
-//! write can slip past: packs, index files, snapshots, deletions, the mirror's uploads. Lock
-//! files themselves are exempt, so a lost lock can still be removed on the way out. A write
-//! already in flight when the lock is lost completes; it can only be a pack (harmless, no
-//! index names it) or the index or snapshot that was being committed when the check passed.
+//! call can slip past: packs, index files, snapshots, deletions, the mirror's uploads, and the
+//! reads of a restore or a check. Lock files themselves are exempt, so a lost or cancelled
+//! operation can still remove its lock on the way out. A call already in flight completes; a
+//! write in flight can only be a pack (harmless, no index names it) or the index or snapshot
+//! that was being committed when the check passed.
 
 use std::sync::Arc;
 
@@ -13,49 +15,64 @@ use cairn_storage::{
     ErrorKind, FileKind, ObjectInfo, PendingFile, Storage, StorageError, TemporaryFile,
 };
 
-use super::health::HeldLocks;
+use super::stop::{Stop, StopSignals};
 
 pub(crate) struct GuardedStore {
     inner: Arc<dyn Storage>,
-    locks: Arc<HeldLocks>,
+    stop: Arc<StopSignals>,
 }
 
 impl GuardedStore {
-    pub(crate) fn new(inner: Arc<dyn Storage>, locks: Arc<HeldLocks>) -> GuardedStore {
-        GuardedStore { inner, locks }
+    pub(crate) fn new(inner: Arc<dyn Storage>, stop: Arc<StopSignals>) -> GuardedStore {
+        GuardedStore { inner, stop }
     }
 
-    fn check(
-        &self,
-        operation: &'static str,
-        kind: FileKind,
-        name: &str,
-    ) -> cairn_storage::Result<()> {
+    fn check_write(&self, operation: &'static str, kind: FileKind, name: &str) -> Result {
         if kind == FileKind::Lock {
             return Ok(());
         }
-        self.locks
-            .ensure_held()
-            .map_err(|reason| lost(operation, &self.inner, &kind.path(name), reason))
+        self.stop
+            .check_write()
+            .map_err(|stop| stopped(operation, &self.inner, &kind.path(name), stop))
+    }
+
+    fn check_read(&self, operation: &'static str, kind: FileKind, name: &str) -> Result {
+        if kind == FileKind::Lock {
+            return Ok(());
+        }
+        self.stop
+            .check_read()
+            .map_err(|stop| stopped(operation, &self.inner, &kind.path(name), stop))
     }
 }
 
+type Result<T = ()> = cairn_storage::Result<T>;
+
 /// `path`: the object, relative to the store's root.
-fn lost(
+fn stopped(
     operation: &'static str,
     store: &Arc<dyn Storage>,
     path: &str,
-    reason: String,
+    stop: Stop,
 ) -> StorageError {
-    StorageError::new(
-        ErrorKind::Aborted,
-        operation,
-        format!("{}/{path}", store.location()),
-        format!(
-            "stopped: {reason}; another process may consider the lock stale, so nothing more \
-             is written (what is already stored is kept, and the next run carries on)"
+    let object = format!("{}/{path}", store.location());
+    match stop {
+        Stop::LockLost(reason) => StorageError::new(
+            ErrorKind::Aborted,
+            operation,
+            object,
+            format!(
+                "stopped: {reason}; another process may consider the lock stale, so nothing \
+                 more is written (what is already stored is kept, and the next run carries on)"
+            ),
         ),
-    )
+        Stop::Cancelled => StorageError::new(
+            ErrorKind::Cancelled,
+            operation,
+            object,
+            "cancelled; what is already stored is kept, and the next run carries on",
+        ),
+    }
 }
 
 impl Storage for GuardedStore {
@@ -63,31 +80,27 @@ impl Storage for GuardedStore {
         self.inner.location()
     }
 
-    fn create(&self) -> cairn_storage::Result<()> {
+    fn create(&self) -> Result {
         self.inner.create()
     }
 
-    fn put(&self, kind: FileKind, name: &str, data: &[u8]) -> cairn_storage::Result<()> {
-        self.check("write", kind, name)?;
+    fn put(&self, kind: FileKind, name: &str, data: &[u8]) -> Result {
+        self.check_write("write", kind, name)?;
         self.inner.put(kind, name, data)
     }
 
-    fn put_bulk(&self, kind: FileKind, name: &str, data: &[u8]) -> cairn_storage::Result<()> {
-        self.check("write", kind, name)?;
+    fn put_bulk(&self, kind: FileKind, name: &str, data: &[u8]) -> Result {
+        self.check_write("write", kind, name)?;
         self.inner.put_bulk(kind, name, data)
     }
 
-    fn get(&self, kind: FileKind, name: &str) -> cairn_storage::Result<Vec<u8>> {
+    fn get(&self, kind: FileKind, name: &str) -> Result<Vec<u8>> {
+        self.check_read("read", kind, name)?;
         self.inner.get(kind, name)
     }
 
-    fn get_range(
-        &self,
-        kind: FileKind,
-        name: &str,
-        offset: u64,
-        length: u64,
-    ) -> cairn_storage::Result<Vec<u8>> {
+    fn get_range(&self, kind: FileKind, name: &str, offset: u64, length: u64) -> Result<Vec<u8>> {
+        self.check_read("read", kind, name)?;
         self.inner.get_range(kind, name, offset, length)
     }
 
@@ -98,38 +111,38 @@ impl Storage for GuardedStore {
         offset: u64,
         length: u64,
         buffer: &mut Vec<u8>,
-    ) -> cairn_storage::Result<()> {
+    ) -> Result {
+        self.check_read("read", kind, name)?;
         self.inner
             .get_range_into(kind, name, offset, length, buffer)
     }
 
-    fn size(&self, kind: FileKind, name: &str) -> cairn_storage::Result<u64> {
+    fn size(&self, kind: FileKind, name: &str) -> Result<u64> {
+        self.check_read("stat", kind, name)?;
         self.inner.size(kind, name)
     }
 
-    fn list(&self, kind: FileKind) -> cairn_storage::Result<Vec<ObjectInfo>> {
+    fn list(&self, kind: FileKind) -> Result<Vec<ObjectInfo>> {
+        self.check_read("list", kind, "")?;
         self.inner.list(kind)
     }
 
-    fn remove(&self, kind: FileKind, name: &str) -> cairn_storage::Result<()> {
-        self.check("remove", kind, name)?;
+    fn remove(&self, kind: FileKind, name: &str) -> Result {
+        self.check_write("remove", kind, name)?;
         self.inner.remove(kind, name)
     }
 
-    fn sync(&self) -> cairn_storage::Result<()> {
+    fn sync(&self) -> Result {
         self.inner.sync()
     }
 
-    fn create_pending(
-        &self,
-        kind: FileKind,
-    ) -> cairn_storage::Result<Option<Box<dyn PendingFile>>> {
+    fn create_pending(&self, kind: FileKind) -> Result<Option<Box<dyn PendingFile>>> {
         Ok(self.inner.create_pending(kind)?.map(|file| {
             Box::new(GuardedPending {
                 file,
                 kind,
                 store: self.inner.clone(),
-                locks: self.locks.clone(),
+                stop: self.stop.clone(),
             }) as Box<dyn PendingFile>
         }))
     }
@@ -145,14 +158,14 @@ impl Storage for GuardedStore {
     fn stale_temporaries(
         &self,
         modified_before: std::time::SystemTime,
-    ) -> cairn_storage::Result<Vec<TemporaryFile>> {
+    ) -> Result<Vec<TemporaryFile>> {
         self.inner.stale_temporaries(modified_before)
     }
 
-    fn remove_temporary(&self, path: &str) -> cairn_storage::Result<()> {
-        self.locks
-            .ensure_held()
-            .map_err(|reason| lost("remove", &self.inner, path, reason))?;
+    fn remove_temporary(&self, path: &str) -> Result {
+        self.stop
+            .check_write()
+            .map_err(|stop| stopped("remove", &self.inner, path, stop))?;
         self.inner.remove_temporary(path)
     }
 }
@@ -162,17 +175,25 @@ struct GuardedPending {
     file: Box<dyn PendingFile>,
     kind: FileKind,
     store: Arc<dyn Storage>,
-    locks: Arc<HeldLocks>,
+    stop: Arc<StopSignals>,
 }
 
 impl PendingFile for GuardedPending {
-    fn write_all(&mut self, data: &[u8]) -> cairn_storage::Result<()> {
+    fn write_all(&mut self, data: &[u8]) -> Result {
+        if let Err(stop) = self.stop.check_read() {
+            return Err(stopped(
+                "write",
+                &self.store,
+                &self.kind.path("(pending)"),
+                stop,
+            ));
+        }
         self.file.write_all(data)
     }
 
-    fn commit(self: Box<Self>, name: &str) -> cairn_storage::Result<()> {
-        if let Err(reason) = self.locks.ensure_held() {
-            return Err(lost("write", &self.store, &self.kind.path(name), reason));
+    fn commit(self: Box<Self>, name: &str) -> Result {
+        if let Err(stop) = self.stop.check_write() {
+            return Err(stopped("write", &self.store, &self.kind.path(name), stop));
         }
         self.file.commit(name)
     }

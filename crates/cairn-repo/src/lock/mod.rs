@@ -19,6 +19,7 @@
 
 pub(crate) mod guarded_store;
 pub(crate) mod health;
+pub(crate) mod stop;
 
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -189,7 +190,7 @@ impl Repository {
         let current = Arc::new(Mutex::new(id));
         let timings = self.lock_timings();
         let health = Arc::new(LockHealth::new(timings.lost_after));
-        self.held_locks().add(&health);
+        self.stop_signals().locks.add(&health);
         let (stop_refresh, stopped) = crossbeam_channel::bounded::<()>(0);
         let refresher = {
             let repo = self.clone();
@@ -566,5 +567,28 @@ mod tests {
         );
         let write = repo.save_unpacked(FileKind::Index, b"{}").unwrap_err();
         assert_eq!(write.kind(), crate::ErrorKind::LockLost, "{write}");
+    }
+
+    #[test]
+    fn a_cancelled_operation_reads_and_writes_nothing_more_but_releases_its_lock() {
+        let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+        let repo = repo();
+        let flag = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        repo.set_cancel(Some(flag.clone()));
+        let lock = repo.lock(false).unwrap();
+        repo.save_unpacked(FileKind::Index, b"{}").unwrap();
+        flag.store(true, std::sync::atomic::Ordering::Relaxed);
+        let write = repo.save_unpacked(FileKind::Snapshot, b"{}").unwrap_err();
+        assert_eq!(write.kind(), crate::ErrorKind::Cancelled, "{write}");
+        assert!(!write.is_retryable());
+        let read = repo.list_ids(FileKind::Index).unwrap_err();
+        assert_eq!(read.kind(), crate::ErrorKind::Cancelled, "{read}");
+        drop(lock);
+        repo.set_cancel(None);
+        assert!(
+            list_locks(&repo).unwrap().is_empty(),
+            "the lock was still released"
+        );
+        assert!(repo.list_ids(FileKind::Snapshot).unwrap().is_empty());
     }
 }
