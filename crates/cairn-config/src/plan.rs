@@ -78,7 +78,7 @@ pub const RETRIES_DEFAULT: u32 = 3;
 pub const DRILL_MIN_FILES_DEFAULT: u64 = 10;
 
 /// `check = { every = "7d", read_data_subset = "5%" }`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct CheckPolicy {
     /// At most this often; `None`: after every run.
     pub every: Option<Duration>,

@@ -16,6 +16,7 @@
 //! - Nothing here parses the config or serves HTTP: the config comes in as
 //!   [`cairn_config::Config`], results go out as state records.
 
+pub mod daemon;
 pub mod error;
 pub mod hooks;
 pub mod open;

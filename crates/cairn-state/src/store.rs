@@ -417,6 +417,18 @@ impl StateStore {
         found.transpose()
     }
 
+    /// When the newest job of `kind` for `plan` was created (whatever became of it).
+    pub fn last_job_created(&self, plan: &str, kind: JobKind) -> Result<Option<DateTime<Utc>>> {
+        let at: Option<i64> = self.with(|c| {
+            c.query_row(
+                "SELECT MAX(created_at) FROM jobs WHERE plan = ?1 AND kind = ?2",
+                params![plan, kind.as_str()],
+                |r| r.get(0),
+            )
+        })?;
+        Ok(at.map(from_millis))
+    }
+
     /// When a step named `name` last succeeded in a (non dry-run) job of `plan`.
     pub fn last_step_success(&self, plan: &str, name: &str) -> Result<Option<DateTime<Utc>>> {
         let at: Option<i64> = self.with(|c| {

@@ -119,7 +119,51 @@ pub enum Command {
     Run(RunArgs),
     /// List the plans of the config with their schedule, next run and last result
     Plans,
+    /// Run plans on their schedules: the job queue and its API on STATE_DIR/cairn.sock
+    Daemon,
+    /// The daemon's jobs: list them, or show, follow, cancel, start or retry one
+    Jobs(JobsArgs),
+    /// Each plan's last success, next run, staleness and last drill (from the daemon)
+    Status(StatusArgs),
 }
+
+#[derive(Debug, Args)]
+pub struct JobsArgs {
+    #[command(subcommand)]
+    pub command: Option<JobsCommand>,
+    /// Only this plan's jobs
+    #[arg(long)]
+    pub plan: Option<String>,
+    /// At most this many, newest first
+    #[arg(long, default_value_t = 50)]
+    pub limit: usize,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum JobsCommand {
+    /// A job with its steps
+    Show { id: i64 },
+    /// A job's log; --follow prints new lines until the job ends
+    Log {
+        id: i64,
+        #[arg(long, short = 'f')]
+        follow: bool,
+    },
+    /// Cancel a queued or running job (it stops within seconds and releases its lock)
+    Cancel { id: i64 },
+    /// Queue a finished job again
+    Retry { id: i64 },
+    /// Queue a plan now
+    Start {
+        plan: String,
+        /// backup (the plan's chain), check, prune, forget, mirror or drill
+        #[arg(long, default_value = "backup")]
+        kind: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {}
 
 #[derive(Debug, Args)]
 pub struct RunArgs {

@@ -5,7 +5,9 @@
 
 mod cli;
 mod commands;
+mod daemon_client;
 mod format;
+mod interrupt;
 mod password;
 mod progress;
 mod repository;
@@ -24,11 +26,11 @@ fn main() -> ExitCode {
     tune_allocator();
     let cli = cli::Cli::parse();
     init_logging(&cli.global);
-    // A signal must not leave a lock behind: remove ours, then exit as the shell expects.
-    let _ = ctrlc::set_handler(|| {
-        cairn_repo::lock::release_held_locks();
-        std::process::exit(130);
-    });
+    // A signal must not leave a lock behind: remove ours, then exit as the shell expects. The
+    // daemon handles its signals itself (it stops its jobs first).
+    if !matches!(cli.command, cli::Command::Daemon) {
+        interrupt::install();
+    }
     match commands::run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(error) => {

@@ -16,6 +16,8 @@
 mod steps;
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use cairn_config::{Config, Plan};
 use cairn_repo::backup::{BackupObserver, NoObserver, StreamEntry};
@@ -41,7 +43,15 @@ pub type StreamsOf<'a> = &'a (dyn Fn(&Plan, &Path) -> Result<Vec<StreamEntry>> +
 pub struct RunRequest<'a> {
     pub config: &'a Config,
     pub plan: &'a str,
+    /// `Backup` is the plan's whole chain; `Check`, `Prune`, `Forget` and `Mirror` run that
+    /// one step on the plan's repository.
+    pub kind: JobKind,
     pub trigger: Trigger,
+    /// Run this job, already recorded and marked running (the daemon's queue); `None`: record
+    /// a new one.
+    pub job: Option<JobId>,
+    /// Set to stop the run: the engine stops at its next storage call, a hook is killed.
+    pub cancel: Option<Arc<AtomicBool>>,
     pub dry_run: bool,
     pub open: OpenOptions,
     pub streams_of: StreamsOf<'a>,
@@ -64,12 +74,14 @@ pub trait RunObserver: Sync {
 pub struct NoRunObserver;
 impl RunObserver for NoRunObserver {}
 
-/// How a run went: its job as recorded, and whether some files could not be read (the
-/// snapshot was written without them, as `cairn backup` exits 3).
+/// How a run went: its job as recorded, whether some files could not be read (the snapshot was
+/// written without them, as `cairn backup` exits 3), and whether a failure may pass if the
+/// run is tried again later (a store or lock that was unavailable).
 #[derive(Debug, Clone)]
 pub struct RunOutcome {
     pub job: JobRecord,
     pub unreadable_files: u64,
+    pub retryable: bool,
 }
 
 /// Runs `request.plan` and records it. `Err` only when the run could not even be recorded
@@ -85,19 +97,22 @@ pub fn run_plan(
         .plan(request.plan)
         .map_err(JobError::InvalidInput)?;
     let repository = request.config.repository_of(plan);
-    let id = state.create_job(
-        &NewJob {
-            dry_run: request.dry_run,
-            ..NewJob::first(
-                JobKind::Backup,
-                Some(plan.name.clone()),
-                Some(repository.name.clone()),
-                request.trigger,
-                (request.now)(),
-            )
-        },
-        Some((request.now)()),
-    )?;
+    let id = match request.job {
+        Some(id) => id,
+        None => state.create_job(
+            &NewJob {
+                dry_run: request.dry_run,
+                ..NewJob::first(
+                    request.kind,
+                    Some(plan.name.clone()),
+                    Some(repository.name.clone()),
+                    request.trigger,
+                    (request.now)(),
+                )
+            },
+            Some((request.now)()),
+        )?,
+    };
     let mut run = Run {
         request,
         state,
@@ -113,9 +128,18 @@ pub fn run_plan(
         bytes_added: None,
         unreadable_files: 0,
     };
-    let result = run.chain(plan);
+    let result = match request.kind {
+        JobKind::Backup => run.chain(plan),
+        kind => run.single(plan, kind),
+    };
+    let cancelled = run.cancelled();
+    let retryable = result.as_ref().err().is_some_and(|e| e.is_retryable()) && !cancelled;
     let mut error = result.err().map(|e| e.to_string());
-    if let Some(message) = &error {
+    if cancelled {
+        run.log("cairn", "cancelled");
+        run.environment.status = "cancelled".into();
+        error = Some("cancelled".into());
+    } else if let Some(message) = &error {
         run.log("cairn", &format!("error: {message}"));
         run.environment.status = "failure".into();
         run.environment.error = Some(message.clone());
@@ -124,11 +148,15 @@ pub fn run_plan(
     } else {
         run.environment.status = "success".into();
     }
-    if let Err(e) = run.hooks("finally", &plan.hooks.finally, plan) {
-        error.get_or_insert(e.to_string());
+    if request.kind == JobKind::Backup {
+        if let Err(e) = run.hooks("finally", &plan.hooks.finally, plan) {
+            error.get_or_insert(e.to_string());
+        }
     }
     let end = JobEnd {
-        state: if error.is_some() {
+        state: if cancelled {
+            JobState::Cancelled
+        } else if error.is_some() {
             JobState::Failed
         } else {
             JobState::Succeeded
@@ -141,6 +169,7 @@ pub fn run_plan(
     Ok(RunOutcome {
         job: state.job(id)?,
         unreadable_files: run.unreadable_files,
+        retryable,
     })
 }
 
@@ -161,14 +190,63 @@ impl Run<'_, '_> {
         (self.request.now)()
     }
 
+    fn cancelled(&self) -> bool {
+        self.request
+            .cancel
+            .as_ref()
+            .is_some_and(|flag| flag.load(Ordering::Relaxed))
+    }
+
+    /// Opens the plan's repository, wired to this run's cancellation.
+    fn open_repository(&mut self, plan: &Plan) -> Result<cairn_repo::Repository> {
+        self.step("open repository", |run| {
+            let entry = run.request.config.repository_of(plan);
+            let repo = crate::open::repository(entry, &run.request.open)?;
+            repo.set_cancel(run.request.cancel.clone());
+            Ok((repo, format!("{}", entry.location)))
+        })
+    }
+
+    /// One maintenance step on the plan's repository (`cairn jobs start PLAN --kind …`).
+    fn single(&mut self, plan: &Plan, kind: JobKind) -> Result<()> {
+        let repo = self.open_repository(plan)?;
+        match kind {
+            JobKind::Forget => {
+                let policy = plan.retention.as_ref().ok_or_else(|| {
+                    JobError::InvalidInput(format!(
+                        "plan {} has no retention to forget by",
+                        plan.name
+                    ))
+                })?;
+                self.step("forget", |run| run.forget(&repo, plan, policy))
+                    .map(|_| ())
+            }
+            JobKind::Prune => self.step("prune", |run| run.prune(&repo)),
+            JobKind::Check => {
+                let policy = plan.check.clone().unwrap_or_default();
+                self.step("check", |run| run.check(&repo, &policy, "asked for".into()))
+            }
+            JobKind::Mirror => {
+                let entry = self.request.config.repository_of(plan);
+                let offsite = entry.offsite.clone().ok_or_else(|| {
+                    JobError::InvalidInput(format!(
+                        "repository {} of plan {} has no offsite to mirror to",
+                        plan.repository, plan.name
+                    ))
+                })?;
+                self.step("offsite", |run| run.offsite(&repo, &offsite))
+            }
+            other => Err(JobError::InvalidInput(format!(
+                "a {other} job is not a step of plan {}",
+                plan.name
+            ))),
+        }
+    }
+
     /// The links of the chain, in order; the first failure ends it.
     fn chain(&mut self, plan: &Plan) -> Result<()> {
         self.hooks("before_backup", &plan.hooks.before_backup, plan)?;
-        let repo = self.step("open repository", |run| {
-            let entry = run.request.config.repository_of(plan);
-            let repo = crate::open::repository(entry, &run.request.open)?;
-            Ok((repo, format!("{}", entry.location)))
-        })?;
+        let repo = self.open_repository(plan)?;
         self.step("backup", |run| run.backup(&repo, plan))?;
         self.hooks("after_backup", &plan.hooks.after_backup, plan)?;
         let removed = match &plan.retention {

@@ -6,11 +6,13 @@ mod catalog;
 mod check;
 mod config;
 mod copy;
+mod daemon;
 mod diff;
 mod dump;
 mod find;
 mod forget;
 mod init;
+mod jobs;
 mod key;
 mod ls;
 mod mirror;
@@ -57,6 +59,9 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Config(command) => config::run(global, command),
         Command::Run(args) => run::run(global, args),
         Command::Plans => plans::run(global),
+        Command::Daemon => daemon::run(global),
+        Command::Jobs(args) => jobs::run(global, args),
+        Command::Status(args) => jobs::status(global, args),
     }
 }
 
@@ -91,4 +96,9 @@ pub fn load_config(global: &crate::cli::GlobalArgs) -> Result<cairn_config::Conf
             [] => anyhow::anyhow!("{} is not a valid config", path.display()),
         }
     })
+}
+
+/// The socket of the daemon whose state lives in `state_dir`.
+pub fn daemon_socket(state_dir: &std::path::Path) -> std::path::PathBuf {
+    daemon::socket_path(state_dir)
 }

@@ -1,10 +1,14 @@
 //! `cairn run PLAN`: a plan's whole chain in the foreground, recorded in the state database.
 
+use std::path::Path;
+
 use anyhow::Result;
+use cairn_config::Plan;
 use cairn_jobs::open::OpenOptions;
 use cairn_jobs::runner::{run_plan, RunObserver, RunRequest};
 use cairn_repo::backup::BackupObserver;
-use cairn_state::{JobState, StateStore, StepState, Trigger};
+use cairn_repo::backup::StreamEntry;
+use cairn_state::{JobEnd, JobKind, JobState, NewJob, StateStore, StepState, Trigger};
 use serde_json::json;
 
 use crate::cli::{GlobalArgs, RunArgs};
@@ -18,21 +22,44 @@ pub fn run(global: &GlobalArgs, args: RunArgs) -> Result<u8> {
         // A bar on a terminal; JSON status lines would mix with the run's JSON.
         progress: Progress::new(false, global.quiet || global.json),
     };
+    // The job is recorded here rather than by the runner, so an interrupt can mark it.
+    let plan = config.plan(&args.plan).map_err(anyhow::Error::msg)?;
+    let new_job = NewJob {
+        dry_run: args.dry_run,
+        ..NewJob::first(
+            JobKind::Backup,
+            Some(plan.name.clone()),
+            Some(plan.repository.clone()),
+            Trigger::Manual,
+            chrono::Utc::now(),
+        )
+    };
+    let job = state.create_job(&new_job, Some(chrono::Utc::now()))?;
+    let state_dir = config.state_dir.clone();
+    crate::interrupt::on_interrupt(move || {
+        if let Ok(state) = StateStore::open(&state_dir) {
+            let end = JobEnd {
+                state: JobState::Cancelled,
+                snapshot: None,
+                bytes_added: None,
+                error: Some("interrupted by a signal".into()),
+            };
+            let _ = state.finish_job(job, &end, chrono::Utc::now());
+        }
+    });
     let request = RunRequest {
         config: &config,
         plan: &args.plan,
+        kind: JobKind::Backup,
+        job: Some(job),
+        cancel: None,
         trigger: Trigger::Manual,
         dry_run: args.dry_run,
         open: OpenOptions {
             cache_base: global.cache_dir.clone(),
             no_cache: global.no_cache,
         },
-        streams_of: &|plan, _| {
-            Err(cairn_jobs::JobError::InvalidInput(format!(
-                "plan {} dumps databases, which this build cannot do yet",
-                plan.name
-            )))
-        },
+        streams_of: &STREAMS_OF,
         now: &chrono::Utc::now,
     };
     let outcome = run_plan(&request, &state, &observer)?;
@@ -105,4 +132,14 @@ impl RunObserver for Printer {
     fn backup(&self) -> &dyn BackupObserver {
         &self.progress
     }
+}
+
+/// Where a plan's database dumps come from, for `cairn run` and the daemon alike.
+pub static STREAMS_OF: fn(&Plan, &Path) -> cairn_jobs::Result<Vec<StreamEntry>> = no_dumps;
+
+fn no_dumps(plan: &Plan, _: &Path) -> cairn_jobs::Result<Vec<StreamEntry>> {
+    Err(cairn_jobs::JobError::InvalidInput(format!(
+        "plan {} dumps databases, which this build cannot do yet",
+        plan.name
+    )))
 }

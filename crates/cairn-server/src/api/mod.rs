@@ -1,0 +1,41 @@
+//! The API tree mirrors the URL tree: `/api/v1/health`, `/api/v1/jobs…`, `/api/v1/plans…`,
+//! and `/metrics` at the root, as Prometheus expects it.
+
+mod health;
+mod jobs;
+mod plans;
+
+use std::sync::Arc;
+
+use axum::routing::{get, post};
+use axum::Router;
+use cairn_jobs::daemon::Daemon;
+
+use crate::ApiError;
+
+/// The whole API over `daemon`.
+pub fn router(daemon: Arc<Daemon>) -> Router {
+    Router::new()
+        .route("/api/v1/health", get(health::health))
+        .route("/api/v1/jobs", get(jobs::list))
+        .route("/api/v1/jobs/{id}", get(jobs::show))
+        .route("/api/v1/jobs/{id}/log", get(jobs::log))
+        .route("/api/v1/jobs/{id}/events", get(jobs::events))
+        .route("/api/v1/jobs/{id}/cancel", post(jobs::cancel))
+        .route("/api/v1/jobs/{id}/retry", post(jobs::retry))
+        .route("/api/v1/plans", get(plans::list))
+        .route("/api/v1/plans/{name}/run", post(plans::run))
+        .route("/metrics", get(health::metrics))
+        .with_state(daemon)
+}
+
+/// Runs a daemon call (SQLite, perhaps a listing) off the async threads.
+async fn blocking<T: Send + 'static>(
+    daemon: &Arc<Daemon>,
+    call: impl FnOnce(&Daemon) -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let daemon = daemon.clone();
+    tokio::task::spawn_blocking(move || call(&daemon))
+        .await
+        .map_err(|e| ApiError::BadRequest(format!("the request was dropped: {e}")))?
+}

@@ -1,0 +1,51 @@
+//! One mapping from what went wrong to an HTTP answer: `{"error": "one line"}`.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use cairn_jobs::JobError;
+use cairn_state::StateError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    Job(#[from] JobError),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    BadRequest(String),
+}
+
+impl From<StateError> for ApiError {
+    fn from(error: StateError) -> ApiError {
+        ApiError::Job(JobError::State(error))
+    }
+}
+
+impl ApiError {
+    fn status(&self) -> StatusCode {
+        match self {
+            ApiError::NotFound(_) | ApiError::Job(JobError::State(StateError::NoSuchJob(_))) => {
+                StatusCode::NOT_FOUND
+            }
+            ApiError::BadRequest(_) | ApiError::Job(JobError::InvalidInput(_)) => {
+                StatusCode::BAD_REQUEST
+            }
+            ApiError::Job(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        if status == StatusCode::INTERNAL_SERVER_ERROR {
+            tracing::error!("API request failed: {self}");
+        }
+        (
+            status,
+            Json(serde_json::json!({ "error": self.to_string() })),
+        )
+            .into_response()
+    }
+}

@@ -1,0 +1,18 @@
+//! cairn's HTTP face: the JSON API (`/api/v1/…`) and `/metrics`, served by the daemon on its
+//! unix socket (and, with the server issue, on TCP with users).
+//!
+//! # Layout
+//! - [`api`] — the router; one module per resource (`jobs`, `plans`, `health`), handlers that
+//!   only translate HTTP to calls on [`cairn_jobs::daemon::Daemon`] and back.
+//! - [`error`] — [`ApiError`], mapping job errors to status codes and a JSON body.
+//! - [`serve`] — serving a router on a unix socket (mode 0600) or a TCP address until shutdown.
+//!
+//! Invariant: handlers hold no business logic; what the API does, the daemon (or the CLI
+//! through the same library calls) does.
+
+pub mod api;
+pub mod error;
+pub mod serve;
+
+pub use api::router;
+pub use error::ApiError;

@@ -1,0 +1,175 @@
+//! `cairn daemon`: the scheduler, the queue and the API on `STATE_DIR/cairn.sock`, in the
+//! foreground. SIGTERM (or SIGINT) stops taking jobs, cancels the running ones and exits once
+//! they have released their locks; SIGHUP reloads the config (a broken one is refused and the
+//! old one kept). Tells systemd it is ready when started as `Type=notify`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use cairn_jobs::daemon::{Daemon, DaemonOptions, LogAlerts};
+use cairn_jobs::open::OpenOptions;
+use tokio::signal::unix::{signal, SignalKind};
+
+use crate::cli::GlobalArgs;
+
+/// How long running jobs get to stop after SIGTERM before the daemon exits anyway.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+
+/// The socket of the daemon whose state lives in `state_dir`.
+pub fn socket_path(state_dir: &std::path::Path) -> std::path::PathBuf {
+    state_dir.join("cairn.sock")
+}
+
+pub fn run(global: &GlobalArgs) -> Result<u8> {
+    let config = super::load_config(global)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .thread_name("cairn-daemon")
+        .build()
+        .context("cannot start the daemon's runtime")?;
+    runtime.block_on(serve(global, config))
+}
+
+async fn serve(global: &GlobalArgs, config: cairn_config::Config) -> Result<u8> {
+    let socket = socket_path(&config.state_dir);
+    let metrics_listen = config.daemon.metrics_listen;
+    let options = DaemonOptions {
+        open: OpenOptions {
+            cache_base: global.cache_dir.clone(),
+            no_cache: global.no_cache,
+        },
+        streams_of: &super::run::STREAMS_OF,
+        clock: Arc::new(chrono::Utc::now),
+        alerts: Arc::new(LogAlerts),
+    };
+    let daemon = Daemon::start(config, options)?;
+    let (stop_sender, stop) = tokio::sync::watch::channel(false);
+    let stopped = move || {
+        let mut stop = stop.clone();
+        async move {
+            let _ = stop.wait_for(|s| *s).await;
+        }
+    };
+    let api = cairn_server::router(daemon.clone());
+    let api_task = tokio::spawn({
+        let socket = socket.clone();
+        let stopped = stopped();
+        async move { cairn_server::serve::serve_unix(&socket, api, stopped).await }
+    });
+    let metrics_task = match metrics_listen {
+        Some(address) => {
+            let listener = tokio::net::TcpListener::bind(address)
+                .await
+                .with_context(|| format!("cannot listen on {address} for /metrics"))?;
+            let router = axum::Router::new()
+                .route("/metrics", axum::routing::get(metrics))
+                .with_state(daemon.clone());
+            let stopped = stopped();
+            Some(tokio::spawn(async move {
+                cairn_server::serve::serve_tcp(listener, router, stopped).await
+            }))
+        }
+        None => None,
+    };
+    let engine = tokio::spawn(daemon.clone().run());
+    tracing::info!("cairn daemon ready; API on {}", socket.display());
+    notify_systemd("READY=1");
+
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut hangup = signal(SignalKind::hangup())?;
+    loop {
+        tokio::select! {
+            _ = terminate.recv() => break,
+            _ = interrupt.recv() => break,
+            _ = hangup.recv() => reload(global, &daemon),
+        }
+    }
+    notify_systemd("STOPPING=1");
+    tracing::info!("stopping: no new jobs; cancelling the running ones");
+    let clean = daemon.shutdown(SHUTDOWN_GRACE).await;
+    let _ = stop_sender.send(true);
+    engine.abort();
+    let _ = api_task.await;
+    if let Some(task) = metrics_task {
+        let _ = task.await;
+    }
+    let _ = std::fs::remove_file(&socket);
+    if !clean {
+        tracing::warn!(
+            "some jobs did not stop within {}s",
+            SHUTDOWN_GRACE.as_secs()
+        );
+        cairn_repo::lock::release_held_locks();
+    }
+    Ok(0)
+}
+
+async fn metrics(
+    axum::extract::State(daemon): axum::extract::State<Arc<Daemon>>,
+) -> impl axum::response::IntoResponse {
+    let text = tokio::task::spawn_blocking(move || daemon.metrics())
+        .await
+        .map_err(|e| e.to_string())
+        .and_then(|r| r.map_err(|e| e.to_string()));
+    match text {
+        Ok(text) => (
+            axum::http::StatusCode::OK,
+            [(
+                axum::http::header::CONTENT_TYPE,
+                "text/plain; version=0.0.4; charset=utf-8",
+            )],
+            text,
+        ),
+        Err(e) => (
+            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+            [(
+                axum::http::header::CONTENT_TYPE,
+                "text/plain; charset=utf-8",
+            )],
+            e,
+        ),
+    }
+}
+
+/// SIGHUP: validate the file again; take it only if it is whole.
+fn reload(global: &GlobalArgs, daemon: &Daemon) {
+    match super::load_config(global) {
+        Ok(config) => {
+            if config.state_dir != daemon.config().state_dir {
+                tracing::error!(
+                    "reload refused: state_dir changed to {}; restart the daemon to move its state",
+                    config.state_dir.display()
+                );
+                return;
+            }
+            daemon.reload(config);
+            tracing::info!("config reloaded");
+        }
+        Err(e) => tracing::error!("reload refused, the old config stays: {e:#}"),
+    }
+}
+
+/// `sd_notify`: a datagram to `$NOTIFY_SOCKET` when systemd asked for one.
+fn notify_systemd(message: &str) {
+    let Some(path) = std::env::var_os("NOTIFY_SOCKET") else {
+        return;
+    };
+    let socket = match std::os::unix::net::UnixDatagram::unbound() {
+        Ok(socket) => socket,
+        Err(_) => return,
+    };
+    let bytes = path.as_encoded_bytes();
+    let sent = if let Some(abstract_name) = bytes.strip_prefix(b"@") {
+        use std::os::linux::net::SocketAddrExt;
+        std::os::unix::net::SocketAddr::from_abstract_name(abstract_name)
+            .and_then(|address| socket.send_to_addr(message.as_bytes(), &address))
+    } else {
+        socket.send_to(message.as_bytes(), &path)
+    };
+    if let Err(e) = sent {
+        tracing::warn!("cannot tell systemd {message}: {e}");
+    }
+}

@@ -1,0 +1,231 @@
+//! `cairn jobs` (list, show, log, cancel, start, retry) and `cairn status`, through the
+//! running daemon's API.
+
+use anyhow::Result;
+use serde_json::{json, Value};
+
+use crate::cli::{GlobalArgs, JobsArgs, JobsCommand, StatusArgs};
+use crate::daemon_client::DaemonClient;
+
+pub fn run(global: &GlobalArgs, args: JobsArgs) -> Result<u8> {
+    let config = super::load_config(global)?;
+    let client = DaemonClient::for_config(&config);
+    match args.command {
+        None => list(global, &client, &args),
+        Some(JobsCommand::Show { id }) => {
+            let answer = client.get(&format!("/api/v1/jobs/{id}"))?;
+            if global.json {
+                super::print_json(&answer)?;
+            } else {
+                print_job(&answer["job"]);
+                for step in answer["steps"].as_array().into_iter().flatten() {
+                    println!(
+                        "  {:<16} {:<9} {}",
+                        text(&step["name"]),
+                        text(&step["state"]),
+                        step["error"]
+                            .as_str()
+                            .or(step["detail"].as_str())
+                            .unwrap_or("")
+                    );
+                }
+            }
+            Ok(0)
+        }
+        Some(JobsCommand::Log { id, follow }) => log(global, &client, id, follow),
+        Some(JobsCommand::Cancel { id }) => {
+            let job = client.post(&format!("/api/v1/jobs/{id}/cancel"), None)?;
+            report(global, &job, "cancel asked")
+        }
+        Some(JobsCommand::Retry { id }) => {
+            let job = client.post(&format!("/api/v1/jobs/{id}/retry"), None)?;
+            report(global, &job, "queued")
+        }
+        Some(JobsCommand::Start { plan, kind }) => {
+            let job = client.post(
+                &format!("/api/v1/plans/{plan}/run"),
+                Some(&json!({ "kind": kind })),
+            )?;
+            report(global, &job, "queued")
+        }
+    }
+}
+
+fn list(global: &GlobalArgs, client: &DaemonClient, args: &JobsArgs) -> Result<u8> {
+    let mut path = format!("/api/v1/jobs?limit={}", args.limit);
+    if let Some(plan) = &args.plan {
+        path.push_str(&format!("&plan={plan}"));
+    }
+    let jobs = client.get(&path)?;
+    if global.json {
+        super::print_json(&jobs)?;
+        return Ok(0);
+    }
+    println!(
+        "{:>6}  {:<10} {:<14} {:<11} {:<9} {:<16}  error",
+        "id", "kind", "plan", "state", "trigger", "created"
+    );
+    for job in jobs.as_array().into_iter().flatten() {
+        println!(
+            "{:>6}  {:<10} {:<14} {:<11} {:<9} {:<16}  {}",
+            job["id"],
+            text(&job["kind"]),
+            text(&job["plan"]),
+            text(&job["state"]),
+            text(&job["trigger"]),
+            time(&job["created"]),
+            job["error"].as_str().unwrap_or("")
+        );
+    }
+    Ok(0)
+}
+
+fn log(global: &GlobalArgs, client: &DaemonClient, id: i64, follow: bool) -> Result<u8> {
+    let lines = client.get(&format!("/api/v1/jobs/{id}/log"))?;
+    let print = |line: &Value| {
+        if global.json {
+            println!("{line}");
+        } else {
+            println!(
+                "{} {}: {}",
+                time(&line["at"]),
+                text(&line["source"]),
+                text(&line["line"])
+            );
+        }
+    };
+    let shown = lines.as_array().map_or(0, Vec::len);
+    lines.as_array().into_iter().flatten().for_each(print);
+    if !follow {
+        return Ok(0);
+    }
+    // Lines already printed come again in no event; new ones arrive as `log` events.
+    let mut final_state = String::new();
+    let _ = shown;
+    client.events(&format!("/api/v1/jobs/{id}/events"), |event, data| {
+        let Ok(value) = serde_json::from_str::<Value>(data) else {
+            return true;
+        };
+        match event {
+            "log" => {
+                print(&json!({
+                    "at": chrono::Utc::now(),
+                    "source": value["source"],
+                    "line": value["line"],
+                }));
+                true
+            }
+            "job" => {
+                let state = text(&value["job"]["state"]);
+                let done = !matches!(state.as_str(), "queued" | "running");
+                if done {
+                    final_state = state;
+                }
+                !done
+            }
+            _ => true,
+        }
+    })?;
+    if !global.json && !final_state.is_empty() {
+        eprintln!("job {id} {final_state}");
+    }
+    Ok(match final_state.as_str() {
+        "failed" | "cancelled" | "interrupted" => crate::EXIT_FAILURE,
+        _ => 0,
+    })
+}
+
+fn report(global: &GlobalArgs, job: &Value, what: &str) -> Result<u8> {
+    if global.json {
+        super::print_json(job)?;
+    } else if !global.quiet {
+        println!(
+            "job {} ({} of plan {}): {what}",
+            job["id"],
+            text(&job["kind"]),
+            text(&job["plan"])
+        );
+    }
+    Ok(0)
+}
+
+pub fn status(global: &GlobalArgs, _args: StatusArgs) -> Result<u8> {
+    let config = super::load_config(global)?;
+    let client = DaemonClient::for_config(&config);
+    let plans = client.get("/api/v1/plans")?;
+    if global.json {
+        super::print_json(&plans)?;
+        return Ok(0);
+    }
+    println!(
+        "{:<16} {:<17} {:<17} {:<6} {:<10} alerts",
+        "plan", "last success", "next run", "stale", "last drill"
+    );
+    let mut any_stale = false;
+    for plan in plans.as_array().into_iter().flatten() {
+        let stale = plan["stale"].as_bool().unwrap_or(false);
+        any_stale |= stale;
+        let alerts: Vec<String> = plan["alerts"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(text)
+            .collect();
+        println!(
+            "{:<16} {:<17} {:<17} {:<6} {:<10} {}",
+            text(&plan["name"]),
+            time(&plan["last_success"]),
+            time(&plan["next_run"]),
+            if stale { "STALE" } else { "no" },
+            text(&plan["last_drill"]["state"]),
+            alerts.join(",")
+        );
+    }
+    Ok(if any_stale { crate::EXIT_FAILURE } else { 0 })
+}
+
+fn print_job(job: &Value) {
+    println!(
+        "job {}: {} of plan {} on {}, {} ({}), attempt {}",
+        job["id"],
+        text(&job["kind"]),
+        text(&job["plan"]),
+        text(&job["repository"]),
+        text(&job["state"]),
+        text(&job["trigger"]),
+        job["attempt"]
+    );
+    println!(
+        "  created {}  started {}  finished {}",
+        time(&job["created"]),
+        time(&job["started"]),
+        time(&job["finished"])
+    );
+    if let Some(snapshot) = job["snapshot"].as_str() {
+        println!("  snapshot {snapshot}");
+    }
+    if let Some(error) = job["error"].as_str() {
+        println!("  error: {error}");
+    }
+    if !job["progress"].is_null() {
+        println!("  progress: {}", job["progress"]);
+    }
+}
+
+fn text(value: &Value) -> String {
+    value
+        .as_str()
+        .map_or_else(|| "-".to_string(), str::to_string)
+}
+
+fn time(value: &Value) -> String {
+    value
+        .as_str()
+        .and_then(|t| t.parse::<chrono::DateTime<chrono::Utc>>().ok())
+        .map(|t| {
+            t.with_timezone(&chrono::Local)
+                .format("%Y-%m-%d %H:%M")
+                .to_string()
+        })
+        .unwrap_or_else(|| "-".into())
+}
