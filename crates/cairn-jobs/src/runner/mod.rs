@@ -203,6 +203,19 @@ impl Run<'_, '_> {
             let entry = run.request.config.repository_of(plan);
             let repo = crate::open::repository(entry, &run.request.open)?;
             repo.set_cancel(run.request.cancel.clone());
+            // A crashed run of this host leaves its lock; cairn ignores it, restic 0.14 would
+            // refuse to touch the repository until someone ran unlock.
+            let removed = if run.request.dry_run {
+                Vec::new()
+            } else {
+                cairn_repo::lock::remove_dead_local_locks(&repo)?
+            };
+            for id in &removed {
+                run.log(
+                    "cairn",
+                    &format!("removed lock {id} of a process of this host that died"),
+                );
+            }
             Ok((repo, format!("{}", entry.location)))
         })
     }

@@ -330,6 +330,25 @@ impl Drop for RepoLock {
     }
 }
 
+/// Removes the locks processes of this host left when they died (a crash, a kill -9): stale
+/// beyond doubt, since the PID is checked here, on the host that took them. Locks of other
+/// hosts are left alone whatever their age (their clocks may differ). For a daemon cleaning
+/// up after itself; restic 0.14 refuses to lock while any lock file exists, stale or not.
+pub fn remove_dead_local_locks(repo: &Repository) -> Result<Vec<Id>> {
+    let host = system::hostname();
+    let mut removed = Vec::new();
+    for lock in list_locks(repo)? {
+        if lock.lock.hostname == host && !system::process_exists(lock.lock.pid) {
+            match repo.storage().remove(FileKind::Lock, &lock.id.to_hex()) {
+                Ok(()) => removed.push(lock.id),
+                Err(e) if e.is_not_found() => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+    Ok(removed)
+}
+
 /// Removes stale locks (or all locks with `all`); returns the ids removed.
 pub fn unlock(repo: &Repository, all: bool) -> Result<Vec<Id>> {
     let now = Local::now().fixed_offset();

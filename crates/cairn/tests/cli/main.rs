@@ -7,6 +7,7 @@ mod browse_more;
 mod commands;
 mod config;
 mod copy_tag;
+mod daemon;
 mod errors;
 mod faults;
 mod format_compat;
