@@ -9,6 +9,7 @@
 use std::io::{BufRead, BufReader, Read};
 use std::os::unix::process::CommandExt;
 use std::process::{Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -47,6 +48,7 @@ pub enum HookFailure {
     Exited(String),
     TimedOut(Duration),
     NotStarted(String),
+    Cancelled,
 }
 
 impl std::fmt::Display for HookFailure {
@@ -60,6 +62,7 @@ impl std::fmt::Display for HookFailure {
                 limit.as_secs()
             ),
             HookFailure::NotStarted(why) => write!(f, "could not start: {why}"),
+            HookFailure::Cancelled => write!(f, "was killed: the job was cancelled"),
         }
     }
 }
@@ -69,6 +72,7 @@ pub fn run_hook(
     command: &str,
     environment: &HookEnvironment,
     timeout: Duration,
+    cancel: &AtomicBool,
     line: &mut dyn FnMut(&str),
 ) -> Result<(), HookFailure> {
     let mut process = Command::new("sh");
@@ -121,13 +125,18 @@ pub fn run_hook(
         {
             break status;
         }
-        if Instant::now() >= deadline {
+        let cancelled = cancel.load(Ordering::Relaxed);
+        if cancelled || Instant::now() >= deadline {
             kill_group(group, &mut child);
             // Lines printed before the kill still belong in the log.
             for text in lines.try_iter() {
                 line(&text);
             }
-            return Err(HookFailure::TimedOut(timeout));
+            return Err(if cancelled {
+                HookFailure::Cancelled
+            } else {
+                HookFailure::TimedOut(timeout)
+            });
         }
     };
     // The shell is gone; children it left holding the pipes would keep the readers waiting.
@@ -189,6 +198,7 @@ mod tests {
             "echo \"$CAIRN_PLAN $CAIRN_REPOSITORY $CAIRN_SNAPSHOT_ID $CAIRN_STATUS\"; echo oops >&2",
             &environment(),
             Duration::from_secs(10),
+            &AtomicBool::new(false),
             &mut |l| lines.push(l.to_string()),
         )
         .unwrap();
@@ -220,6 +230,7 @@ mod tests {
             ),
             &environment(),
             Duration::from_millis(500),
+            &AtomicBool::new(false),
             &mut |_| {},
         )
         .unwrap_err();

@@ -200,6 +200,8 @@ pub struct StepRecord {
 /// One line of a job's log.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct LogLine {
+    /// Position in the job's log, from 0.
+    pub seq: u32,
     pub at: DateTime<Utc>,
     /// `cairn`, or the step whose command printed it (`hook before_backup`).
     pub source: String,

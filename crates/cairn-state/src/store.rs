@@ -343,14 +343,14 @@ impl StateStore {
         .map(|_| ())
     }
 
-    /// Appends lines to a job's log.
+    /// Appends lines to a job's log; returns the position of the first.
     pub fn append_log(
         &self,
         id: JobId,
         source: &str,
         lines: &[&str],
         at: DateTime<Utc>,
-    ) -> Result<()> {
+    ) -> Result<u32> {
         let mut connection = self.connection.lock().unwrap_or_else(|e| e.into_inner());
         let transaction = connection.transaction().map_err(|e| self.sqlite(e))?;
         let result = (|| {
@@ -366,7 +366,7 @@ impl StateStore {
                 insert.execute(params![id, next + offset as u32, millis(at), source, line])?;
             }
             drop(insert);
-            transaction.commit()
+            transaction.commit().map(|()| next)
         })();
         result.map_err(|e| self.sqlite(e))
     }
@@ -476,12 +476,13 @@ impl StateStore {
     pub fn log(&self, id: JobId) -> Result<Vec<LogLine>> {
         self.with(|c| {
             let mut query =
-                c.prepare("SELECT at, source, line FROM job_log WHERE job = ?1 ORDER BY seq")?;
+                c.prepare("SELECT seq, at, source, line FROM job_log WHERE job = ?1 ORDER BY seq")?;
             let rows = query.query_map(params![id], |r| {
                 Ok(LogLine {
-                    at: from_millis(r.get(0)?),
-                    source: r.get(1)?,
-                    line: r.get(2)?,
+                    seq: r.get(0)?,
+                    at: from_millis(r.get(1)?),
+                    source: r.get(2)?,
+                    line: r.get(3)?,
                 })
             })?;
             rows.collect()

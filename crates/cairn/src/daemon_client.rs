@@ -69,8 +69,14 @@ impl DaemonClient {
         serde_json::from_str(&text).context("the daemon answered something that is not JSON")
     }
 
-    /// Follows a Server-Sent Events stream; `each(event, data)` returns false to stop.
-    pub fn events(&self, path: &str, mut each: impl FnMut(&str, &str) -> bool) -> Result<()> {
+    /// Follows a Server-Sent Events stream: `opened` runs once the daemon has subscribed (so
+    /// what it reads then misses nothing), then `each(event, data)` until it returns false.
+    pub fn events(
+        &self,
+        path: &str,
+        opened: impl FnOnce() -> Result<()>,
+        mut each: impl FnMut(&str, &str) -> bool,
+    ) -> Result<()> {
         let mut stream = self.connect()?;
         send(&mut stream, "GET", path, None)?;
         let mut reader = BufReader::new(stream);
@@ -87,6 +93,7 @@ impl DaemonClient {
         let chunked = headers
             .get("transfer-encoding")
             .is_some_and(|v| v.contains("chunked"));
+        opened()?;
         let mut pending = String::new();
         let (mut event, mut data) = (String::new(), String::new());
         loop {

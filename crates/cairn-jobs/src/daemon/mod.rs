@@ -50,6 +50,8 @@ pub enum DaemonEvent {
     },
     Log {
         job: JobId,
+        /// Position in the job's log (what `GET …/log` returned comes first).
+        seq: u32,
         source: String,
         line: String,
     },

@@ -267,9 +267,10 @@ impl RunObserver for JobObserver {
         self.write();
     }
 
-    fn log(&self, source: &str, line: &str) {
+    fn log(&self, seq: u32, source: &str, line: &str) {
         self.daemon.publish(DaemonEvent::Log {
             job: self.job,
+            seq,
             source: source.to_string(),
             line: line.to_string(),
         });

@@ -63,8 +63,8 @@ pub struct RunRequest<'a> {
 pub trait RunObserver: Sync {
     fn step_started(&self, _name: &str) {}
     fn step_finished(&self, _name: &str, _state: StepState, _detail: &str) {}
-    /// A line of the job's log (`source` is `cairn` or the hook that printed it).
-    fn log(&self, _source: &str, _line: &str) {}
+    /// Line `seq` of the job's log (`source` is `cairn` or the hook that printed it).
+    fn log(&self, _seq: u32, _source: &str, _line: &str) {}
     /// Progress of the backup step.
     fn backup(&self) -> &dyn BackupObserver {
         &NoObserver
@@ -322,11 +322,12 @@ impl Run<'_, '_> {
         Ok(())
     }
 
+    /// Records a line of the job's log and tells the observer, with its position.
     fn log(&self, source: &str, line: &str) {
-        if let Err(e) = self.state.append_log(self.job, source, &[line], self.now()) {
-            tracing::warn!("cannot record a log line of job {}: {e}", self.job);
+        match self.state.append_log(self.job, source, &[line], self.now()) {
+            Ok(seq) => self.observer.log(seq, source, line),
+            Err(e) => tracing::warn!("cannot record a log line of job {}: {e}", self.job),
         }
-        self.observer.log(source, line);
     }
 
     /// One step running a list of hook commands in order; the first failure ends it.
@@ -341,16 +342,12 @@ impl Run<'_, '_> {
         self.step(name, |run| {
             for command in commands {
                 let source = format!("hook {name}");
-                let mut lines = Vec::new();
-                let outcome = run_hook(command, &run.environment, timeout, &mut |line| {
-                    lines.push(line.to_string());
-                    run.observer.log(&source, line);
+                let never = AtomicBool::new(false);
+                let cancel = run.request.cancel.as_deref().unwrap_or(&never);
+                // Each line is recorded as it comes, so `cairn jobs log` shows a running hook.
+                let outcome = run_hook(command, &run.environment, timeout, cancel, &mut |line| {
+                    run.log(&source, line)
                 });
-                let recorded: Vec<&str> = lines.iter().map(String::as_str).collect();
-                if !recorded.is_empty() {
-                    run.state
-                        .append_log(run.job, &source, &recorded, run.now())?;
-                }
                 outcome.map_err(|failure| JobError::Hook {
                     step: name.to_string(),
                     command: command.clone(),

@@ -81,7 +81,6 @@ fn list(global: &GlobalArgs, client: &DaemonClient, args: &JobsArgs) -> Result<u
 }
 
 fn log(global: &GlobalArgs, client: &DaemonClient, id: i64, follow: bool) -> Result<u8> {
-    let lines = client.get(&format!("/api/v1/jobs/{id}/log"))?;
     let print = |line: &Value| {
         if global.json {
             println!("{line}");
@@ -94,38 +93,55 @@ fn log(global: &GlobalArgs, client: &DaemonClient, id: i64, follow: bool) -> Res
             );
         }
     };
-    let shown = lines.as_array().map_or(0, Vec::len);
-    lines.as_array().into_iter().flatten().for_each(print);
     if !follow {
+        let lines = client.get(&format!("/api/v1/jobs/{id}/log"))?;
+        lines.as_array().into_iter().flatten().for_each(print);
         return Ok(0);
     }
-    // Lines already printed come again in no event; new ones arrive as `log` events.
+    // Subscribed first, then the lines so far: a line lands in one or the other (or both,
+    // and its position tells), never in neither.
+    let printed = std::cell::Cell::new(0u64);
     let mut final_state = String::new();
-    let _ = shown;
-    client.events(&format!("/api/v1/jobs/{id}/events"), |event, data| {
-        let Ok(value) = serde_json::from_str::<Value>(data) else {
-            return true;
-        };
-        match event {
-            "log" => {
-                print(&json!({
-                    "at": chrono::Utc::now(),
-                    "source": value["source"],
-                    "line": value["line"],
-                }));
-                true
+    client.events(
+        &format!("/api/v1/jobs/{id}/events"),
+        || {
+            let lines = client.get(&format!("/api/v1/jobs/{id}/log"))?;
+            for line in lines.as_array().into_iter().flatten() {
+                print(line);
+                printed.set(line["seq"].as_u64().unwrap_or(0) + 1);
             }
-            "job" => {
-                let state = text(&value["job"]["state"]);
-                let done = !matches!(state.as_str(), "queued" | "running");
-                if done {
-                    final_state = state;
+            Ok(())
+        },
+        |event, data| {
+            let Ok(value) = serde_json::from_str::<Value>(data) else {
+                return true;
+            };
+            match event {
+                "log" => {
+                    let seq = value["seq"].as_u64().unwrap_or(0);
+                    if seq >= printed.get() {
+                        printed.set(seq + 1);
+                        print(&json!({
+                            "seq": seq,
+                            "at": chrono::Utc::now(),
+                            "source": value["source"],
+                            "line": value["line"],
+                        }));
+                    }
+                    true
                 }
-                !done
+                "job" => {
+                    let state = text(&value["job"]["state"]);
+                    let done = !matches!(state.as_str(), "queued" | "running");
+                    if done {
+                        final_state = state;
+                    }
+                    !done
+                }
+                _ => true,
             }
-            _ => true,
-        }
-    })?;
+        },
+    )?;
     if !global.json && !final_state.is_empty() {
         eprintln!("job {id} {final_state}");
     }

@@ -123,7 +123,7 @@ impl RunObserver for Printer {
         }
     }
 
-    fn log(&self, source: &str, line: &str) {
+    fn log(&self, _seq: u32, source: &str, line: &str) {
         if self.lines && source != "cairn" {
             eprintln!("  {source}: {line}");
         }

@@ -119,3 +119,55 @@ fn parse_metrics(text: &str) -> BTreeMap<(String, Vec<(String, String)>), f64> {
     );
     out
 }
+
+#[test]
+fn a_run_missed_while_the_daemon_was_down_runs_once_at_start() {
+    // Hourly; the daemon was last seen five hours ago: five runs missed, one catch-up.
+    let setup = DaemonSetup::new(&[("web", "schedule = \"0 * * * *\"\n")], "");
+    {
+        let state = cairn_state::StateStore::open(setup.state_dir()).unwrap();
+        let long_ago = chrono::Utc::now() - chrono::Duration::hours(5);
+        state
+            .set_daemon_value("last_tick", &long_ago.to_rfc3339())
+            .unwrap();
+    }
+    let _daemon = setup.start();
+    let jobs = setup.wait_for("the catch-up run", Duration::from_secs(60), |jobs| {
+        jobs.iter().any(|j| j["state"] == "succeeded")
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    let jobs_after = setup.jobs();
+    assert_eq!(
+        jobs_after.len(),
+        1,
+        "one catch-up, not one per missed run: {jobs_after:#?}"
+    );
+    assert_eq!(jobs[0]["trigger"], "catch-up");
+}
+
+#[test]
+fn a_job_log_can_be_followed_to_the_end_and_shown_with_its_steps() {
+    let setup = DaemonSetup::new(
+        &[(
+            "web",
+            "[plans.web.hooks]\nbefore_backup = [\"echo first; sleep 1; echo second\"]\n",
+        )],
+        "",
+    );
+    let _daemon = setup.start();
+    let queued: serde_json::Value = serde_json::from_slice(
+        &run_ok(setup.cairn().args(["jobs", "start", "web", "--json"])).stdout,
+    )
+    .unwrap();
+    let id = queued["id"].as_i64().unwrap().to_string();
+    let output = run_ok(setup.cairn().args(["jobs", "log", &id, "--follow"]));
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(text.contains("hook before_backup: first"), "{text}");
+    assert!(text.contains("hook before_backup: second"), "{text}");
+    assert!(String::from_utf8_lossy(&output.stderr).contains(&format!("job {id} succeeded")));
+    let shown = String::from_utf8_lossy(&run_ok(setup.cairn().args(["jobs", "show", &id])).stdout)
+        .into_owned();
+    for step in ["before_backup", "open repository", "backup"] {
+        assert!(shown.contains(step), "{shown}");
+    }
+}
