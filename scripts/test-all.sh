@@ -20,6 +20,11 @@ if ! python3 -c "import moto.server, flask" >/dev/null 2>&1; then
   echo "installing the S3 test server (moto)"
   python3 -m pip install --quiet 'moto[server]>=5.2,<5.3'
 fi
+# The notification tests start an SMTP sink: aiosmtpd, through scripts/smtp-test-sink.py.
+if ! python3 -c "import aiosmtpd" >/dev/null 2>&1; then
+  echo "installing the SMTP test sink (aiosmtpd)"
+  python3 -m pip install --quiet 'aiosmtpd>=1.4,<1.5'
+fi
 
 # rustic, another implementation of the restic format, for the format-compatibility test
 # (crates/cairn/tests/cli/format_compat/rustic.rs). Pinned; built from crates.io only when

@@ -212,6 +212,7 @@ mod tests {
             "exit 7",
             &environment(),
             Duration::from_secs(10),
+            &AtomicBool::new(false),
             &mut |_| {},
         )
         .unwrap_err();
@@ -257,5 +258,21 @@ mod tests {
             !running,
             "the hook's child {pid} survived the timeout: {state}"
         );
+    }
+
+    #[test]
+    fn a_cancelled_hook_is_killed_at_once() {
+        let cancel = AtomicBool::new(true);
+        let started = Instant::now();
+        let failure = run_hook(
+            "sleep 60",
+            &environment(),
+            Duration::from_secs(60),
+            &cancel,
+            &mut |_| {},
+        )
+        .unwrap_err();
+        assert_eq!(failure, HookFailure::Cancelled);
+        assert!(started.elapsed() < Duration::from_secs(10));
     }
 }

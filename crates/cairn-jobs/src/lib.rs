@@ -6,6 +6,8 @@
 //! - [`open`] — a configured repository as an open [`cairn_repo::Repository`] (its store, its
 //!   S3 credentials file, its password, its metadata cache).
 //! - [`hooks`] — hook commands with a timeout, in their own process group.
+//! - [`notify`] — notifications to the config's channels (webhook, ntfy, healthchecks,
+//!   email), retried, each delivery recorded in the state database.
 //! - [`runner`] — a plan's chain (hooks, backup with dumps, forget, prune, check, offsite),
 //!   each run a job in the state database.
 //! - [`error`] — [`JobError`].
@@ -19,6 +21,7 @@
 pub mod daemon;
 pub mod error;
 pub mod hooks;
+pub mod notify;
 pub mod open;
 pub mod runner;
 pub mod secret;

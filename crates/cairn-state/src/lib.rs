@@ -7,6 +7,7 @@
 //!   `PRAGMA user_version`.
 //! - [`job`] — the job model every face shares (CLI, daemon, web UI, multihost peers): kinds,
 //!   states, triggers, and the records of jobs, their steps and their log lines.
+//! - [`delivery`] — notification deliveries and the channels that keep failing.
 //! - [`error`] — [`StateError`].
 //!
 //! # Invariants
@@ -17,11 +18,13 @@
 //!   paths and databases.
 //! - Times are UTC, stored as Unix milliseconds; callers pass "now" (the clock is injected).
 
+pub mod delivery;
 pub mod error;
 pub mod job;
 pub mod migrations;
 pub mod store;
 
+pub use delivery::{DeliveryRecord, FailingChannel, NewDelivery};
 pub use error::{Result, StateError};
 pub use job::{
     JobId, JobKind, JobRecord, JobState, LogLine, NewJob, StepRecord, StepState, Trigger,

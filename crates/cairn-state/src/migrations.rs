@@ -64,6 +64,21 @@ pub const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (plan, alert)
     );
     "#,
+    // 3: notification deliveries, one row per delivery (after its last attempt).
+    r#"
+    CREATE TABLE notify_deliveries (
+        id       INTEGER PRIMARY KEY,
+        channel  TEXT    NOT NULL,
+        event    TEXT    NOT NULL,
+        plan     TEXT,
+        job      INTEGER,
+        at       INTEGER NOT NULL,
+        attempts INTEGER NOT NULL,
+        ok       INTEGER NOT NULL,
+        error    TEXT
+    );
+    CREATE INDEX notify_deliveries_by_channel ON notify_deliveries (channel, id);
+    "#,
 ];
 
 /// The schema version this cairn writes.

@@ -125,6 +125,21 @@ pub enum Command {
     Jobs(JobsArgs),
     /// Each plan's last success, next run, staleness and last drill (from the daemon)
     Status(StatusArgs),
+    /// Notification channels ([[notify]] entries of the config)
+    #[command(subcommand)]
+    Notify(NotifyCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum NotifyCommand {
+    /// Send a test notification to one channel now (one attempt) and say how it went
+    Test(NotifyTestArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct NotifyTestArgs {
+    /// The channel: the `name` of a [[notify]] entry
+    pub name: String,
 }
 
 #[derive(Debug, Args)]

@@ -11,6 +11,7 @@
 //! job is a record in the state database before it runs, so a crash leaves a trace: jobs
 //! found `running` at start-up become `interrupted` and are queued again once.
 
+pub mod alerts;
 pub mod metrics;
 pub mod queue;
 pub mod schedule;
@@ -58,7 +59,7 @@ pub enum DaemonEvent {
 }
 
 /// Something the daemon raises for people (the notifier delivers it).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct Alert {
     pub event: cairn_config::NotifyEvent,
     pub plan: Option<String>,

@@ -16,6 +16,7 @@ mod jobs;
 mod key;
 mod ls;
 mod mirror;
+mod notify;
 mod orphans;
 mod plans;
 mod prune;
@@ -62,6 +63,7 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Daemon => daemon::run(global),
         Command::Jobs(args) => jobs::run(global, args),
         Command::Status(args) => jobs::status(global, args),
+        Command::Notify(command) => notify::run(global, command),
     }
 }
 

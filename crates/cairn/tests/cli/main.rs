@@ -12,6 +12,7 @@ mod errors;
 mod faults;
 mod format_compat;
 mod mirror;
+mod notify;
 mod oracle;
 mod plans;
 mod repair;
