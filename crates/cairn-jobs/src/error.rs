@@ -31,6 +31,10 @@ pub enum JobError {
     #[error("{0}")]
     Database(String),
 
+    /// A restore drill found the backup does not restore as it should.
+    #[error("{0}")]
+    Drill(String),
+
     /// The request cannot be carried out as given (an unknown plan, a missing dump).
     #[error("{0}")]
     InvalidInput(String),

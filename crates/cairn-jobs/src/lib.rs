@@ -10,6 +10,8 @@
 //!   email), retried, each delivery recorded in the state database.
 //! - [`runner`] — a plan's chain (hooks, backup with dumps, forget, prune, check, offsite),
 //!   each run a job in the state database.
+//! - [`drill`] — restore drills: a verified sample restore, dumps loaded into throwaway
+//!   databases, the recovery time estimated.
 //! - [`error`] — [`JobError`].
 //!
 //! # Invariants
@@ -19,6 +21,7 @@
 //!   [`cairn_config::Config`], results go out as state records.
 
 pub mod daemon;
+pub mod drill;
 pub mod error;
 pub mod hooks;
 pub mod notify;

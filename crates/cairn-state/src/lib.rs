@@ -8,6 +8,7 @@
 //! - [`job`] — the job model every face shares (CLI, daemon, web UI, multihost peers): kinds,
 //!   states, triggers, and the records of jobs, their steps and their log lines.
 //! - [`delivery`] — notification deliveries and the channels that keep failing.
+//! - [`drill`] — the reports of restore drills.
 //! - [`error`] — [`StateError`].
 //!
 //! # Invariants
@@ -19,6 +20,7 @@
 //! - Times are UTC, stored as Unix milliseconds; callers pass "now" (the clock is injected).
 
 pub mod delivery;
+pub mod drill;
 pub mod error;
 pub mod job;
 pub mod migrations;

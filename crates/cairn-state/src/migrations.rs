@@ -79,6 +79,16 @@ pub const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX notify_deliveries_by_channel ON notify_deliveries (channel, id);
     "#,
+    // 4: restore drills: what each drill restored, verified and measured (a JSON report).
+    r#"
+    CREATE TABLE drill_reports (
+        job     INTEGER PRIMARY KEY REFERENCES jobs (id) ON DELETE CASCADE,
+        plan    TEXT    NOT NULL,
+        at      INTEGER NOT NULL,
+        report  TEXT    NOT NULL
+    );
+    CREATE INDEX drill_reports_by_plan ON drill_reports (plan, at);
+    "#,
 ];
 
 /// The schema version this cairn writes.

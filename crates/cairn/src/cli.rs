@@ -128,6 +128,24 @@ pub enum Command {
     /// Notification channels ([[notify]] entries of the config)
     #[command(subcommand)]
     Notify(NotifyCommand),
+    /// Restore drills: each plan's last drill, or run one now
+    Drills(DrillsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DrillsArgs {
+    #[command(subcommand)]
+    pub command: Option<DrillsCommand>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DrillsCommand {
+    /// Run a plan's drill now, in the foreground: restore a sample of its latest snapshot into
+    /// a sandbox, verify it, load its database dumps into throwaway databases
+    Run {
+        /// The plan (a [plans.NAME] table of the config)
+        plan: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]

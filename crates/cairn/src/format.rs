@@ -44,6 +44,26 @@ pub fn error_line(error: &anyhow::Error) -> String {
     line.replace('\n', " ")
 }
 
+/// A JSON string field as text, `-` when absent (tables of `jobs`, `status`, `drills`).
+pub fn json_text(value: &serde_json::Value) -> String {
+    value
+        .as_str()
+        .map_or_else(|| "-".to_string(), str::to_string)
+}
+
+/// A JSON RFC 3339 time as local `YYYY-MM-DD HH:MM`, `-` when absent.
+pub fn json_time(value: &serde_json::Value) -> String {
+    value
+        .as_str()
+        .and_then(|t| t.parse::<chrono::DateTime<chrono::Utc>>().ok())
+        .map(|t| {
+            t.with_timezone(&chrono::Local)
+                .format("%Y-%m-%d %H:%M")
+                .to_string()
+        })
+        .unwrap_or_else(|| "-".into())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

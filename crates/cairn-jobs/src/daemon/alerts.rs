@@ -1,9 +1,9 @@
 //! Alerts to the config's notification channels: each delivery runs in a task of its own on
 //! the daemon's runtime, so a slow or dead channel never holds up a job or the scheduler.
 
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
-use cairn_config::NotifyEvent;
+use cairn_config::{Config, NotifyEvent};
 use cairn_state::{JobRecord, JobState, StateStore};
 use tokio::runtime::Handle;
 
@@ -11,7 +11,8 @@ use super::{Alert, AlertSink, LogAlerts};
 use crate::notify::{Event, EventName, Notifier};
 
 pub struct NotifierAlerts {
-    notifier: Notifier,
+    /// Replaced on reload; a delivery under way keeps the channels it started with.
+    notifier: RwLock<Notifier>,
     state: Arc<StateStore>,
     runtime: Handle,
 }
@@ -20,14 +21,18 @@ impl NotifierAlerts {
     /// Delivers on the runtime this is created in (the daemon's).
     pub fn new(notifier: Notifier, state: Arc<StateStore>) -> NotifierAlerts {
         NotifierAlerts {
-            notifier,
+            notifier: RwLock::new(notifier),
             state,
             runtime: Handle::current(),
         }
     }
 
     fn send(&self, event: Event) {
-        let notifier = self.notifier.clone();
+        let notifier = self
+            .notifier
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
         self.runtime.spawn(async move {
             for delivery in notifier.notify(&event).await {
                 if let Err(error) = &delivery.result {
@@ -62,6 +67,11 @@ impl AlertSink for NotifierAlerts {
             }
         };
         self.send(event);
+    }
+
+    fn reload(&self, config: &Config) {
+        let notifier = Notifier::new(config.notify.clone(), self.state.clone());
+        *self.notifier.write().unwrap_or_else(|e| e.into_inner()) = notifier;
     }
 
     fn job_changed(&self, job: &JobRecord) {

@@ -114,12 +114,21 @@ impl Daemon {
             &samples,
         );
         let mut drill_success = Vec::new();
+        let mut drill_rto = Vec::new();
         for status in &statuses {
             let last =
                 self.state()
                     .last_job(&status.name, JobKind::Drill, Some(JobState::Succeeded))?;
-            if let Some(at) = last.and_then(|j| j.finished_at) {
+            let Some(job) = last else { continue };
+            if let Some(at) = job.finished_at {
                 drill_success.push((label("plan", &status.name), at.timestamp() as f64));
+            }
+            let rto = self
+                .state()
+                .drill_report(job.id)?
+                .and_then(|d| d.report["rto_seconds"].as_f64());
+            if let Some(rto) = rto {
+                drill_rto.push((label("plan", &status.name), rto));
             }
         }
         family(
@@ -127,6 +136,12 @@ impl Daemon {
             "gauge",
             "When the plan's last restore drill succeeded.",
             &drill_success,
+        );
+        family(
+            "cairn_drill_rto_seconds",
+            "gauge",
+            "The full recovery time the plan's last successful drill estimated.",
+            &drill_rto,
         );
         Ok(out)
     }

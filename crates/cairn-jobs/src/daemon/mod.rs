@@ -67,11 +67,17 @@ pub struct Alert {
     pub detail: String,
 }
 
+/// A notification channel is reported as failing (`cairn status`, the health endpoint) once
+/// this many of its deliveries in a row failed after their retries.
+pub const FAILING_CHANNEL_RUN: u32 = 3;
+
 /// Where alerts go (the notification channels; a test collects them).
 pub trait AlertSink: Send + Sync {
     fn alert(&self, alert: Alert);
     /// A job started or ended (healthchecks-style pings use both).
     fn job_changed(&self, _job: &JobRecord) {}
+    /// The config was reloaded: its channels from now on.
+    fn reload(&self, _config: &Config) {}
 }
 
 /// An alert sink that only logs, for a daemon without channels.
@@ -171,6 +177,7 @@ impl Daemon {
 
     /// Replaces the config (already validated by the caller); running jobs keep theirs.
     pub fn reload(&self, config: Config) {
+        self.options.alerts.reload(&config);
         *self.config.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(config);
         self.wake.notify_one();
     }
@@ -392,8 +399,19 @@ impl Daemon {
             if let Err(e) = self.check_staleness() {
                 tracing::warn!("cannot judge staleness: {e}");
             }
-            tokio::time::sleep(STALE_CHECK_EVERY).await;
+            tokio::time::sleep(self.stale_check_interval()).await;
         }
+    }
+
+    /// Every minute, or more often when a plan's `stale_after` is short: a plan is judged at
+    /// least twice within its own limit.
+    fn stale_check_interval(&self) -> Duration {
+        self.config()
+            .plans
+            .values()
+            .filter_map(|plan| plan.stale_after.map(|d| d.as_std() / 2))
+            .fold(STALE_CHECK_EVERY, Duration::min)
+            .max(Duration::from_secs(1))
     }
 
     fn check_staleness(&self) -> Result<()> {

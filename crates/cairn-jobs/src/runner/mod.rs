@@ -13,6 +13,7 @@
 //! engine's dry run of the file sources, forget reports what it would remove, prune, check and
 //! mirror say whether they would run.
 
+mod drill;
 mod steps;
 
 use std::path::{Path, PathBuf};
@@ -130,6 +131,7 @@ pub fn run_plan(
     };
     let result = match request.kind {
         JobKind::Backup => run.chain(plan),
+        JobKind::Drill => run.drill(plan),
         kind => run.single(plan, kind),
     };
     let cancelled = run.cancelled();

@@ -54,6 +54,31 @@ impl Pattern {
         })
     }
 
+    /// A pattern matching exactly the absolute path `path`, whatever characters its names
+    /// hold (a restore of chosen files). `None` for a path a pattern cannot name exactly: not
+    /// absolute, or with a component `**`, `.` or `..`, or an empty one.
+    pub fn literal(path: &str) -> Option<Pattern> {
+        let rest = path.strip_prefix('/')?;
+        let mut parts = vec![Part {
+            text: String::new(),
+            literal: true,
+        }];
+        for name in rest.split('/') {
+            if matches!(name, "" | "." | ".." | "**") {
+                return None;
+            }
+            parts.push(Part {
+                text: name.to_string(),
+                literal: true,
+            });
+        }
+        Some(Pattern {
+            source: path.to_string(),
+            parts,
+            case_insensitive: false,
+        })
+    }
+
     pub fn source(&self) -> &str {
         &self.source
     }
@@ -315,6 +340,18 @@ mod tests {
 
     fn m(pattern: &str, path: &str) -> bool {
         Pattern::new(pattern, false).unwrap().matches(path)
+    }
+
+    #[test]
+    fn a_literal_pattern_names_one_path_whatever_its_characters() {
+        let pattern = Pattern::literal("/data/[x]*?.txt").unwrap();
+        assert!(pattern.matches("/data/[x]*?.txt"));
+        assert!(!pattern.matches("/data/xa.txt"));
+        assert!(pattern.child_may_match("/data"));
+        assert!(!pattern.child_may_match("/other"));
+        assert!(Pattern::literal("relative/path").is_none());
+        assert!(Pattern::literal("/a/**/b").is_none());
+        assert!(Pattern::literal("/a//b").is_none());
     }
 
     #[test]

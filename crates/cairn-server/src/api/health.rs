@@ -19,12 +19,16 @@ pub async fn health(State(daemon): State<Arc<Daemon>>) -> Result<Json<Value>, Ap
             .jobs_in(cairn_state::JobState::Running)?
             .len();
         let queued = daemon.state().queued_jobs()?.len();
+        let failing_channels = daemon
+            .state()
+            .failing_channels(cairn_jobs::daemon::FAILING_CHANNEL_RUN)?;
         Ok(Json(json!({
             "status": if daemon.is_stopping() { "stopping" } else { "ok" },
             "version": env!("CARGO_PKG_VERSION"),
             "started": daemon.started(),
             "running_jobs": running,
             "queued_jobs": queued,
+            "failing_channels": failing_channels,
         })))
     })
     .await

@@ -7,7 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use cairn_jobs::daemon::{Daemon, DaemonOptions, LogAlerts};
+use cairn_jobs::daemon::alerts::NotifierAlerts;
+use cairn_jobs::daemon::{Daemon, DaemonOptions};
+use cairn_jobs::notify::Notifier;
 use cairn_jobs::open::OpenOptions;
 use tokio::signal::unix::{signal, SignalKind};
 
@@ -35,6 +37,15 @@ pub fn run(global: &GlobalArgs) -> Result<u8> {
 async fn serve(global: &GlobalArgs, config: cairn_config::Config) -> Result<u8> {
     let socket = socket_path(&config.state_dir);
     let metrics_listen = config.daemon.metrics_listen;
+    // The notifier records its deliveries through a connection of its own.
+    let deliveries = Arc::new(
+        cairn_state::StateStore::open(&config.state_dir)
+            .with_context(|| format!("cannot open the state in {}", config.state_dir.display()))?,
+    );
+    let alerts = NotifierAlerts::new(
+        Notifier::new(config.notify.clone(), deliveries.clone()),
+        deliveries,
+    );
     let options = DaemonOptions {
         open: OpenOptions {
             cache_base: global.cache_dir.clone(),
@@ -42,7 +53,7 @@ async fn serve(global: &GlobalArgs, config: cairn_config::Config) -> Result<u8> 
         },
         streams_of: &super::run::STREAMS_OF,
         clock: Arc::new(chrono::Utc::now),
-        alerts: Arc::new(LogAlerts),
+        alerts: Arc::new(alerts),
     };
     let daemon = Daemon::start(config, options)?;
     let (stop_sender, stop) = tokio::sync::watch::channel(false);

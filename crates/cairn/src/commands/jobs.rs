@@ -6,6 +6,7 @@ use serde_json::{json, Value};
 
 use crate::cli::{GlobalArgs, JobsArgs, JobsCommand, StatusArgs};
 use crate::daemon_client::DaemonClient;
+use crate::format::{json_text as text, json_time as time};
 
 pub fn run(global: &GlobalArgs, args: JobsArgs) -> Result<u8> {
     let config = super::load_config(global)?;
@@ -169,18 +170,35 @@ pub fn status(global: &GlobalArgs, _args: StatusArgs) -> Result<u8> {
     let config = super::load_config(global)?;
     let client = DaemonClient::for_config(&config);
     let plans = client.get("/api/v1/plans")?;
+    let health = client.get("/api/v1/health")?;
+    let failing_channels = health["failing_channels"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let any_stale = plans
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|p| p["stale"].as_bool().unwrap_or(false));
+    // Something a person must look at: a stale plan or a notification channel that fails.
+    let code = if any_stale || !failing_channels.is_empty() {
+        crate::EXIT_FAILURE
+    } else {
+        0
+    };
     if global.json {
-        super::print_json(&plans)?;
-        return Ok(0);
+        super::print_json(&serde_json::json!({
+            "plans": plans,
+            "failing_channels": failing_channels,
+        }))?;
+        return Ok(code);
     }
     println!(
         "{:<16} {:<17} {:<17} {:<6} {:<10} alerts",
         "plan", "last success", "next run", "stale", "last drill"
     );
-    let mut any_stale = false;
     for plan in plans.as_array().into_iter().flatten() {
         let stale = plan["stale"].as_bool().unwrap_or(false);
-        any_stale |= stale;
         let alerts: Vec<String> = plan["alerts"]
             .as_array()
             .into_iter()
@@ -197,7 +215,16 @@ pub fn status(global: &GlobalArgs, _args: StatusArgs) -> Result<u8> {
             alerts.join(",")
         );
     }
-    Ok(if any_stale { crate::EXIT_FAILURE } else { 0 })
+    for channel in &failing_channels {
+        println!(
+            "notification channel {} FAILING: its last {} deliveries failed (last at {}): {}",
+            text(&channel["channel"]),
+            channel["failed_in_a_row"],
+            time(&channel["last_at"]),
+            text(&channel["last_error"])
+        );
+    }
+    Ok(code)
 }
 
 fn print_job(job: &Value) {
@@ -226,22 +253,4 @@ fn print_job(job: &Value) {
     if !job["progress"].is_null() {
         println!("  progress: {}", job["progress"]);
     }
-}
-
-fn text(value: &Value) -> String {
-    value
-        .as_str()
-        .map_or_else(|| "-".to_string(), str::to_string)
-}
-
-fn time(value: &Value) -> String {
-    value
-        .as_str()
-        .and_then(|t| t.parse::<chrono::DateTime<chrono::Utc>>().ok())
-        .map(|t| {
-            t.with_timezone(&chrono::Local)
-                .format("%Y-%m-%d %H:%M")
-                .to_string()
-        })
-        .unwrap_or_else(|| "-".into())
 }

@@ -8,6 +8,7 @@ mod config;
 mod copy;
 mod daemon;
 mod diff;
+mod drills;
 mod dump;
 mod find;
 mod forget;
@@ -60,6 +61,7 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Config(command) => config::run(global, command),
         Command::Run(args) => run::run(global, args),
         Command::Plans => plans::run(global),
+        Command::Drills(args) => drills::run(global, args),
         Command::Daemon => daemon::run(global),
         Command::Jobs(args) => jobs::run(global, args),
         Command::Status(args) => jobs::status(global, args),

@@ -15,6 +15,12 @@ use crate::cli::{GlobalArgs, RunArgs};
 use crate::progress::Progress;
 
 pub fn run(global: &GlobalArgs, args: RunArgs) -> Result<u8> {
+    run_job(global, &args.plan, JobKind::Backup, args.dry_run)
+}
+
+/// Runs job `kind` of `plan_name` in the foreground (a backup is the plan's chain) and prints
+/// how it went: one line, or the job with its steps and log as JSON.
+pub fn run_job(global: &GlobalArgs, plan_name: &str, kind: JobKind, dry_run: bool) -> Result<u8> {
     let config = super::load_config(global)?;
     let state = StateStore::open(&config.state_dir)?;
     let observer = Printer {
@@ -23,11 +29,11 @@ pub fn run(global: &GlobalArgs, args: RunArgs) -> Result<u8> {
         progress: Progress::new(false, global.quiet || global.json),
     };
     // The job is recorded here rather than by the runner, so an interrupt can mark it.
-    let plan = config.plan(&args.plan).map_err(anyhow::Error::msg)?;
+    let plan = config.plan(plan_name).map_err(anyhow::Error::msg)?;
     let new_job = NewJob {
-        dry_run: args.dry_run,
+        dry_run,
         ..NewJob::first(
-            JobKind::Backup,
+            kind,
             Some(plan.name.clone()),
             Some(plan.repository.clone()),
             Trigger::Manual,
@@ -49,12 +55,12 @@ pub fn run(global: &GlobalArgs, args: RunArgs) -> Result<u8> {
     });
     let request = RunRequest {
         config: &config,
-        plan: &args.plan,
-        kind: JobKind::Backup,
+        plan: plan_name,
+        kind,
         job: Some(job),
         cancel: None,
         trigger: Trigger::Manual,
-        dry_run: args.dry_run,
+        dry_run,
         open: OpenOptions {
             cache_base: global.cache_dir.clone(),
             no_cache: global.no_cache,
@@ -67,12 +73,14 @@ pub fn run(global: &GlobalArgs, args: RunArgs) -> Result<u8> {
     if global.json {
         let steps = state.steps(job.id)?;
         let log = state.log(job.id)?;
-        super::print_json(&json!({ "job": job, "steps": steps, "log": log }))?;
+        let drill = state.drill_report(job.id)?.map(|d| d.report);
+        super::print_json(&json!({ "job": job, "steps": steps, "log": log, "drill": drill }))?;
     } else if !global.quiet {
         match (&job.state, &job.error) {
             (JobState::Succeeded, _) => println!(
-                "plan {} {}: job {}{}",
-                args.plan,
+                "plan {} {}{}: job {}{}",
+                plan_name,
+                if kind == JobKind::Drill { "drill " } else { "" },
                 if job.dry_run { "dry run done" } else { "done" },
                 job.id,
                 job.snapshot
@@ -81,8 +89,9 @@ pub fn run(global: &GlobalArgs, args: RunArgs) -> Result<u8> {
                     .unwrap_or_default()
             ),
             (_, error) => eprintln!(
-                "cairn: plan {} failed (job {}): {}",
-                args.plan,
+                "cairn: plan {} {}failed (job {}): {}",
+                plan_name,
+                if kind == JobKind::Drill { "drill " } else { "" },
                 job.id,
                 error.as_deref().unwrap_or("unknown error")
             ),

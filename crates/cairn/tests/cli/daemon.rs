@@ -1,7 +1,8 @@
 //! `cairn daemon` as a real process: its schedule, its queue, cancel, kill -9 and restart,
 //! SIGHUP, and what `cairn jobs`, `cairn status` and `/metrics` say about it.
 
-mod faults;
+pub mod faults;
+mod notify;
 mod queue;
 
 use std::path::{Path, PathBuf};
@@ -194,5 +195,9 @@ pub fn states(jobs: &[serde_json::Value]) -> Vec<(i64, String)> {
 /// `cairn status --json` of a setup.
 pub fn status(setup: &DaemonSetup) -> Vec<serde_json::Value> {
     let output = setup.cairn().args(["status", "--json"]).output().unwrap();
-    serde_json::from_str(&stdout(&output)).expect("status --json")
+    let status: serde_json::Value = serde_json::from_str(&stdout(&output)).expect("status --json");
+    status["plans"]
+        .as_array()
+        .expect("status --json plans")
+        .clone()
 }

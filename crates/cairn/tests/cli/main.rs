@@ -8,6 +8,7 @@ mod commands;
 mod config;
 mod copy_tag;
 mod daemon;
+mod drills;
 mod errors;
 mod faults;
 mod format_compat;

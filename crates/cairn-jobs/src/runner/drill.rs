@@ -1,0 +1,81 @@
+//! A drill job: the restore drill of a plan, as steps of a job like the chain's.
+
+use std::os::unix::fs::PermissionsExt;
+
+use cairn_config::Plan;
+use cairn_repo::index::Index;
+
+use super::Run;
+use crate::drill::{self, DrillReport};
+use crate::{JobError, Result};
+
+impl Run<'_, '_> {
+    /// Restores the sample into a sandbox below the state directory (removed afterwards, also
+    /// when the drill fails), verifies it, loads the dumps, and records the report.
+    pub(super) fn drill(&mut self, plan: &Plan) -> Result<()> {
+        let repo = self.open_repository(plan)?;
+        let sandbox = self
+            .request
+            .config
+            .state_dir
+            .join("drills")
+            .join(format!("job-{}", self.job));
+        let result = self.drill_in(&repo, plan, &sandbox);
+        if let Err(e) = std::fs::remove_dir_all(&sandbox) {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                self.log(
+                    "cairn",
+                    &format!("cannot remove the sandbox {}: {e}", sandbox.display()),
+                );
+            }
+        }
+        let report = result?;
+        let value = serde_json::to_value(&report).expect("a drill report is JSON");
+        self.state
+            .record_drill(self.job, &plan.name, self.now(), &value)?;
+        self.snapshot = Some(report.snapshot.clone());
+        self.log(
+            "cairn",
+            &format!(
+                "estimated full recovery: {:.0} s ({} at {}/s, databases {:.1} s)",
+                report.rto_seconds,
+                super::steps::format_bytes(report.bytes_in_snapshot),
+                super::steps::format_bytes(report.rate_bytes_per_second as u64),
+                report.databases.iter().map(|d| d.seconds).sum::<f64>()
+            ),
+        );
+        Ok(())
+    }
+
+    fn drill_in(
+        &mut self,
+        repo: &cairn_repo::Repository,
+        plan: &Plan,
+        sandbox: &std::path::Path,
+    ) -> Result<DrillReport> {
+        std::fs::create_dir_all(sandbox).map_err(|e| {
+            JobError::InvalidInput(format!("cannot create {}: {e}", sandbox.display()))
+        })?;
+        if let Some(parent) = sandbox.parent() {
+            let _ = std::fs::set_permissions(parent, std::fs::Permissions::from_mode(0o700));
+        }
+        let _ = std::fs::set_permissions(sandbox, std::fs::Permissions::from_mode(0o700));
+        let _lock = repo.lock(false)?;
+        let latest = drill::latest_snapshot(repo, &plan.name)?;
+        let index = Index::load(repo)?;
+        let sample = drill::sample_of(plan);
+        self.step("restore sample", |_| {
+            let report = drill::restore_sample(repo, &index, &latest, &sample, sandbox)?;
+            let detail = format!(
+                "snapshot {}: {} of {} files restored and verified ({}, sample {}) in {:.1} s",
+                &report.snapshot[..8],
+                report.files_verified,
+                report.files_in_snapshot,
+                super::steps::format_bytes(report.bytes_restored),
+                report.sample,
+                report.restore_seconds
+            );
+            Ok((report, detail))
+        })
+    }
+}
