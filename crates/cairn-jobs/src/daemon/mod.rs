@@ -38,6 +38,8 @@ const TICK_EVERY: Duration = Duration::from_secs(30);
 const STALE_CHECK_EVERY: Duration = Duration::from_secs(60);
 /// The `daemon_values` key of the last tick.
 const LAST_TICK: &str = "last_tick";
+/// The alert of a plan whose offsite copy is behind.
+const OFFSITE_STALE: &str = "offsite_stale";
 
 /// What the daemon publishes as it happens (Server-Sent Events of the API).
 #[derive(Debug, Clone, serde::Serialize)]
@@ -410,6 +412,12 @@ impl Daemon {
             .plans
             .values()
             .filter_map(|plan| plan.stale_after.map(|d| d.as_std() / 2))
+            .chain(
+                self.config()
+                    .repositories
+                    .values()
+                    .filter_map(|r| r.offsite.as_ref()?.stale_after.map(|d| d.as_std() / 2)),
+            )
             .fold(STALE_CHECK_EVERY, Duration::min)
             .max(Duration::from_secs(1))
     }
@@ -439,6 +447,51 @@ impl Daemon {
                     detail,
                 });
             }
+            self.check_offsite_staleness(&config, plan, now)?;
+        }
+        Ok(())
+    }
+
+    /// `offsite_stale` for a plan whose repository has an offsite that no run of the plan
+    /// synced within the offsite's `stale_after` (default: the plan's own staleness limit);
+    /// cleared silently once a sync succeeds again.
+    fn check_offsite_staleness(
+        &self,
+        config: &Config,
+        plan: &cairn_config::Plan,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let Some(offsite) = &config.repository_of(plan).offsite else {
+            return Ok(());
+        };
+        let limit = match offsite.stale_after {
+            Some(d) => chrono::Duration::from_std(d.as_std()).ok(),
+            None => schedule::stale_after(plan, now),
+        };
+        let Some(limit) = limit else { return Ok(()) };
+        let last_sync = self.state.last_step_success(&plan.name, "offsite")?;
+        if now - last_sync.unwrap_or(self.started) <= limit {
+            self.state.clear_alert(&plan.name, OFFSITE_STALE)?;
+            return Ok(());
+        }
+        if self.state.raise_alert(&plan.name, OFFSITE_STALE, now)? {
+            let detail = match last_sync {
+                Some(at) => format!(
+                    "repository {}: no successful offsite sync since {}",
+                    plan.repository,
+                    at.format("%Y-%m-%d %H:%M UTC")
+                ),
+                None => format!(
+                    "repository {}: no successful offsite sync yet",
+                    plan.repository
+                ),
+            };
+            self.options.alerts.alert(Alert {
+                event: cairn_config::NotifyEvent::OffsiteStale,
+                plan: Some(plan.name.clone()),
+                job: None,
+                detail,
+            });
         }
         Ok(())
     }

@@ -173,3 +173,32 @@ fn failure_stale_and_recovery_reach_the_channels_and_a_failing_channel_shows_in_
     );
     drop(daemon);
 }
+
+#[test]
+fn an_offsite_that_never_syncs_raises_offsite_stale_once() {
+    let hook = HttpReceiver::start(&[200]);
+    let extra = format!(
+        "[[notify]]\nname = \"hook\"\nkind = \"webhook\"\nurl = \"{}\"\non = [\"offsite_stale\"]\n\n\
+         [repositories.main.offsite]\n\
+         destination = \"s3:http://127.0.0.1:{}/offsite/main\"\nstale_after = \"2s\"\n",
+        hook.url("/hook"),
+        cairn_jobs::notify::test_receivers::closed_port(),
+    );
+    let setup = DaemonSetup::new(&[("web", "")], &extra);
+    let _daemon = setup.start();
+    wait_until("the offsite_stale event", Duration::from_secs(20), || {
+        !hook.requests().is_empty()
+    });
+    std::thread::sleep(Duration::from_secs(4));
+    let requests = hook.requests();
+    assert_eq!(requests.len(), 1, "raised once");
+    let body: serde_json::Value = serde_json::from_slice(&requests[0].body).unwrap();
+    assert_eq!(body["event"], "offsite_stale");
+    assert_eq!(body["plan"], "web");
+    assert_eq!(
+        body["error"], "repository main: no successful offsite sync yet",
+        "{body}"
+    );
+    let status = super::status(&setup);
+    assert_eq!(status[0]["alerts"], serde_json::json!(["offsite_stale"]));
+}
