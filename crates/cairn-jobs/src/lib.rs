@@ -8,6 +8,8 @@
 //! - [`hooks`] — hook commands with a timeout, in their own process group.
 //! - [`notify`] — notifications to the config's channels (webhook, ntfy, healthchecks,
 //!   email), retried, each delivery recorded in the state database.
+//! - [`dumps`] — a plan's databases (PostgreSQL, MariaDB, SQLite) as backup streams.
+//! - [`restore_db`] — one database dump of a snapshot back into its server (or a file).
 //! - [`runner`] — a plan's chain (hooks, backup with dumps, forget, prune, check, offsite),
 //!   each run a job in the state database.
 //! - [`error`] — [`JobError`].
@@ -19,10 +21,12 @@
 //!   [`cairn_config::Config`], results go out as state records.
 
 pub mod daemon;
+pub mod dumps;
 pub mod error;
 pub mod hooks;
 pub mod notify;
 pub mod open;
+pub mod restore_db;
 pub mod runner;
 pub mod secret;
 
