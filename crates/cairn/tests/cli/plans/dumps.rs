@@ -210,7 +210,7 @@ fn dump_paths(setup: &PlanSetup) -> Vec<String> {
         setup
             .scratch
             .cairn(setup.repo())
-            .args(["ls", "latest", "/cairn-dumps"]),
+            .args(["ls", "latest"]),
     );
     stdout(&output)
         .lines()

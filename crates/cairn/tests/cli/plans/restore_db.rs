@@ -132,10 +132,24 @@ fn without_into_the_original_database_gets_its_dumped_state_back() {
     setup.restore_db(&["--database", &pg.name]);
     assert_eq!(pg.query("SELECT count(*) FROM t"), "100");
 
-    // The job is recorded with its steps.
-    let jobs = run_ok(setup.cairn().args(["jobs", "--plan", "web"]));
-    let listing = String::from_utf8_lossy(&jobs.stdout).into_owned();
-    assert!(listing.contains("restore-db"), "{listing}");
+    // Each restore is a job of kind restore-db in the state database, with its steps.
+    let state = cairn_state::StateStore::open(&setup.state).unwrap();
+    let jobs = state.jobs(Some("web"), 50).unwrap();
+    let restores: Vec<_> = jobs
+        .iter()
+        .filter(|j| j.kind == cairn_state::JobKind::RestoreDb)
+        .collect();
+    assert_eq!(restores.len(), 4);
+    assert!(restores
+        .iter()
+        .all(|j| j.state == cairn_state::JobState::Succeeded));
+    let steps: Vec<String> = state
+        .steps(restores[0].id)
+        .unwrap()
+        .iter()
+        .map(|s| s.name.clone())
+        .collect();
+    assert_eq!(steps, ["open repository", "find dump", "restore"]);
 }
 
 #[test]
