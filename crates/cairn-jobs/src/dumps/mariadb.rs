@@ -20,6 +20,7 @@ use cairn_config::{DatabaseSelection, MariadbDump};
 use cairn_crypto::Secret;
 use cairn_repo::backup::StreamEntry;
 
+use super::group::DumpGroup;
 use super::process::{output_of, program, ChildStream};
 use super::{checked_name, copy_secret};
 use crate::{JobError, Result};
@@ -200,7 +201,12 @@ impl MariadbConnection {
         Ok(command)
     }
 
-    fn dump_stream(&self, dump: &MariadbDump, database: &str) -> Result<StreamEntry> {
+    fn dump_stream(
+        &self,
+        dump: &MariadbDump,
+        database: &str,
+        group: &Arc<DumpGroup>,
+    ) -> Result<StreamEntry> {
         let mut command = self.command(&program(&DUMP_PROGRAMS, PACKAGE)?);
         command
             .args([
@@ -222,6 +228,7 @@ impl MariadbConnection {
                 format!("mariadb-dump of {database} on {}", self.server()),
                 command,
                 copy_secret(self.password.as_ref()),
+                Arc::clone(group),
                 keep,
             )),
         })
@@ -238,6 +245,7 @@ pub(crate) fn streams(
     dump: &MariadbDump,
     scratch: &Path,
     index: usize,
+    group: &Arc<DumpGroup>,
 ) -> Result<Vec<StreamEntry>> {
     let connection = MariadbConnection::of(dump, scratch, index)?;
     let databases = match &dump.database {
@@ -248,7 +256,7 @@ pub(crate) fn streams(
         .iter()
         .map(|database| {
             checked_name(database, "mariadb", &connection.server())?;
-            connection.dump_stream(dump, database)
+            connection.dump_stream(dump, database, group)
         })
         .collect()
 }

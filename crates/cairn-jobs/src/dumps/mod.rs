@@ -7,6 +7,8 @@
 //! - [`postgresql`] — `pg_dump`, `pg_dumpall --globals-only`, the listing of `all`, and the
 //!   restore commands; password in `PGPASSWORD` of the child.
 //! - [`mariadb`] — `mariadb-dump --single-transaction`; password in a 0600 option file.
+//! - [`group`] — the dumps of one backup: one failing kills the others (a silent tool would
+//!   otherwise keep its reader, and the backup, waiting).
 //! - [`sqlite`] — the online backup API into the scratch directory, then that copy.
 //!
 //! # Invariants
@@ -15,6 +17,7 @@
 //! - A dump tool that fails fails the backup with its last error lines; one stopped by a
 //!   failing or cancelled backup is killed, never left running.
 
+mod group;
 pub(crate) mod mariadb;
 pub(crate) mod postgresql;
 pub(crate) mod process;
@@ -78,15 +81,16 @@ impl std::str::FromStr for DumpKind {
 /// when the backup reads their streams.
 pub fn streams_of(plan: &Plan, scratch: &Path) -> Result<Vec<StreamEntry>> {
     check_private(scratch)?;
+    let group = group::DumpGroup::new();
     let mut streams = Vec::new();
     for dump in &plan.postgresql {
-        streams.extend(postgresql::streams(dump)?);
+        streams.extend(postgresql::streams(dump, &group)?);
     }
     for (index, dump) in plan.mariadb.iter().enumerate() {
-        streams.extend(mariadb::streams(dump, scratch, index)?);
+        streams.extend(mariadb::streams(dump, scratch, index, &group)?);
     }
     for dump in &plan.sqlite {
-        streams.push(sqlite::stream(dump, scratch));
+        streams.push(sqlite::stream(dump, scratch, &group));
     }
     Ok(streams)
 }

@@ -7,11 +7,13 @@
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::process::Command;
+use std::sync::Arc;
 
 use cairn_config::{DatabaseSelection, PostgresDump, PostgresFormat};
 use cairn_crypto::Secret;
 use cairn_repo::backup::StreamEntry;
 
+use super::group::DumpGroup;
 use super::process::{output_of, ChildStream};
 use super::{checked_name, copy_secret};
 use crate::Result;
@@ -173,7 +175,7 @@ fn identifier(name: &str) -> String {
 }
 
 /// The streams of one `[[plans.X.postgresql]]` entry.
-pub(crate) fn streams(dump: &PostgresDump) -> Result<Vec<StreamEntry>> {
+pub(crate) fn streams(dump: &PostgresDump, group: &Arc<DumpGroup>) -> Result<Vec<StreamEntry>> {
     let connection = PgConnection::of(dump)?;
     let mut streams = Vec::new();
     let databases = match &dump.database {
@@ -187,6 +189,7 @@ pub(crate) fn streams(dump: &PostgresDump) -> Result<Vec<StreamEntry>> {
                     format!("pg_dumpall --globals-only on {}", connection.server()),
                     globals,
                     copy_secret(connection.password.as_ref()),
+                    Arc::clone(group),
                     Vec::new(),
                 )),
             });
@@ -211,6 +214,7 @@ pub(crate) fn streams(dump: &PostgresDump) -> Result<Vec<StreamEntry>> {
                 format!("pg_dump of {database} on {}", connection.server()),
                 command,
                 copy_secret(connection.password.as_ref()),
+                Arc::clone(group),
                 Vec::new(),
             )),
         });

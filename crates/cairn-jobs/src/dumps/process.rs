@@ -11,11 +11,13 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use cairn_crypto::Secret;
 use cairn_repo::backup::StreamSource;
 
+use super::group::DumpGroup;
 use crate::{JobError, Result};
 
 /// How much of a tool's error output is kept for the message.
@@ -154,6 +156,7 @@ pub(crate) struct ChildStream {
     /// backup read the stream to its end (end of file) or stopped early (bytes still there).
     probe: Option<OwnedFd>,
     stderr: Option<JoinHandle<Vec<u8>>>,
+    group: Arc<DumpGroup>,
     _keep: Vec<Box<dyn Keep>>,
 }
 
@@ -164,6 +167,7 @@ impl ChildStream {
         describe: String,
         command: Command,
         secret: Option<Secret<Vec<u8>>>,
+        group: Arc<DumpGroup>,
         keep: Vec<Box<dyn Keep>>,
     ) -> ChildStream {
         ChildStream {
@@ -173,8 +177,16 @@ impl ChildStream {
             child: None,
             probe: None,
             stderr: None,
+            group,
             _keep: keep,
         }
+    }
+
+    /// Kills and reaps the child (leaving the group first, so its id is never reused while
+    /// the group could still signal it).
+    fn kill_child(&mut self, child: &mut Child) {
+        self.group.ended(child.id() as libc::pid_t);
+        kill(child);
     }
 
     fn stderr_text(&mut self) -> String {
@@ -205,12 +217,26 @@ impl ChildStream {
 
 impl StreamSource for ChildStream {
     fn open(&mut self) -> io::Result<OwnedFd> {
+        if self.group.has_failed() {
+            return Err(io::Error::other(format!(
+                "{} was not started: another dump failed",
+                self.describe
+            )));
+        }
         prepare(&mut self.command);
         self.command.stdout(Stdio::piped()).stderr(Stdio::piped());
         let mut child = self.command.spawn().map_err(|e| {
+            self.group.fail();
             let message = spawn_error(&self.describe, &self.command, e).to_string();
             io::Error::other(message)
         })?;
+        if !self.group.started(child.id() as libc::pid_t) {
+            let _ = child.wait();
+            return Err(io::Error::other(format!(
+                "{} was stopped: another dump failed",
+                self.describe
+            )));
+        }
         self.stderr = child.stderr.take().map(keep_tail);
         let stdout: OwnedFd = child.stdout.take().expect("piped stdout").into();
         self.child = Some(child);
@@ -223,13 +249,16 @@ impl StreamSource for ChildStream {
             return Err(format!("{} was never started", self.describe));
         };
         if self.stopped_early() {
-            kill(&mut child);
+            self.kill_child(&mut child);
             let _ = self.stderr_text();
             return Err(format!(
                 "{} was stopped: the backup ended before its end",
                 self.describe
             ));
         }
+        // The tool closed its output and is ending; it leaves the group before it is reaped,
+        // so the group never signals an id that may have been given to another process.
+        self.group.ended(child.id() as libc::pid_t);
         let status = child
             .wait()
             .map_err(|e| format!("{}: cannot wait for it: {e}", self.describe))?;
@@ -237,6 +266,7 @@ impl StreamSource for ChildStream {
         if status.success() {
             Ok(())
         } else {
+            self.group.fail();
             Err(failure(&self.describe, status, &tail))
         }
     }
@@ -245,7 +275,7 @@ impl StreamSource for ChildStream {
 impl Drop for ChildStream {
     fn drop(&mut self) {
         if let Some(mut child) = self.child.take() {
-            kill(&mut child);
+            self.kill_child(&mut child);
         }
         self.probe = None;
         let _ = self.stderr_text();
@@ -352,7 +382,13 @@ mod tests {
 
     #[test]
     fn a_complete_stream_succeeds_and_a_failing_one_says_why() {
-        let mut ok = ChildStream::new("dump".into(), sh("echo hello"), None, Vec::new());
+        let mut ok = ChildStream::new(
+            "dump".into(),
+            sh("echo hello"),
+            None,
+            DumpGroup::new(),
+            vec![],
+        );
         let fd = ok.open().unwrap();
         let mut text = String::new();
         std::fs::File::from(fd).read_to_string(&mut text).unwrap();
@@ -361,7 +397,13 @@ mod tests {
 
         let script = "echo partial; echo 'first' >&2; echo 'bad pw hunter2' >&2; exit 3";
         let secret = Secret::new(b"hunter2".to_vec());
-        let mut bad = ChildStream::new("pg_dump of app".into(), sh(script), Some(secret), vec![]);
+        let mut bad = ChildStream::new(
+            "pg_dump of app".into(),
+            sh(script),
+            Some(secret),
+            DumpGroup::new(),
+            vec![],
+        );
         let fd = bad.open().unwrap();
         std::io::copy(&mut std::fs::File::from(fd), &mut std::io::sink()).unwrap();
         let error = bad.finish().unwrap_err();
@@ -370,7 +412,7 @@ mod tests {
 
     #[test]
     fn a_stream_left_unread_kills_its_producer() {
-        let mut stream = ChildStream::new("dump".into(), sh("yes"), None, Vec::new());
+        let mut stream = ChildStream::new("dump".into(), sh("yes"), None, DumpGroup::new(), vec![]);
         let fd = stream.open().unwrap();
         let pid = stream.child.as_ref().unwrap().id() as libc::pid_t;
         let mut first = [0u8; 10];
@@ -380,12 +422,43 @@ mod tests {
         // SAFETY: signal 0 only asks whether the process exists.
         assert_eq!(unsafe { libc::kill(pid, 0) }, -1, "the producer is gone");
 
-        let mut never_read = ChildStream::new("dump".into(), sh("sleep 60"), None, Vec::new());
+        let mut never_read = ChildStream::new(
+            "dump".into(),
+            sh("sleep 60"),
+            None,
+            DumpGroup::new(),
+            vec![],
+        );
         let _fd = never_read.open().unwrap();
         let pid = never_read.child.as_ref().unwrap().id() as libc::pid_t;
         drop(never_read);
         // SAFETY: as above.
         assert_eq!(unsafe { libc::kill(pid, 0) }, -1, "dropped means killed");
+    }
+
+    #[test]
+    fn a_failing_dump_kills_a_silent_one_of_its_group() {
+        let group = DumpGroup::new();
+        let mut silent =
+            ChildStream::new("silent".into(), sh("sleep 60"), None, group.clone(), vec![]);
+        let mut failing =
+            ChildStream::new("failing".into(), sh("exit 2"), None, group.clone(), vec![]);
+        let silent_fd = silent.open().unwrap();
+        let reader = std::thread::spawn(move || {
+            let mut rest = Vec::new();
+            std::fs::File::from(silent_fd)
+                .read_to_end(&mut rest)
+                .unwrap();
+        });
+        let fd = failing.open().unwrap();
+        std::io::copy(&mut std::fs::File::from(fd), &mut std::io::sink()).unwrap();
+        assert!(failing.finish().unwrap_err().contains("exit 2"));
+        // The silent tool's reader sees the end instead of waiting a minute.
+        reader.join().unwrap();
+        let error = silent.finish().unwrap_err();
+        assert!(error.contains("killed by signal 9"), "{error}");
+        let mut later = ChildStream::new("later".into(), sh("echo"), None, group, vec![]);
+        assert!(later.open().is_err(), "nothing starts after a failure");
     }
 
     #[test]

@@ -6,6 +6,7 @@ use std::fs::File;
 use std::io;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use cairn_config::SqliteDump;
@@ -13,18 +14,21 @@ use cairn_repo::backup::{StreamEntry, StreamSource};
 use rusqlite::backup::{Backup, StepResult};
 use rusqlite::{Connection, OpenFlags};
 
+use super::group::DumpGroup;
+
 /// How long the copy waits for a writer holding the database's lock.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// How often a busy or locked step is tried again.
 const RETRY_PAUSE: Duration = Duration::from_millis(50);
 
-pub(crate) fn stream(dump: &SqliteDump, scratch: &Path) -> StreamEntry {
+pub(crate) fn stream(dump: &SqliteDump, scratch: &Path, group: &Arc<DumpGroup>) -> StreamEntry {
     StreamEntry {
         path: dump.snapshot_path().into(),
         source: Box::new(SqliteCopy {
             source: dump.path.clone(),
             copy: scratch.join(format!("sqlite-{}.sqlite", dump.name)),
+            group: Arc::clone(group),
         }),
     }
 }
@@ -32,6 +36,7 @@ pub(crate) fn stream(dump: &SqliteDump, scratch: &Path) -> StreamEntry {
 struct SqliteCopy {
     source: PathBuf,
     copy: PathBuf,
+    group: Arc<DumpGroup>,
 }
 
 impl StreamSource for SqliteCopy {
@@ -41,6 +46,9 @@ impl StreamSource for SqliteCopy {
         });
         for leftover in ["", "-journal", "-wal", "-shm"] {
             let _ = std::fs::remove_file(with_suffix(&self.copy, leftover));
+        }
+        if result.is_err() {
+            self.group.fail();
         }
         result
             .map(OwnedFd::from)
@@ -108,7 +116,7 @@ mod tests {
             name: "app".into(),
             path: source.clone(),
         };
-        let mut entry = stream(&dump, dir.path());
+        let mut entry = stream(&dump, dir.path(), &DumpGroup::new());
         assert_eq!(entry.path, Path::new("/cairn-dumps/sqlite/app.sqlite"));
         let fd = entry.source.open().unwrap();
         assert!(!dir.path().join("sqlite-app.sqlite").exists());
@@ -127,7 +135,10 @@ mod tests {
             name: "gone".into(),
             path: dir.path().join("gone.db"),
         };
-        let error = stream(&missing, dir.path()).source.open().unwrap_err();
+        let error = stream(&missing, dir.path(), &DumpGroup::new())
+            .source
+            .open()
+            .unwrap_err();
         assert!(error.to_string().contains("gone.db"), "{error}");
     }
 }

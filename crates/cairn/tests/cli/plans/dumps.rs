@@ -206,12 +206,7 @@ fn sqlite_copy_under_a_wal_writer_restores_consistent() {
 
 /// The paths below `/cairn-dumps` of the latest snapshot, as cairn lists them.
 fn dump_paths(setup: &PlanSetup) -> Vec<String> {
-    let output = run_ok(
-        setup
-            .scratch
-            .cairn(setup.repo())
-            .args(["ls", "latest"]),
-    );
+    let output = run_ok(setup.scratch.cairn(setup.repo()).args(["ls", "latest"]));
     stdout(&output)
         .lines()
         .filter(|l| l.starts_with("/cairn-dumps/"))
@@ -434,4 +429,65 @@ fn a_dump_that_dies_midway_fails_the_run_and_the_repository_still_checks() {
     // The same plan with the real tool succeeds afterwards.
     let run = setup.run_ok(&[]);
     assert_eq!(run["job"]["state"], "succeeded", "{run}");
+}
+
+#[test]
+fn a_failing_dump_stops_a_silent_one_and_leaves_no_process_behind() {
+    // pg_dump as a tool that says a few bytes, then hangs (as one waiting for a lock would).
+    let bin = tempfile::tempdir().unwrap();
+    let pid_file = bin.path().join("pid");
+    let wrapper = bin.path().join("pg_dump");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\necho $$ > {}\nprintf PGDMP\nexec sleep 300\n",
+            pid_file.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    // mariadb-dump as a tool that fails once the silent one is running.
+    let failing = bin.path().join("mariadb-dump");
+    std::fs::write(
+        &failing,
+        format!(
+            "#!/bin/sh\nfor i in $(seq 600); do [ -s {} ] && break; sleep 0.05; done\n\
+             echo 'mariadb-dump: error: failing on purpose' >&2\nexit 1\n",
+            pid_file.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&failing, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.path().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let entries = format!(
+        "{}{}",
+        postgres_entry("silent", "custom"),
+        mariadb_entry("failing")
+    );
+    let setup = PlanSetup::new("", &entries);
+    let started = std::time::Instant::now();
+    let output = run_fail(setup.cairn().env("PATH", &path).args(["run", "web"]));
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(60),
+        "the run ended without waiting for the silent tool"
+    );
+    assert_eq!(output.status.code(), Some(1));
+    let message = stderr(&output);
+    assert!(message.contains("failing on purpose"), "{message}");
+    let pid: libc::pid_t = std::fs::read_to_string(&pid_file)
+        .expect("the silent dump was started")
+        .trim()
+        .parse()
+        .unwrap();
+    // SAFETY: signal 0 only asks whether the process exists.
+    assert_eq!(
+        unsafe { libc::kill(pid, 0) },
+        -1,
+        "the silent tool was killed"
+    );
+    assert!(snapshots_json(&mut setup.scratch.cairn(setup.repo())).is_empty());
 }
