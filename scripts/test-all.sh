@@ -5,14 +5,16 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
-for tool in restic borg rclone setfattr; do
+# The dump tests run the database clients against the PostgreSQL and MariaDB servers.
+for tool in restic borg rclone setfattr pg_dump mariadb-dump sqlite3; do
   command -v "$tool" >/dev/null 2>&1 || need+=("$tool")
 done
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing test dependencies (${need[*]})"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  apt-get install -y -qq restic borgbackup rclone attr >/dev/null
+  apt-get install -y -qq restic borgbackup rclone attr postgresql-client mariadb-client \
+    sqlite3 >/dev/null
 fi
 restic version
 # The S3 tests start their own server: moto, through scripts/s3-test-server.py.

@@ -8,6 +8,8 @@
 //! - [`hooks`] — hook commands with a timeout, in their own process group.
 //! - [`notify`] — notifications to the config's channels (webhook, ntfy, healthchecks,
 //!   email), retried, each delivery recorded in the state database.
+//! - [`dumps`] — a plan's databases (PostgreSQL, MariaDB, SQLite) as backup streams.
+//! - [`restore_db`] — one database dump of a snapshot back into its server (or a file).
 //! - [`runner`] — a plan's chain (hooks, backup with dumps, forget, prune, check, offsite),
 //!   each run a job in the state database.
 //! - [`drill`] — restore drills: a verified sample restore, dumps loaded into throwaway
@@ -22,10 +24,12 @@
 
 pub mod daemon;
 pub mod drill;
+pub mod dumps;
 pub mod error;
 pub mod hooks;
 pub mod notify;
 pub mod open;
+pub mod restore_db;
 pub mod runner;
 pub mod secret;
 

@@ -117,6 +117,8 @@ pub enum Command {
     Config(ConfigCommand),
     /// Run a plan's whole chain now: hooks, backup with dumps, retention, check, offsite
     Run(RunArgs),
+    /// Bring a database back from a plan's snapshot (PostgreSQL, MariaDB or SQLite dump)
+    RestoreDb(RestoreDbArgs),
     /// List the plans of the config with their schedule, next run and last result
     Plans,
     /// Run plans on their schedules: the job queue and its API on STATE_DIR/cairn.sock
@@ -205,6 +207,31 @@ pub struct RunArgs {
     /// Say what each step would do; change nothing, run no hook and no dump
     #[arg(long, short = 'n')]
     pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RestoreDbArgs {
+    /// The plan whose snapshot holds the dump
+    pub plan: String,
+    /// The database (for SQLite, the dump's name)
+    #[arg(long)]
+    pub database: String,
+    /// postgresql, mariadb or sqlite; needed when the snapshot has dumps of several kinds
+    /// with this name
+    #[arg(long)]
+    pub kind: Option<String>,
+    /// A snapshot id or prefix; default: the plan's latest snapshot
+    #[arg(long)]
+    pub snapshot: Option<String>,
+    /// Restore into this new database (SQLite: this new file) and leave the original alone
+    #[arg(long)]
+    pub into: Option<String>,
+    /// Restore to this server instead of the dump's (same credentials)
+    #[arg(long)]
+    pub host: Option<String>,
+    /// The server's port
+    #[arg(long)]
+    pub port: Option<u16>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -401,10 +401,7 @@ impl Run<'_, '_> {
             .state_dir
             .join("tmp")
             .join(format!("job-{}", self.job));
-        std::fs::create_dir_all(&dir)
-            .map_err(|e| JobError::InvalidInput(format!("cannot create {}: {e}", dir.display())))?;
-        use std::os::unix::fs::PermissionsExt;
-        let _ = std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700));
+        crate::dumps::private_dir(&dir)?;
         Ok(dir)
     }
 }

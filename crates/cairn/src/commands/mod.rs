@@ -23,6 +23,7 @@ mod plans;
 mod prune;
 mod repair;
 mod restore;
+mod restore_db;
 mod run;
 mod snapshots;
 mod stats;
@@ -60,6 +61,7 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Catalog(args) => catalog::run(global, args),
         Command::Config(command) => config::run(global, command),
         Command::Run(args) => run::run(global, args),
+        Command::RestoreDb(args) => restore_db::run(global, args),
         Command::Plans => plans::run(global),
         Command::Drills(args) => drills::run(global, args),
         Command::Daemon => daemon::run(global),

@@ -144,11 +144,5 @@ impl RunObserver for Printer {
 }
 
 /// Where a plan's database dumps come from, for `cairn run` and the daemon alike.
-pub static STREAMS_OF: fn(&Plan, &Path) -> cairn_jobs::Result<Vec<StreamEntry>> = no_dumps;
-
-fn no_dumps(plan: &Plan, _: &Path) -> cairn_jobs::Result<Vec<StreamEntry>> {
-    Err(cairn_jobs::JobError::InvalidInput(format!(
-        "plan {} dumps databases, which this build cannot do yet",
-        plan.name
-    )))
-}
+pub static STREAMS_OF: fn(&Plan, &Path) -> cairn_jobs::Result<Vec<StreamEntry>> =
+    cairn_jobs::dumps::streams_of;

@@ -2,7 +2,10 @@
 //! prune, check, offsite) and records it; `cairn plans` reports it; restic reads the result.
 
 mod chain;
+mod dumps;
 mod hooks;
+mod restore_db;
+mod servers;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -64,6 +67,16 @@ impl PlanSetup {
     pub fn run_ok(&self, extra: &[&str]) -> serde_json::Value {
         let output = run_ok(self.cairn().args(["run", "web", "--json"]).args(extra));
         serde_json::from_slice(&output.stdout).expect("run --json")
+    }
+
+    /// `cairn restore-db web ARGS… --json`, succeeding; its JSON (job, steps, log, restored).
+    pub fn restore_db(&self, args: &[&str]) -> serde_json::Value {
+        let output = run_ok(
+            self.cairn()
+                .args(["--json", "restore-db", "web"])
+                .args(args),
+        );
+        serde_json::from_slice(&output.stdout).expect("restore-db --json")
     }
 
     /// The steps of a run's JSON as `name: state` strings.
