@@ -9,6 +9,7 @@
 //! The restore goes through the same engine as `cairn restore`, so a drill measures the path a
 //! real recovery takes; it holds a shared lock, like a restore.
 
+pub mod databases;
 pub mod sample;
 
 use std::path::Path;

@@ -75,10 +75,15 @@ impl PgConnection {
 
     /// `psql` running one statement in the maintenance database; its output, unaligned.
     pub(crate) fn query(&self, sql: &str, describe: &str) -> Result<String> {
+        self.query_in(MAINTENANCE_DATABASE, sql, describe)
+    }
+
+    /// `psql` running one statement in `database`; its output, unaligned.
+    pub(crate) fn query_in(&self, database: &str, sql: &str, describe: &str) -> Result<String> {
         let mut command = self.command("psql");
         command
             .args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1"])
-            .arg(format!("--dbname={MAINTENANCE_DATABASE}"))
+            .arg(format!("--dbname={database}"))
             .arg("-c")
             .arg(sql);
         output_of(command, describe, self.password.as_ref())

@@ -9,7 +9,7 @@
 //! `--host`/`--port` send the restore elsewhere with the same credentials.
 
 pub mod locate;
-mod target;
+pub(crate) mod target;
 
 use std::path::PathBuf;
 
@@ -265,7 +265,7 @@ fn entry_matches(selection: &DatabaseSelection, database: &str) -> bool {
 
 /// The plan's entry that dumped `dump` (its credentials), or defaults for its host when the
 /// plan no longer names it.
-fn postgres_entry(plan: &Plan, dump: &DumpFile) -> PostgresDump {
+pub(crate) fn postgres_entry(plan: &Plan, dump: &DumpFile) -> PostgresDump {
     let host = dump.host.clone().unwrap_or_default();
     let same_host = |e: &&PostgresDump| e.host == host;
     plan.postgresql
@@ -284,7 +284,7 @@ fn postgres_entry(plan: &Plan, dump: &DumpFile) -> PostgresDump {
         })
 }
 
-fn mariadb_entry(plan: &Plan, dump: &DumpFile) -> MariadbDump {
+pub(crate) fn mariadb_entry(plan: &Plan, dump: &DumpFile) -> MariadbDump {
     let host = dump.host.clone().unwrap_or_default();
     let same_host = |e: &&MariadbDump| e.host == host;
     plan.mariadb

@@ -64,7 +64,7 @@ impl Run<'_, '_> {
         let latest = drill::latest_snapshot(repo, &plan.name)?;
         let index = Index::load(repo)?;
         let sample = drill::sample_of(plan);
-        self.step("restore sample", |_| {
+        let mut report = self.step("restore sample", |_| {
             let report = drill::restore_sample(repo, &index, &latest, &sample, sandbox)?;
             let detail = format!(
                 "snapshot {}: {} of {} files restored and verified ({}, sample {}) in {:.1} s",
@@ -76,6 +76,41 @@ impl Run<'_, '_> {
                 report.restore_seconds
             );
             Ok((report, detail))
-        })
+        })?;
+        if crate::restore_db::locate::dumps_in(repo, &index, &latest.1.tree)?.is_empty() {
+            self.skipped("load databases", "the snapshot holds no database dump")?;
+            return Ok(report);
+        }
+        let job = self.job;
+        let databases = self.step("load databases", |_| {
+            let loaded = drill::databases::load_all(
+                repo,
+                &index,
+                &latest.1.tree,
+                plan,
+                &sandbox.join("databases"),
+                job,
+            )?;
+            let detail = loaded
+                .iter()
+                .map(|d| {
+                    format!(
+                        "{} ({} tables, {} rows, {:.1} s)",
+                        d.dump, d.tables, d.rows, d.seconds
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("; ");
+            Ok((loaded, detail))
+        })?;
+        let seconds = databases.iter().map(|d| d.seconds).sum();
+        report.rto_seconds = drill::estimate_rto(
+            report.bytes_in_snapshot,
+            report.rate_bytes_per_second,
+            report.restore_seconds,
+            seconds,
+        );
+        report.databases = databases;
+        Ok(report)
     }
 }

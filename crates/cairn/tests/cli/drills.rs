@@ -84,7 +84,11 @@ fn a_drill_restores_a_verified_sample_records_its_report_and_removes_its_sandbox
     assert_eq!(run["job"]["state"], "succeeded", "{run:#}");
     assert_eq!(
         PlanSetup::steps(&run),
-        ["open repository: succeeded", "restore sample: succeeded"]
+        [
+            "open repository: succeeded",
+            "restore sample: succeeded",
+            "load databases: skipped"
+        ]
     );
     let report = &run["drill"];
     assert_eq!(report["snapshot"], snapshot.as_str());
@@ -244,4 +248,99 @@ fn the_daemon_exports_the_drill_rto_and_a_failed_drill_notifies() {
             .is_some_and(|e| e.contains("did not restore")),
         "{body}"
     );
+}
+
+#[test]
+fn a_drill_loads_every_dump_into_a_throwaway_database_counts_its_rows_and_drops_it() {
+    use crate::plans::dumps::{mariadb_entry, postgres_entry, sqlite_entry};
+    use crate::plans::servers::{psql, Database};
+
+    let pg = Database::postgres("drilled");
+    pg.query("CREATE TABLE items (x int); INSERT INTO items SELECT generate_series(1, 1234)");
+    pg.query("CREATE TABLE tags (t text); INSERT INTO tags VALUES ('a'), ('b')");
+    let maria = Database::mariadb("drilled");
+    maria.query("CREATE TABLE orders (id INT PRIMARY KEY) ENGINE=InnoDB");
+    maria.query("INSERT INTO orders VALUES (1), (2), (3), (4), (5)");
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = dir.path().join("app.db");
+    rusqlite::Connection::open(&sqlite)
+        .unwrap()
+        .execute_batch("CREATE TABLE notes (n TEXT); INSERT INTO notes VALUES ('x'), ('y'), ('z');")
+        .unwrap();
+    let entries = format!(
+        "{}{}{}",
+        postgres_entry(&pg.name, "custom"),
+        mariadb_entry(&maria.name),
+        sqlite_entry("app", &sqlite)
+    );
+    let setup = PlanSetup::new(
+        "[plans.web.drill]\nschedule = \"@weekly\"\nsample = \"full\"\n",
+        &entries,
+    );
+    setup.run_ok(&[]);
+    let (output, run) = drill_json(&setup);
+    assert!(output.status.success(), "{run:#}");
+    assert_eq!(
+        PlanSetup::steps(&run),
+        [
+            "open repository: succeeded",
+            "restore sample: succeeded",
+            "load databases: succeeded"
+        ]
+    );
+    let report = &run["drill"];
+    let databases = report["databases"].as_array().unwrap();
+    let by_kind = |kind: &str| {
+        databases
+            .iter()
+            .find(|d| d["kind"] == kind)
+            .unwrap_or_else(|| panic!("no {kind} in {report:#}"))
+    };
+    let loaded = by_kind("postgresql");
+    assert_eq!(
+        (loaded["tables"].as_u64(), loaded["rows"].as_u64()),
+        (Some(2), Some(1236))
+    );
+    assert!(loaded["loaded_into"]
+        .as_str()
+        .unwrap()
+        .starts_with("cairn_drill_"));
+    let loaded = by_kind("mariadb");
+    assert_eq!(
+        (loaded["tables"].as_u64(), loaded["rows"].as_u64()),
+        (Some(1), Some(5))
+    );
+    let loaded = by_kind("sqlite");
+    assert_eq!(
+        (loaded["tables"].as_u64(), loaded["rows"].as_u64()),
+        (Some(1), Some(3))
+    );
+    let database_seconds: f64 = databases
+        .iter()
+        .map(|d| d["seconds"].as_f64().unwrap())
+        .sum();
+    let rto = report["rto_seconds"].as_f64().unwrap();
+    assert!(rto >= database_seconds, "{report:#}");
+    // The throwaway databases are gone again.
+    let throwaway = |kind: &str| {
+        by_kind(kind)["loaded_into"]
+            .as_str()
+            .unwrap()
+            .split(' ')
+            .next()
+            .unwrap()
+            .to_string()
+    };
+    let name = throwaway("postgresql");
+    assert!(name.starts_with("cairn_drill_"), "{name}");
+    let left = psql(
+        "postgres",
+        &format!("SELECT count(*) FROM pg_database WHERE datname = '{name}'"),
+    );
+    assert_eq!(left.trim(), "0", "{name} was dropped");
+    let name = throwaway("mariadb");
+    let left = crate::plans::servers::mariadb(&format!(
+        "SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = '{name}'"
+    ));
+    assert_eq!(left.trim(), "0", "{name} was dropped");
 }

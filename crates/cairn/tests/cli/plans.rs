@@ -2,10 +2,10 @@
 //! prune, check, offsite) and records it; `cairn plans` reports it; restic reads the result.
 
 mod chain;
-mod dumps;
+pub mod dumps;
 mod hooks;
 mod restore_db;
-mod servers;
+pub mod servers;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
