@@ -134,16 +134,31 @@ impl BlobEncoder {
 }
 
 /// Opens one stored blob (decrypting `sealed` in place) and checks it is the blob `id`.
+///
+/// The zstd context is kept per thread: creating one per blob (a few hundred KiB, mapped and
+/// unmapped each time) was a tenth of `ls` on a tree of 20,000 files.
 pub fn decode_blob(
     key: &MasterKey,
     id: &Id,
     location: &BlobLocation,
     sealed: &mut [u8],
 ) -> Result<Vec<u8>> {
-    BlobDecoder::new()
-        .decode(key, id, location, sealed)
-        .map(<[u8]>::to_vec)
+    thread_local! {
+        static DECODER: std::cell::RefCell<BlobDecoder> =
+            std::cell::RefCell::new(BlobDecoder::new());
+    }
+    DECODER.with(|decoder| {
+        let mut decoder = decoder.borrow_mut();
+        let plaintext = decoder
+            .decode(key, id, location, sealed)
+            .map(<[u8]>::to_vec);
+        decoder.release_beyond(DECODER_BUFFER_KEPT);
+        plaintext
+    })
 }
+
+/// The output buffer a thread's decoder keeps between blobs (larger ones are freed).
+const DECODER_BUFFER_KEPT: usize = 1 << 20;
 
 /// Opens and checks blobs, reusing a zstd context and an output buffer across blobs (one per
 /// worker thread): restoring or checking a repository opens thousands of blobs.

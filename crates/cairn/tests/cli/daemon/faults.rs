@@ -182,3 +182,69 @@ fn sighup_takes_a_good_config_and_keeps_the_old_one_over_a_broken_one() {
         "the socket is removed"
     );
 }
+
+#[test]
+fn a_job_refused_by_a_held_lock_is_retried_later_and_a_missing_source_is_not() {
+    let setup = DaemonSetup::new(&[("web", ""), ("gone", "")], "");
+    std::fs::remove_dir_all(setup.source("gone")).unwrap();
+    // Another process holds a lock on the repository for the whole test: a backup reading
+    // from a command that waits.
+    let mut holder = setup
+        .scratch
+        .cairn(&setup.repo)
+        .args([
+            "backup",
+            "--stdin-from-command",
+            "--stdin-filename",
+            "held",
+            "--",
+        ])
+        .args(["sleep", "60"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while lock_entries(&setup.repo).is_empty() {
+        assert!(Instant::now() < deadline, "the holder took no lock");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _daemon = setup.start();
+    // Prune needs the repository alone: refused while the lock is held, a passing reason.
+    run_ok(
+        setup
+            .cairn()
+            .args(["jobs", "start", "web", "--kind", "prune"]),
+    );
+    run_ok(setup.cairn().args(["jobs", "start", "gone"]));
+    let jobs = setup.wait_for("both jobs to fail", Duration::from_secs(60), |jobs| {
+        jobs.iter().filter(|j| j["state"] == "failed").count() == 2
+    });
+    let prune = jobs
+        .iter()
+        .find(|j| j["kind"] == "prune" && j["state"] == "failed")
+        .unwrap();
+    assert!(prune["error"].as_str().unwrap().contains("lock"), "{prune}");
+    let retry = jobs
+        .iter()
+        .find(|j| j["retry_of"] == prune["id"])
+        .unwrap_or_else(|| panic!("no retry of the prune: {jobs:#?}"));
+    assert_eq!(retry["state"], "queued");
+    assert_eq!(retry["trigger"], "retry");
+    assert_eq!(retry["attempt"], 2);
+    let failed_at: chrono::DateTime<chrono::Utc> =
+        prune["finished"].as_str().unwrap().parse().unwrap();
+    let not_before: chrono::DateTime<chrono::Utc> =
+        retry["not_before"].as_str().unwrap().parse().unwrap();
+    let wait = (not_before - failed_at).num_seconds();
+    assert!((55..=65).contains(&wait), "waits a minute: {wait} s");
+    // A missing source will not pass by waiting: no retry.
+    let gone = jobs.iter().find(|j| j["plan"] == "gone").unwrap();
+    assert_eq!(gone["state"], "failed");
+    assert!(
+        !jobs.iter().any(|j| j["retry_of"] == gone["id"]),
+        "{jobs:#?}"
+    );
+    let _ = holder.kill();
+    let _ = holder.wait();
+}
