@@ -20,7 +20,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use cairn_config::{Config, Plan};
-use cairn_repo::backup::{BackupObserver, NoObserver, StreamEntry};
+use cairn_repo::backup::StreamEntry;
+use cairn_repo::progress::{Operation, Progress};
 use cairn_state::{
     JobEnd, JobId, JobKind, JobRecord, JobState, NewJob, StateStore, StepState, Trigger,
 };
@@ -65,9 +66,10 @@ pub trait RunObserver: Sync {
     fn step_finished(&self, _name: &str, _state: StepState, _detail: &str) {}
     /// Line `seq` of the job's log (`source` is `cairn` or the hook that printed it).
     fn log(&self, _seq: u32, _source: &str, _line: &str) {}
-    /// Progress of the backup step.
-    fn backup(&self) -> &dyn BackupObserver {
-        &NoObserver
+    /// The progress model the run's steps update in turn (backup, prune, check, offsite),
+    /// each starting it again as its own operation. `None`: nobody shows progress.
+    fn progress(&self) -> Option<&Progress> {
+        None
     }
 }
 
@@ -188,6 +190,22 @@ struct Run<'r, 'a> {
 impl Run<'_, '_> {
     fn now(&self) -> DateTime<Utc> {
         (self.request.now)()
+    }
+
+    /// Runs `body` with the progress model of a step doing `operation`: the observer's,
+    /// started again for it, or one nobody reads.
+    fn tracked<T>(
+        &mut self,
+        operation: Operation,
+        body: impl FnOnce(&mut Self, &Progress) -> T,
+    ) -> T {
+        match self.observer.progress() {
+            Some(progress) => {
+                progress.start(operation);
+                body(self, progress)
+            }
+            None => body(self, &Progress::new(operation)),
+        }
     }
 
     fn cancelled(&self) -> bool {

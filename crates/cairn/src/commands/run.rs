@@ -6,13 +6,13 @@ use anyhow::Result;
 use cairn_config::Plan;
 use cairn_jobs::open::OpenOptions;
 use cairn_jobs::runner::{run_plan, RunObserver, RunRequest};
-use cairn_repo::backup::BackupObserver;
 use cairn_repo::backup::StreamEntry;
+use cairn_repo::progress::{Operation, Progress};
 use cairn_state::{JobEnd, JobKind, JobState, NewJob, StateStore, StepState, Trigger};
 use serde_json::json;
 
 use crate::cli::{GlobalArgs, RunArgs};
-use crate::progress::Progress;
+use crate::progress::ProgressDisplay;
 
 pub fn run(global: &GlobalArgs, args: RunArgs) -> Result<u8> {
     let config = super::load_config(global)?;
@@ -20,7 +20,7 @@ pub fn run(global: &GlobalArgs, args: RunArgs) -> Result<u8> {
     let observer = Printer {
         lines: !global.quiet && !global.json,
         // A bar on a terminal; JSON status lines would mix with the run's JSON.
-        progress: Progress::new(false, global.quiet || global.json),
+        display: ProgressDisplay::start(Operation::Backup, false, global.quiet || global.json),
     };
     // The job is recorded here rather than by the runner, so an interrupt can mark it.
     let plan = config.plan(&args.plan).map_err(anyhow::Error::msg)?;
@@ -62,7 +62,9 @@ pub fn run(global: &GlobalArgs, args: RunArgs) -> Result<u8> {
         streams_of: &STREAMS_OF,
         now: &chrono::Utc::now,
     };
-    let outcome = run_plan(&request, &state, &observer)?;
+    let outcome = run_plan(&request, &state, &observer);
+    observer.display.finish();
+    let outcome = outcome?;
     let job = &outcome.job;
     if global.json {
         let steps = state.steps(job.id)?;
@@ -95,18 +97,15 @@ pub fn run(global: &GlobalArgs, args: RunArgs) -> Result<u8> {
     })
 }
 
-/// Prints one line per step (and hook output) on standard error; a bar during the backup on a
-/// terminal.
+/// Prints one line per step (and hook output) on standard error; on a terminal, a bar of the
+/// step under way (backup, prune, check, offsite).
 struct Printer {
     lines: bool,
-    progress: Progress,
+    display: ProgressDisplay,
 }
 
 impl RunObserver for Printer {
     fn step_finished(&self, name: &str, state: StepState, detail: &str) {
-        if name == "backup" {
-            self.progress.finish();
-        }
         if self.lines {
             let mark = match state {
                 StepState::Succeeded => "ok",
@@ -119,18 +118,18 @@ impl RunObserver for Printer {
             } else {
                 format!(": {detail}")
             };
-            eprintln!("{name}: {mark}{detail}");
+            self.display.eprintln(&format!("{name}: {mark}{detail}"));
         }
     }
 
     fn log(&self, _seq: u32, source: &str, line: &str) {
         if self.lines && source != "cairn" {
-            eprintln!("  {source}: {line}");
+            self.display.eprintln(&format!("  {source}: {line}"));
         }
     }
 
-    fn backup(&self) -> &dyn BackupObserver {
-        &self.progress
+    fn progress(&self) -> Option<&Progress> {
+        self.display.shown().then(|| self.display.progress())
     }
 }
 

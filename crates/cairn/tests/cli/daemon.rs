@@ -2,6 +2,7 @@
 //! SIGHUP, and what `cairn jobs`, `cairn status` and `/metrics` say about it.
 
 mod faults;
+mod progress;
 mod queue;
 
 use std::path::{Path, PathBuf};

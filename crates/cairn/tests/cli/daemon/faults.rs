@@ -33,7 +33,7 @@ pub fn http(setup: &DaemonSetup, method: &str, path: &str) -> (u16, String) {
 }
 
 /// A plan whose backup takes long enough to be caught in the middle: 1 GiB of random data.
-fn slow_setup() -> DaemonSetup {
+pub fn slow_setup() -> DaemonSetup {
     let setup = DaemonSetup::new(&[("big", "")], "");
     let mut rng = Rng::new(7);
     let mut file = std::fs::File::create(setup.source("big").join("random.bin")).unwrap();
