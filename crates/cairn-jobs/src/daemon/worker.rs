@@ -276,12 +276,13 @@ impl JobObserver {
         }
     }
 
-    /// Stops the ticker and records the last state of the model.
+    /// Stops the ticker and records the last state of the model; only the first call does.
     fn flush(&self) {
-        if let Some(ticker) = self.ticker.lock().unwrap_or_else(|e| e.into_inner()).take() {
-            let _ = ticker.stop.send(());
-            let _ = ticker.thread.join();
-        }
+        let Some(ticker) = self.ticker.lock().unwrap_or_else(|e| e.into_inner()).take() else {
+            return;
+        };
+        let _ = ticker.stop.send(());
+        let _ = ticker.thread.join();
         if self.progress.position().0 > 0 {
             self.recorder.write(&self.progress.snapshot());
         }
