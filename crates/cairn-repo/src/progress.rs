@@ -25,6 +25,10 @@ pub const RATE_WINDOW: Duration = Duration::from_secs(10);
 /// Samples of the rate window are kept at most this often (bounds its memory).
 const SAMPLE_EVERY: Duration = Duration::from_millis(250);
 
+/// A rate measured over less than this is noise (a few buffers in microseconds): none is
+/// given until the samples span this much.
+const RATE_SPAN_MIN: Duration = Duration::from_secs(1);
+
 /// Totals not known (yet) are stored as this.
 const UNKNOWN: u64 = u64::MAX;
 
@@ -246,11 +250,11 @@ impl Timing {
             self.samples.pop_front();
         }
         let (since, base) = self.samples.front().copied().unwrap_or((now, bytes));
-        let seconds = now.saturating_duration_since(since).as_secs_f64();
-        if seconds <= 0.0 {
+        let span = now.saturating_duration_since(since);
+        if span < RATE_SPAN_MIN {
             return 0.0;
         }
-        bytes.saturating_sub(base) as f64 / seconds
+        bytes.saturating_sub(base) as f64 / span.as_secs_f64()
     }
 }
 
@@ -528,6 +532,19 @@ mod tests {
         let snapshot = progress.snapshot();
         assert_eq!(snapshot.rate_bytes_per_second, 2 * MIB);
         assert_eq!(snapshot.eta_seconds, Some(15));
+    }
+
+    #[test]
+    fn no_rate_is_guessed_from_less_than_a_second() {
+        let clock = ManualClock::start();
+        let progress = clock.tracker(Operation::Backup);
+        progress.set_totals(None, Some(100 * MIB));
+        clock.advance(Duration::from_millis(10));
+        progress.add_bytes(8 * MIB);
+        let early = progress.snapshot();
+        assert_eq!((early.rate_bytes_per_second, early.eta_seconds), (0, None));
+        clock.advance(Duration::from_millis(990));
+        assert_eq!(progress.snapshot().rate_bytes_per_second, 8 * MIB);
     }
 
     #[test]
