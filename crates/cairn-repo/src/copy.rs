@@ -37,6 +37,7 @@ use crate::blob_codec::{BlobDecoder, BlobEncoder, Compression};
 use crate::blob_writer::{BlobWriter, WriterOptions, WriterSummary};
 use crate::id_hasher::{IdMap, IdSet};
 use crate::index::{BlobLocation, Index};
+use crate::progress::{Operation, Phase, Progress};
 use crate::selection::{select_snapshots, SnapshotSelection};
 use crate::snapshots::load_readable_snapshots;
 use crate::{RepoError, Repository, Result};
@@ -76,14 +77,15 @@ pub struct CopyPlanTotals {
     pub plaintext_bytes: u64,
 }
 
-/// Progress of a copy; called from worker threads.
+/// Whoever watches a copy.
 pub trait CopyObserver: Sync {
+    /// The progress model the copy updates (files: snapshots, bytes: plaintext bytes of the
+    /// blobs to transfer, both known after planning).
+    fn progress(&self) -> Option<&Progress> {
+        None
+    }
     /// The destination already holds a copy of `source` (`existing`).
     fn snapshot_skipped(&self, _source: &Id, _snapshot: &Snapshot, _existing: &Id) {}
-    /// Planning is done: this much is going to be transferred.
-    fn planned(&self, _totals: &CopyPlanTotals) {}
-    /// One blob was verified and stored in the destination.
-    fn blob_copied(&self, _blob_type: BlobType, _plaintext_bytes: u64) {}
     /// `source` was copied as the destination snapshot `new`.
     fn snapshot_copied(&self, _source: &Id, _snapshot: &Snapshot, _new: &Id) {}
 }
@@ -301,6 +303,28 @@ pub fn copy_snapshots(
     options: &CopyOptions,
     observer: &dyn CopyObserver,
 ) -> Result<CopySummary> {
+    let unread;
+    let progress = match observer.progress() {
+        Some(progress) => progress,
+        None => {
+            unread = Progress::new(Operation::Copy);
+            &unread
+        }
+    };
+    let summary = copy_reporting(source, dest, selection, options, observer, progress)?;
+    progress.set_phase(Phase::Done);
+    Ok(summary)
+}
+
+fn copy_reporting(
+    source: &Repository,
+    dest: &Repository,
+    selection: &SnapshotSelection,
+    options: &CopyOptions,
+    observer: &dyn CopyObserver,
+    progress: &Progress,
+) -> Result<CopySummary> {
+    progress.set_phase(Phase::LoadingIndex);
     let _source_lock = source.lock(false)?;
     let _dest_lock = dest.lock(false)?;
     let chosen = select_snapshots(source, selection).map_err(|e| match e {
@@ -327,13 +351,14 @@ pub fn copy_snapshots(
         }
     }
     if to_copy.is_empty() {
-        observer.planned(&CopyPlanTotals::default());
+        progress.set_totals(Some(0), Some(0));
         return Ok(summary);
     }
 
     // Snapshots are read before the indexes, so every blob they name is in the index read.
     let source_index = Index::load(source)?;
     let dest_index = Index::load(dest)?;
+    progress.set_phase(Phase::Planning);
     let mut planner = Planner {
         source,
         source_index: &source_index,
@@ -348,13 +373,15 @@ pub fn copy_snapshots(
         .collect::<Result<_>>()?;
     let mut totals = planner.totals;
     totals.snapshots = plans.len() as u64;
-    observer.planned(&totals);
+    progress.set_totals(Some(totals.snapshots), Some(totals.plaintext_bytes));
+    progress.set_phase(Phase::Copying);
 
     let writer_options = WriterOptions {
         pack_size: options.pack_size,
         ..WriterOptions::default()
     };
     for plan in plans {
+        progress.set_current(Some(&format!("snapshot {}", plan.source.short())));
         // A snapshot's blobs are either in the destination's index as read, or planned by
         // this snapshot or an earlier one of this run, all of which are indexed by now.
         let written = transfer(
@@ -364,10 +391,11 @@ pub fn copy_snapshots(
             &plan.packs,
             options,
             &writer_options,
-            observer,
+            progress,
         )?;
         summary.add(&written);
         let new = save_snapshot(dest, &plan.snapshot)?;
+        progress.add_files(1);
         observer.snapshot_copied(&plan.source, &plan.snapshot, &new);
         summary.copied.push(CopiedSnapshot {
             source: plan.source,
@@ -385,7 +413,7 @@ fn transfer(
     packs: &[PackTask],
     options: &CopyOptions,
     writer_options: &WriterOptions,
-    observer: &dyn CopyObserver,
+    progress: &Progress,
 ) -> Result<WriterSummary> {
     if packs.is_empty() {
         return Ok(WriterSummary::default());
@@ -409,7 +437,7 @@ fn transfer(
                         break;
                     };
                     let copied =
-                        copy_pack(source, &writer, task, &mut encoder, &mut decoder, observer);
+                        copy_pack(source, &writer, task, &mut encoder, &mut decoder, progress);
                     if let Err(e) = copied {
                         error.lock().expect("copy error").get_or_insert(e);
                         failed.store(true, Ordering::Release);
@@ -455,7 +483,7 @@ fn copy_pack(
     task: &PackTask,
     encoder: &mut BlobEncoder,
     decoder: &mut BlobDecoder,
-    observer: &dyn CopyObserver,
+    progress: &Progress,
 ) -> Result<()> {
     for run in read_runs(&task.blobs) {
         let blobs = &task.blobs[run];
@@ -488,7 +516,7 @@ fn copy_pack(
             let plaintext = decoder.decode(source.key(), id, location, sealed)?;
             let len = plaintext.len() as u64;
             writer.save(encoder, location.blob_type, *id, plaintext)?;
-            observer.blob_copied(location.blob_type, len);
+            progress.add_bytes(len);
         }
     }
     Ok(())

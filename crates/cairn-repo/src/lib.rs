@@ -21,13 +21,15 @@
 //! - [`copy`]: copying snapshots between repositories (blobs re-sealed, never re-chunked).
 //! - [`tag`]: changing the tags of snapshots.
 //! - [`selection`]: the snapshots a command names, or all that its filters match.
+//! - [`progress`]: the one progress model every long operation updates and every face renders.
 //!
 //! # Invariants
 //! - Order of writes: packs, then the index naming them, then the snapshot naming the trees;
 //!   the storage is synced at each step. A crash at any instant leaves a repository `check`
 //!   (and `restic check`) accepts.
 //! - Every read is authenticated (name = SHA-256 of bytes, MAC, blob id = SHA-256 of plaintext).
-//! - Nothing here names HTTP, a cloud, or a CLI: callers pass a [`Storage`] and an observer.
+//! - Nothing here names HTTP, a cloud, or a CLI: callers pass a [`Storage`] and a
+//!   progress tracker.
 //!
 //! [`Storage`]: cairn_storage::Storage
 
@@ -50,6 +52,7 @@ pub mod lock;
 pub mod mirror;
 pub mod pack_builder;
 pub mod pack_reader;
+pub mod progress;
 pub mod prune;
 pub mod repair;
 pub mod repository;

@@ -17,6 +17,7 @@ use cairn_format::tree::{encode_tree, NodeType};
 use cairn_format::{BlobType, Id};
 use cairn_repo::check::{check, CheckOptions, CheckReport, ReadData};
 use cairn_repo::index::Index;
+use cairn_repo::progress::{Operation, Progress};
 use cairn_repo::restore::{restore, NoRestoreObserver, RestoreOptions};
 use cairn_repo::snapshots::load_all_snapshots;
 use cairn_repo::tree_io::walk_tree;
@@ -135,6 +136,7 @@ fn check_all(repo: &Repository) -> CheckReport {
             read_data: ReadData::All,
             threads: 2,
         },
+        &Progress::new(Operation::Check),
     )
     .expect("check runs")
 }

@@ -9,19 +9,21 @@ use std::fs;
 use std::io::{Seek, SeekFrom, Write};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use cairn_format::Id;
 use cairn_repo::backup::{backup, BackupOptions, NoObserver, Pattern};
 use cairn_repo::index::Index;
 use cairn_repo::keys::KeyOptions;
+use cairn_repo::progress::{Operation, Phase, Progress};
 use cairn_repo::restore::{
     restore, NoRestoreObserver, RestoreObserver, RestoreOptions, RestoreSummary,
 };
 use cairn_repo::snapshots::load_all_snapshots;
 use cairn_repo::Repository;
-use cairn_storage::LocalStore;
+use cairn_storage::{FileKind, LocalStore, ObjectInfo, Result as StorageResult, Storage};
 
 /// Writes `content` to `path` with permission bits `mode` and a fixed mtime.
 fn write_file(path: &Path, content: &[u8], mode: u32, mtime_secs: u64) {
@@ -162,23 +164,88 @@ fn listing(root: &Path) -> BTreeMap<PathBuf, String> {
     out
 }
 
-/// Records the totals the progress display would get. With `write_delay`, each write waits
-/// a little, so the content workers fall behind the planner: a batch finished before the
-/// batches planned earlier (a hard link made before its first path exists) then shows.
-#[derive(Default)]
-struct Totals {
-    planned: Mutex<Option<(u64, u64)>>,
-    write_delay: Duration,
+/// Shows progress: the totals and counts the progress display would get.
+struct Totals(Progress);
+
+impl Totals {
+    fn new() -> Totals {
+        Totals(Progress::new(Operation::Restore))
+    }
+
+    fn planned(&self) -> Option<(u64, u64)> {
+        let snapshot = self.0.snapshot();
+        snapshot.files_total.zip(snapshot.bytes_total)
+    }
 }
 
 impl RestoreObserver for Totals {
-    fn planned(&self, files: u64, bytes: u64) {
-        let previous = self.planned.lock().unwrap().replace((files, bytes));
-        assert!(previous.is_none(), "totals reported twice");
+    fn progress(&self) -> Option<&Progress> {
+        Some(&self.0)
     }
+}
 
-    fn bytes_written(&self, _bytes: u64) {
-        std::thread::sleep(self.write_delay);
+/// A local store whose range reads wait a little while `slow` is set, so the content workers
+/// fall behind the planner: a batch finished before the batches planned earlier (a hard link
+/// made before its first path exists) then shows.
+struct SlowReads {
+    store: LocalStore,
+    slow: AtomicBool,
+}
+
+impl SlowReads {
+    fn wait(&self) {
+        if self.slow.load(Ordering::Relaxed) {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+}
+
+impl Storage for SlowReads {
+    fn location(&self) -> String {
+        self.store.location()
+    }
+    fn create(&self) -> StorageResult<()> {
+        self.store.create()
+    }
+    fn put(&self, kind: FileKind, name: &str, data: &[u8]) -> StorageResult<()> {
+        self.store.put(kind, name, data)
+    }
+    fn get(&self, kind: FileKind, name: &str) -> StorageResult<Vec<u8>> {
+        self.store.get(kind, name)
+    }
+    fn get_range(
+        &self,
+        kind: FileKind,
+        name: &str,
+        offset: u64,
+        length: u64,
+    ) -> StorageResult<Vec<u8>> {
+        self.wait();
+        self.store.get_range(kind, name, offset, length)
+    }
+    fn get_range_into(
+        &self,
+        kind: FileKind,
+        name: &str,
+        offset: u64,
+        length: u64,
+        buffer: &mut Vec<u8>,
+    ) -> StorageResult<()> {
+        self.wait();
+        self.store
+            .get_range_into(kind, name, offset, length, buffer)
+    }
+    fn size(&self, kind: FileKind, name: &str) -> StorageResult<u64> {
+        self.store.size(kind, name)
+    }
+    fn list(&self, kind: FileKind) -> StorageResult<Vec<ObjectInfo>> {
+        self.store.list(kind)
+    }
+    fn remove(&self, kind: FileKind, name: &str) -> StorageResult<()> {
+        self.store.remove(kind, name)
+    }
+    fn sync(&self) -> StorageResult<()> {
+        self.store.sync()
     }
 }
 
@@ -187,6 +254,7 @@ struct Fixture {
     scratch: PathBuf,
     src: PathBuf,
     repo: Repository,
+    store: Arc<SlowReads>,
     index: Index,
     tree: Id,
 }
@@ -197,8 +265,11 @@ impl Fixture {
         let scratch = dir.path().to_path_buf();
         let src = scratch.join("src");
         source_tree(&src);
-        let store = Arc::new(LocalStore::new(scratch.join("repo")));
-        let repo = Repository::init(store, b"pw", &KeyOptions::default()).unwrap();
+        let store = Arc::new(SlowReads {
+            store: LocalStore::new(scratch.join("repo")),
+            slow: AtomicBool::new(false),
+        });
+        let repo = Repository::init(store.clone(), b"pw", &KeyOptions::default()).unwrap();
         let summary = backup(
             &repo,
             std::slice::from_ref(&src),
@@ -214,6 +285,7 @@ impl Fixture {
             scratch,
             src,
             repo,
+            store,
             index,
             tree: snapshot.tree,
         }
@@ -260,11 +332,10 @@ impl Fixture {
 fn one_file_batches_restore_the_source_exactly() {
     let fixture = Fixture::new();
     // One slow worker: the planner runs batches ahead of it.
-    let totals = Totals {
-        write_delay: Duration::from_millis(2),
-        ..Totals::default()
-    };
+    let totals = Totals::new();
+    fixture.store.slow.store(true, Ordering::Relaxed);
     let (tiny, restored) = fixture.restore("tiny", 1, &[], 1, &totals);
+    fixture.store.slow.store(false, Ordering::Relaxed);
     assert_eq!(listing(&restored), listing(&fixture.src));
 
     // The hole stays a hole: the blobs of zeros were not written (the two blobs holding data
@@ -299,7 +370,15 @@ fn one_file_batches_restore_the_source_exactly() {
         .filter(|m| m.is_file())
         .map(|m| m.len())
         .sum();
-    assert_eq!(*totals.planned.lock().unwrap(), Some((67, bytes)));
+    assert_eq!(totals.planned(), Some((67, bytes)));
+    // The model counted every file and byte written, and ends done.
+    let done = totals.0.snapshot();
+    assert_eq!(done.phase, Phase::Done);
+    assert_eq!(
+        (done.files_done, done.bytes_done),
+        (67, tiny.bytes_restored)
+    );
+    assert_eq!(done.percent_done, 1.0);
 
     // The same restore in one batch (the default for a tree this small) agrees, and holds
     // the whole plan at once where the tiny batches held a few files' worth.
@@ -321,7 +400,7 @@ fn include_patterns_select_the_same_entries_in_tiny_batches_as_in_one() {
     // `a/linked` is left out, so `m/linked-again` is restored as the file and `z/linked-too`
     // becomes a link to it from a later batch; `shared.dup` comes from three batches.
     let include = ["*.dup", "linked-*", "deep"];
-    let totals = Totals::default();
+    let totals = Totals::new();
     let (tiny, restored) = fixture.restore("tiny", 1, &include, 3, &totals);
     let (whole, restored_whole) = fixture.restore("whole", 0, &include, 3, &NoRestoreObserver);
     let ours = listing(&restored);
@@ -354,5 +433,5 @@ fn include_patterns_select_the_same_entries_in_tiny_batches_as_in_one() {
     assert_eq!(tiny.files_restored, 24);
     assert_eq!(tiny.files_restored, whole.files_restored);
     assert_eq!(tiny.files_verified, 24);
-    assert_eq!(totals.planned.lock().unwrap().unwrap().0, 24);
+    assert_eq!(totals.planned().unwrap().0, 24);
 }

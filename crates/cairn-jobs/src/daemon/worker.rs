@@ -1,21 +1,19 @@
 //! Running one job for the daemon: the runner with the job's cancel flag, its progress and log
 //! published as they come, then what follows from how it ended (a retry, alerts).
 
-use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::atomic::AtomicBool;
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::Duration;
 
 use cairn_config::NotifyEvent;
-use cairn_repo::backup::{BackupObserver, FileStatus};
-use cairn_state::{JobId, JobKind, JobRecord, JobState, NewJob, StepState, Trigger};
-use serde_json::json;
+use cairn_repo::progress::{Operation, Progress, ProgressSnapshot};
+use cairn_state::{JobId, JobKind, JobRecord, JobState, NewJob, Trigger};
 
 use super::{queue, Alert, Daemon, DaemonEvent};
 use crate::runner::{run_plan, RunObserver, RunRequest};
 
-/// Progress is written to the state at most this often (and published as often), so a
-/// change is visible within the 2 seconds without a write per file.
+/// Progress is written to the state at most this often between phase changes (and published
+/// as often), so a change is visible within the 2 seconds without a write per file.
 const PROGRESS_EVERY: Duration = Duration::from_millis(500);
 
 impl Daemon {
@@ -179,65 +177,38 @@ impl Daemon {
     }
 }
 
-/// Publishes a job's steps, log lines and backup progress; writes the progress to the state,
-/// throttled.
+/// Publishes a job's steps and log lines, and records the progress model its steps update
+/// into the job record: at each phase change, and in between at most every
+/// [`PROGRESS_EVERY`] while something changed.
 struct JobObserver {
+    progress: Arc<Progress>,
+    recorder: Arc<ProgressRecorder>,
+    ticker: Mutex<Option<Ticker>>,
     daemon: Arc<Daemon>,
     job: JobId,
-    step: Mutex<String>,
-    files: AtomicU64,
-    bytes: AtomicU64,
-    total_files: AtomicU64,
-    total_bytes: AtomicU64,
-    started: Instant,
-    last_write: Mutex<Instant>,
 }
 
-impl JobObserver {
-    fn new(daemon: Arc<Daemon>, job: JobId) -> JobObserver {
-        JobObserver {
-            daemon,
-            job,
-            step: Mutex::new(String::new()),
-            files: AtomicU64::new(0),
-            bytes: AtomicU64::new(0),
-            total_files: AtomicU64::new(0),
-            total_bytes: AtomicU64::new(0),
-            started: Instant::now(),
-            last_write: Mutex::new(Instant::now() - PROGRESS_EVERY),
-        }
-    }
+struct Ticker {
+    stop: mpsc::Sender<()>,
+    thread: std::thread::JoinHandle<()>,
+}
 
-    fn snapshot(&self) -> serde_json::Value {
-        let elapsed = self.started.elapsed().as_secs_f64().max(0.001);
-        let bytes = self.bytes.load(Ordering::Relaxed);
-        let total = self.total_bytes.load(Ordering::Relaxed);
-        let rate = bytes as f64 / elapsed;
-        json!({
-            "phase": *self.step.lock().unwrap_or_else(|e| e.into_inner()),
-            "files_done": self.files.load(Ordering::Relaxed),
-            "files_total": self.total_files.load(Ordering::Relaxed),
-            "bytes_done": bytes,
-            "bytes_total": total,
-            "rate_bytes_per_sec": rate.round(),
-            "eta_secs": (total > bytes && rate > 0.0).then(|| ((total - bytes) as f64 / rate).round()),
-        })
-    }
+/// Writes snapshots of the model into the job record (as they are: the CLI's JSON status
+/// lines carry the same fields under the same names) and publishes them.
+struct ProgressRecorder {
+    daemon: Arc<Daemon>,
+    job: JobId,
+    /// The last snapshot written; also serializes the writes of the ticker and the phase hook.
+    last: Mutex<Option<ProgressSnapshot>>,
+}
 
-    /// Writes and publishes the progress if the last write is old enough.
-    fn maybe_write(&self) {
-        {
-            let mut last = self.last_write.lock().unwrap_or_else(|e| e.into_inner());
-            if last.elapsed() < PROGRESS_EVERY {
-                return;
-            }
-            *last = Instant::now();
-        }
-        self.write();
-    }
-
-    fn write(&self) {
-        let progress = self.snapshot();
+impl ProgressRecorder {
+    fn write(&self, snapshot: &ProgressSnapshot) {
+        let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+        let progress = match serde_json::to_value(snapshot) {
+            Ok(progress) => progress,
+            Err(e) => return tracing::warn!("cannot encode the progress of job {}: {e}", self.job),
+        };
         if let Err(e) = self.daemon.state.set_progress(self.job, &progress) {
             tracing::warn!("cannot record the progress of job {}: {e}", self.job);
         }
@@ -245,23 +216,81 @@ impl JobObserver {
             job: self.job,
             progress,
         });
+        *last = Some(snapshot.clone());
     }
 
+    /// Writes `snapshot` unless only the clock moved since the last one.
+    fn write_if_changed(&self, snapshot: &ProgressSnapshot) {
+        let changed = {
+            let last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+            last.as_ref().is_none_or(|last| {
+                let mut same_time = snapshot.clone();
+                same_time.seconds_elapsed = last.seconds_elapsed;
+                same_time != *last
+            })
+        };
+        if changed {
+            self.write(snapshot);
+        }
+    }
+}
+
+impl JobObserver {
+    fn new(daemon: Arc<Daemon>, job: JobId) -> JobObserver {
+        let progress = Arc::new(Progress::new(Operation::Backup));
+        let recorder = Arc::new(ProgressRecorder {
+            daemon: daemon.clone(),
+            job,
+            last: Mutex::new(None),
+        });
+        let hook = recorder.clone();
+        progress.on_phase_change(Arc::new(move |snapshot| hook.write(snapshot)));
+        let (stop, stopped) = mpsc::channel::<()>();
+        let thread = {
+            let (progress, recorder) = (progress.clone(), recorder.clone());
+            std::thread::Builder::new()
+                .name(format!("cairn-job-{job}-progress"))
+                .spawn(move || {
+                    while let Err(mpsc::RecvTimeoutError::Timeout) =
+                        stopped.recv_timeout(PROGRESS_EVERY)
+                    {
+                        // Nothing to show before the first step starts the model.
+                        if progress.position().0 > 0 {
+                            recorder.write_if_changed(&progress.snapshot());
+                        }
+                    }
+                })
+                .expect("spawn the progress recorder")
+        };
+        JobObserver {
+            progress,
+            recorder,
+            ticker: Mutex::new(Some(Ticker { stop, thread })),
+            daemon,
+            job,
+        }
+    }
+
+    /// Stops the ticker and records the last state of the model; only the first call does.
     fn flush(&self) {
-        self.write();
+        let Some(ticker) = self.ticker.lock().unwrap_or_else(|e| e.into_inner()).take() else {
+            return;
+        };
+        let _ = ticker.stop.send(());
+        let _ = ticker.thread.join();
+        if self.progress.position().0 > 0 {
+            self.recorder.write(&self.progress.snapshot());
+        }
+    }
+}
+
+impl Drop for JobObserver {
+    fn drop(&mut self) {
+        self.flush();
     }
 }
 
 impl RunObserver for JobObserver {
-    fn step_started(&self, name: &str) {
-        *self.step.lock().unwrap_or_else(|e| e.into_inner()) = name.to_string();
-        self.write();
-    }
-
-    fn step_finished(&self, _name: &str, _state: StepState, _detail: &str) {
-        self.write();
-    }
-
     fn log(&self, seq: u32, source: &str, line: &str) {
         self.daemon.publish(DaemonEvent::Log {
             job: self.job,
@@ -271,25 +300,7 @@ impl RunObserver for JobObserver {
         });
     }
 
-    fn backup(&self) -> &dyn BackupObserver {
-        self
-    }
-}
-
-impl BackupObserver for JobObserver {
-    fn scanned(&self, files: u64, bytes: u64, _finished: bool) {
-        self.total_files.store(files, Ordering::Relaxed);
-        self.total_bytes.store(bytes, Ordering::Relaxed);
-        self.maybe_write();
-    }
-
-    fn bytes_done(&self, bytes: u64) {
-        self.bytes.fetch_add(bytes, Ordering::Relaxed);
-        self.maybe_write();
-    }
-
-    fn file_done(&self, _path: &Path, _size: u64, _status: FileStatus) {
-        self.files.fetch_add(1, Ordering::Relaxed);
-        self.maybe_write();
+    fn progress(&self) -> Option<&Progress> {
+        Some(&self.progress)
     }
 }

@@ -20,7 +20,8 @@ use cairn_format::tree::NodeType;
 use cairn_format::{Id, Snapshot};
 use cairn_repo::backup::Pattern;
 use cairn_repo::index::Index;
-use cairn_repo::restore::{restore, NoRestoreObserver, RestoreOptions};
+use cairn_repo::progress::Progress;
+use cairn_repo::restore::{restore, RestoreObserver, RestoreOptions};
 use cairn_repo::snapshots::load_readable_snapshots;
 use cairn_repo::tree_io::walk_tree;
 use cairn_repo::Repository;
@@ -93,15 +94,25 @@ struct FileEntry {
     size: u64,
 }
 
+/// The drill's restore reports to the run's progress model.
+struct Tracked<'a>(&'a Progress);
+
+impl RestoreObserver for Tracked<'_> {
+    fn progress(&self) -> Option<&Progress> {
+        Some(self.0)
+    }
+}
+
 /// Restores the sample of `snapshot` into `sandbox` (which must not exist or be empty),
-/// verifying every byte. Database dumps are left to [`DatabaseDrill`] loads; their size counts
-/// in the snapshot's total.
+/// verifying every byte, reporting to `progress`. Database dumps are left to
+/// [`DatabaseDrill`] loads; their size counts in the snapshot's total.
 pub fn restore_sample(
     repo: &Repository,
     index: &Index,
     (id, snapshot): &(Id, Snapshot),
     sample: &DrillSample,
     sandbox: &Path,
+    progress: &Progress,
 ) -> Result<DrillReport> {
     let mut files = Vec::new();
     let (mut files_in_snapshot, mut bytes_in_snapshot, mut dump_files) = (0u64, 0u64, 0u64);
@@ -170,7 +181,7 @@ pub fn restore_sample(
             &snapshot.tree,
             sandbox,
             &options,
-            &NoRestoreObserver,
+            &Tracked(progress),
         )?
     };
     let restore_seconds = started.elapsed().as_secs_f64();

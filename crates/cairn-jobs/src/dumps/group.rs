@@ -6,7 +6,9 @@
 //! tool forever; killing the group's tools closes their pipes, the readers see the end, and
 //! the backup ends with the first failure. After a failure no tool of the group starts.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 #[derive(Default)]
 pub(crate) struct DumpGroup {
@@ -55,6 +57,29 @@ impl DumpGroup {
         }
     }
 }
+
+/// Fails `group` (killing its tools) once `cancel` is set; the watcher ends with the group
+/// (when the backup has dropped its streams) or after failing it.
+pub(crate) fn stop_on_cancel(group: &Arc<DumpGroup>, cancel: Arc<AtomicBool>) {
+    let group = Arc::downgrade(group);
+    let spawned = std::thread::Builder::new()
+        .name("cairn-dump-cancel".into())
+        .spawn(move || loop {
+            let Some(group) = group.upgrade() else { return };
+            if cancel.load(Ordering::Relaxed) {
+                group.fail();
+                return;
+            }
+            drop(group);
+            std::thread::sleep(CANCEL_POLL);
+        });
+    if let Err(e) = spawned {
+        tracing::warn!("cannot watch the dumps for a cancel: {e}");
+    }
+}
+
+/// How often a run's dumps look at its cancel flag.
+const CANCEL_POLL: Duration = Duration::from_millis(200);
 
 fn kill_group(group: libc::pid_t) {
     // SAFETY: kill(2) on a process group a ChildStream leads and has not reaped yet.

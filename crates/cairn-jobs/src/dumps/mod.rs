@@ -25,6 +25,8 @@ pub(crate) mod sqlite;
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 
 use cairn_config::Plan;
 use cairn_crypto::Secret;
@@ -79,9 +81,19 @@ impl std::str::FromStr for DumpKind {
 ///
 /// PostgreSQL and MariaDB `all` entries list their databases now; the dumps themselves start
 /// when the backup reads their streams.
-pub fn streams_of(plan: &Plan, scratch: &Path) -> Result<Vec<StreamEntry>> {
+///
+/// When `cancel` is set during the backup, every tool of the run is killed: a tool that is
+/// silent (waiting for a lock) would otherwise keep the backup's reader, and the run, waiting.
+pub fn streams_of(
+    plan: &Plan,
+    scratch: &Path,
+    cancel: Option<Arc<AtomicBool>>,
+) -> Result<Vec<StreamEntry>> {
     check_private(scratch)?;
     let group = group::DumpGroup::new();
+    if let Some(cancel) = cancel {
+        group::stop_on_cancel(&group, cancel);
+    }
     let mut streams = Vec::new();
     for dump in &plan.postgresql {
         streams.extend(postgresql::streams(dump, &group)?);

@@ -4,6 +4,7 @@ use std::os::unix::fs::PermissionsExt;
 
 use cairn_config::Plan;
 use cairn_repo::index::Index;
+use cairn_repo::progress::Operation;
 
 use super::Run;
 use crate::drill::{self, DrillReport};
@@ -64,8 +65,10 @@ impl Run<'_, '_> {
         let latest = drill::latest_snapshot(repo, &plan.name)?;
         let index = Index::load(repo)?;
         let sample = drill::sample_of(plan);
-        let mut report = self.step("restore sample", |_| {
-            let report = drill::restore_sample(repo, &index, &latest, &sample, sandbox)?;
+        let mut report = self.step("restore sample", |run| {
+            let report = run.tracked(Operation::Restore, |_, progress| {
+                drill::restore_sample(repo, &index, &latest, &sample, sandbox, progress)
+            })?;
             let detail = format!(
                 "snapshot {}: {} of {} files restored and verified ({}, sample {}) in {:.1} s",
                 &report.snapshot[..8],

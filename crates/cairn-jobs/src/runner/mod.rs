@@ -21,7 +21,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use cairn_config::{Config, Plan};
-use cairn_repo::backup::{BackupObserver, NoObserver, StreamEntry};
+use cairn_repo::backup::StreamEntry;
+use cairn_repo::progress::{Operation, Progress};
 use cairn_state::{
     JobEnd, JobId, JobKind, JobRecord, JobState, NewJob, StateStore, StepState, Trigger,
 };
@@ -37,8 +38,11 @@ pub fn plan_tag(plan: &str) -> String {
     format!("plan:{plan}")
 }
 
-/// Where a plan's database dumps come from (the `dumps` module; tests pass their own).
-pub type StreamsOf<'a> = &'a (dyn Fn(&Plan, &Path) -> Result<Vec<StreamEntry>> + Sync);
+/// Where a plan's database dumps come from (the `dumps` module; tests pass their own): the
+/// plan, the run's private scratch directory, and the run's cancel flag (a dump tool must stop
+/// when the run is cancelled even while it writes nothing).
+pub type StreamsOf<'a> =
+    &'a (dyn Fn(&Plan, &Path, Option<Arc<AtomicBool>>) -> Result<Vec<StreamEntry>> + Sync);
 
 /// Everything a run needs besides the state database.
 pub struct RunRequest<'a> {
@@ -66,9 +70,10 @@ pub trait RunObserver: Sync {
     fn step_finished(&self, _name: &str, _state: StepState, _detail: &str) {}
     /// Line `seq` of the job's log (`source` is `cairn` or the hook that printed it).
     fn log(&self, _seq: u32, _source: &str, _line: &str) {}
-    /// Progress of the backup step.
-    fn backup(&self) -> &dyn BackupObserver {
-        &NoObserver
+    /// The progress model the run's steps update in turn (backup, prune, check, offsite),
+    /// each starting it again as its own operation. `None`: nobody shows progress.
+    fn progress(&self) -> Option<&Progress> {
+        None
     }
 }
 
@@ -190,6 +195,22 @@ struct Run<'r, 'a> {
 impl Run<'_, '_> {
     fn now(&self) -> DateTime<Utc> {
         (self.request.now)()
+    }
+
+    /// Runs `body` with the progress model of a step doing `operation`: the observer's,
+    /// started again for it, or one nobody reads.
+    fn tracked<T>(
+        &mut self,
+        operation: Operation,
+        body: impl FnOnce(&mut Self, &Progress) -> T,
+    ) -> T {
+        match self.observer.progress() {
+            Some(progress) => {
+                progress.start(operation);
+                body(self, progress)
+            }
+            None => body(self, &Progress::new(operation)),
+        }
     }
 
     fn cancelled(&self) -> bool {

@@ -4,10 +4,13 @@
 use std::time::Duration;
 
 use cairn_config::{CheckPolicy, KeepPolicy, Offsite, Plan};
-use cairn_repo::backup::{backup_with_streams, BackupOptions, ExcludeRules, Pattern};
+use cairn_repo::backup::{
+    backup_with_streams, BackupObserver, BackupOptions, ExcludeRules, Pattern,
+};
 use cairn_repo::check::{check, CheckOptions};
 use cairn_repo::forget::{plan_forget, remove_snapshots, GroupBy};
-use cairn_repo::mirror::{sync, NoProgress, SyncOptions};
+use cairn_repo::mirror::{sync, SyncOptions};
+use cairn_repo::progress::{Operation, Progress};
 use cairn_repo::prune::{prune, PruneOptions};
 use cairn_repo::snapshots::{load_all_snapshots, SnapshotFilter};
 use cairn_repo::{RepoError, Repository};
@@ -42,15 +45,20 @@ impl Run<'_, '_> {
             Vec::new()
         } else {
             let scratch = self.scratch_dir()?;
-            (self.request.streams_of)(plan, &scratch)?
+            (self.request.streams_of)(plan, &scratch, self.request.cancel.clone())?
         };
         let dumps = streams.len();
+        // Without anyone reading the model, the backup skips counting totals.
+        let progress = self.observer.progress();
+        if let Some(progress) = progress {
+            progress.start(Operation::Backup);
+        }
         let result = backup_with_streams(
             repo,
             &plan.sources,
             streams,
             &options,
-            self.observer.backup(),
+            &StepObserver(progress),
         );
         if !self.request.dry_run && has_dumps {
             let _ = std::fs::remove_dir_all(self.scratch_dir()?);
@@ -148,7 +156,9 @@ impl Run<'_, '_> {
             dry_run: self.request.dry_run,
             ..PruneOptions::default()
         };
-        let summary = prune(repo, &options)?;
+        let summary = self.tracked(Operation::Prune, |_, progress| {
+            prune(repo, &options, progress)
+        })?;
         Ok((
             (),
             format!(
@@ -170,13 +180,13 @@ impl Run<'_, '_> {
         // The store itself, not the cache's copies.
         let mut repo = repo.clone();
         repo.set_cache(None);
-        let report = check(
-            &repo,
-            &CheckOptions {
-                read_data: policy.read_data,
-                threads: 0,
-            },
-        )?;
+        let options = CheckOptions {
+            read_data: policy.read_data,
+            threads: 0,
+        };
+        let report = self.tracked(Operation::Check, |_, progress| {
+            check(&repo, &options, progress)
+        })?;
         for problem in &report.problems {
             self.log(
                 "cairn",
@@ -222,7 +232,9 @@ impl Run<'_, '_> {
             dry_run: self.request.dry_run,
             now: self.now(),
         };
-        let summary = sync(repo, &dest, &options, &NoProgress)?;
+        let summary = self.tracked(Operation::Mirror, |_, progress| {
+            sync(repo, &dest, &options, progress)
+        })?;
         let verb = if self.request.dry_run {
             "would send"
         } else {
@@ -237,6 +249,16 @@ impl Run<'_, '_> {
                 dest.location()
             ),
         ))
+    }
+}
+
+/// The backup step's observer: the run's model; unreadable files are logged from the
+/// summary once the backup ends.
+struct StepObserver<'a>(Option<&'a Progress>);
+
+impl BackupObserver for StepObserver<'_> {
+    fn progress(&self) -> Option<&Progress> {
+        self.0
     }
 }
 

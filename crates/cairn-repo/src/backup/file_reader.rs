@@ -18,8 +18,9 @@ use cairn_chunker::{Chunker, ChunkerTables};
 use cairn_format::{BlobType, Id};
 use crossbeam_channel::{Receiver, Sender};
 
+use super::progress::Report;
 use super::streams::StreamSource;
-use super::{Abort, BackupObserver, Counters, FileStatus};
+use super::{Abort, Counters, FileStatus};
 use crate::blob_codec::{BlobEncoder, Compression};
 use crate::blob_writer::BlobWriter;
 use crate::buffer_pool::BufferPool;
@@ -75,7 +76,7 @@ pub(crate) struct Readers<'a> {
     pub writer: &'a BlobWriter<'a>,
     pub tables: &'a ChunkerTables,
     pub pool: &'a Arc<BufferPool>,
-    pub observer: &'a dyn BackupObserver,
+    pub report: &'a Report<'a>,
     pub counters: &'a Counters,
     pub abort: &'a Abort,
 }
@@ -85,7 +86,7 @@ pub(crate) fn reader_loop(jobs: Receiver<FileJob>, chunks: Sender<ChunkJob>, sha
         writer,
         tables,
         pool,
-        observer,
+        report,
         counters,
         abort,
     } = *shared;
@@ -95,6 +96,7 @@ pub(crate) fn reader_loop(jobs: Receiver<FileJob>, chunks: Sender<ChunkJob>, sha
             let _ = job.result.send(Err(()));
             continue;
         }
+        report.file_started(&job.path);
         let stream = job.stream.take();
         let is_stream = stream.is_some();
         let result = match stream {
@@ -105,7 +107,7 @@ pub(crate) fn reader_loop(jobs: Receiver<FileJob>, chunks: Sender<ChunkJob>, sha
                 pool,
                 &chunks,
                 writer,
-                observer,
+                report,
                 abort,
             ),
             None => {
@@ -118,7 +120,7 @@ pub(crate) fn reader_loop(jobs: Receiver<FileJob>, chunks: Sender<ChunkJob>, sha
                         pool,
                         &chunks,
                         writer,
-                        observer,
+                        report,
                         abort,
                     )
                 })
@@ -130,7 +132,7 @@ pub(crate) fn reader_loop(jobs: Receiver<FileJob>, chunks: Sender<ChunkJob>, sha
                 counters
                     .bytes_processed
                     .fetch_add(content.size, Ordering::Relaxed);
-                observer.file_done(&job.path, content.size, job.status);
+                report.file_done();
                 Ok(content)
             }
             // A stream that cannot be read ends the backup: a snapshot without its dump
@@ -143,7 +145,7 @@ pub(crate) fn reader_loop(jobs: Receiver<FileJob>, chunks: Sender<ChunkJob>, sha
                 Err(())
             }
             Err(ReadFailure::Io(e)) => {
-                counters.error(observer, &job.path, e.to_string());
+                counters.error(report, &job.path, e.to_string());
                 Err(())
             }
             Err(ReadFailure::Aborted) => Err(()),
@@ -189,11 +191,11 @@ fn read_stream(
     pool: &Arc<BufferPool>,
     chunks: &Sender<ChunkJob>,
     writer: &BlobWriter<'_>,
-    observer: &dyn BackupObserver,
+    report: &Report<'_>,
     abort: &Abort,
 ) -> std::result::Result<FileContent, ReadFailure> {
     let fd = source.open()?;
-    let read = read_fd(job, &fd, chunker, pool, chunks, writer, observer, abort);
+    let read = read_fd(job, &fd, chunker, pool, chunks, writer, report, abort);
     drop(fd);
     // The producer is waited for even after a failed read, so no process is left behind.
     let finished = source.finish();
@@ -216,12 +218,12 @@ fn read_fd(
     pool: &Arc<BufferPool>,
     chunks: &Sender<ChunkJob>,
     writer: &BlobWriter<'_>,
-    observer: &dyn BackupObserver,
+    report: &Report<'_>,
     abort: &Abort,
 ) -> std::result::Result<FileContent, ReadFailure> {
     let mut source = ChunkSource::new(file, chunker, pool, job.size);
     let mut blobs = Vec::new();
-    while let Some(chunk) = source.next_chunk(observer)? {
+    while let Some(chunk) = source.next_chunk(report)? {
         if abort.is_set() {
             return Err(ReadFailure::Aborted);
         }
@@ -319,10 +321,7 @@ impl<'r, 'c, 't, R: AsRawFd + ?Sized> ChunkSource<'r, 'c, 't, R> {
     }
 
     /// The next chunk, or `None` at the end of the stream. An empty stream has no chunks.
-    pub(crate) fn next_chunk(
-        &mut self,
-        observer: &dyn BackupObserver,
-    ) -> io::Result<Option<Bytes>> {
+    pub(crate) fn next_chunk(&mut self, report: &Report<'_>) -> io::Result<Option<Bytes>> {
         loop {
             if self.finished {
                 return Ok(None);
@@ -357,7 +356,7 @@ impl<'r, 'c, 't, R: AsRawFd + ?Sized> ChunkSource<'r, 'c, 't, R> {
                     self.eof = true;
                 } else {
                     self.total += read as u64;
-                    observer.bytes_done(read as u64);
+                    report.bytes_done(read as u64);
                 }
             }
             let owner = PooledBuffer {
@@ -445,13 +444,15 @@ mod tests {
         let mut chunker = Chunker::new(&tables);
         let mut source = ChunkSource::new(&file, &mut chunker, &pool, size_hint);
         let mut chunks = Vec::new();
-        while let Some(chunk) = source.next_chunk(&NoObserver).unwrap() {
-            chunks.push(chunk);
-        }
-        assert!(
-            source.next_chunk(&NoObserver).unwrap().is_none(),
-            "None stays None"
-        );
+        Report::with(&NoObserver, |report| {
+            while let Some(chunk) = source.next_chunk(report).unwrap() {
+                chunks.push(chunk);
+            }
+            assert!(
+                source.next_chunk(report).unwrap().is_none(),
+                "None stays None"
+            );
+        });
         assert_eq!(source.total, data.len() as u64);
         let lengths: Vec<usize> = chunks.iter().map(|c| c.len()).collect();
         assert_eq!(

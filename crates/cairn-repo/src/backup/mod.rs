@@ -42,6 +42,7 @@ use chrono::{DateTime, FixedOffset, Local};
 pub use exclude::{ExcludeRules, TagFile, CACHEDIR_TAG};
 pub use fs_node::{node_from_metadata, read_xattrs};
 pub use pattern::{glob_match, Pattern};
+use progress::Report;
 pub use progress::{BackupObserver, FileStatus, NoObserver};
 pub use stdin::{backup_command_output, backup_stdin};
 pub use streams::{StreamEntry, StreamSource, STREAMS_DIR};
@@ -49,6 +50,7 @@ pub use streams::{StreamEntry, StreamSource, STREAMS_DIR};
 use crate::blob_codec::Compression;
 use crate::blob_writer::{WriterOptions, WriterSummary};
 use crate::index::Index;
+use crate::progress::Phase;
 use crate::snapshots::{load_readable_snapshots, load_snapshot};
 use crate::{system, RepoError, Repository, Result};
 
@@ -164,8 +166,8 @@ impl Counters {
         .fetch_add(1, Ordering::Relaxed);
     }
 
-    fn error(&self, observer: &dyn BackupObserver, path: &Path, message: String) {
-        observer.error(path, &message);
+    fn error(&self, report: &progress::Report<'_>, path: &Path, message: String) {
+        report.error(path, &message);
         self.errors.lock().expect("errors").push(EntryError {
             path: path.display().to_string(),
             message,
@@ -301,6 +303,20 @@ pub fn backup_with_streams(
     options: &BackupOptions,
     observer: &dyn BackupObserver,
 ) -> Result<BackupSummary> {
+    Report::with(observer, |report| {
+        let summary = backup_reporting(repo, paths, streams, options, report)?;
+        report.progress.set_phase(Phase::Done);
+        Ok(summary)
+    })
+}
+
+fn backup_reporting(
+    repo: &Repository,
+    paths: &[PathBuf],
+    streams: Vec<StreamEntry>,
+    options: &BackupOptions,
+    report: &Report<'_>,
+) -> Result<BackupSummary> {
     let started = Instant::now();
     let targets = if paths.is_empty() && !streams.is_empty() {
         Vec::new()
@@ -319,12 +335,14 @@ pub fn backup_with_streams(
     } else {
         Some(repo.lock(false)?)
     };
+    report.progress.set_phase(Phase::LoadingIndex);
     let index = Index::load(repo)?;
     let parent = choose_parent(repo, &options.parent, &host, &path_strings, time)?;
-    let scan = observer
-        .wants_totals()
+    let scan = report
+        .shown
         .then(|| progress::Scan::start(&targets, &options.excludes));
 
+    report.progress.set_phase(Phase::Uploading);
     let counters = Counters::default();
     let (root, writer_summary) = walker::run(
         repo,
@@ -337,12 +355,12 @@ pub fn backup_with_streams(
         ),
         parent.as_ref().map(|(_, s)| s.tree),
         options,
-        observer,
+        report,
         &counters,
         scan.as_ref(),
     )?;
     if let Some(scan) = scan {
-        scan.report(observer);
+        scan.report(report);
         scan.stop();
     }
 

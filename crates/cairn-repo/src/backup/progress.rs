@@ -1,7 +1,9 @@
-//! What a backup tells its observer while it runs, and the scanner that counts the work ahead.
+//! What a backup tells the world while it runs: the progress model ([`crate::progress`]) it
+//! updates, the observer that hears about unreadable entries, and the scanner that counts the
+//! work ahead.
 //!
-//! Progress is not logging: the CLI renders these calls as a bar or JSON lines, the daemon
-//! publishes them to the job record.
+//! Progress is not logging: the CLI renders the model as a bar or JSON lines, the daemon
+//! publishes it to the job record.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -9,6 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use super::ExcludeRules;
+use crate::progress::{Operation, Progress};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -18,43 +21,84 @@ pub enum FileStatus {
     Unmodified,
 }
 
-/// Receives progress from the pipeline's threads; every method may be called concurrently.
+/// Whoever watches a backup; every method may be called from any of the pipeline's threads.
 pub trait BackupObserver: Send + Sync {
-    /// Whether the observer shows totals (a percentage, an ETA). When it does not, the backup
-    /// skips the extra walk of the tree that counts them.
-    fn wants_totals(&self) -> bool {
-        true
+    /// The progress model the backup updates. `None`: nobody shows progress, and the backup
+    /// skips the extra walk of the tree that counts the totals.
+    fn progress(&self) -> Option<&Progress> {
+        None
     }
-    /// The scanner's running totals of what the backup will look at.
-    fn scanned(&self, _files: u64, _bytes: u64, _finished: bool) {}
-    /// Content bytes read (or taken over from the parent) so far, in increments.
-    fn bytes_done(&self, _bytes: u64) {}
-    /// A file is complete.
-    fn file_done(&self, _path: &Path, _size: u64, _status: FileStatus) {}
-    /// An entry could not be read and is left out.
+    /// An entry could not be read and is left out (already counted in the model).
     fn error(&self, _path: &Path, _message: &str) {}
 }
 
 /// An observer that ignores everything.
 pub struct NoObserver;
 
-impl BackupObserver for NoObserver {
-    fn wants_totals(&self) -> bool {
-        false
+impl BackupObserver for NoObserver {}
+
+/// What the pipeline's stages report to: the model (the observer's, or one nobody reads) and
+/// the observer's error callback.
+pub(crate) struct Report<'a> {
+    pub progress: &'a Progress,
+    observer: &'a dyn BackupObserver,
+    /// Whether someone reads the model (totals are counted only then).
+    pub shown: bool,
+}
+
+impl<'a> Report<'a> {
+    /// Runs `body` with the report of `observer`, making a model when it has none.
+    pub(crate) fn with<T>(
+        observer: &'a dyn BackupObserver,
+        body: impl FnOnce(&Report<'_>) -> T,
+    ) -> T {
+        let unread;
+        let (progress, shown) = match observer.progress() {
+            Some(progress) => (progress, true),
+            None => {
+                unread = Progress::new(Operation::Backup);
+                (&unread, false)
+            }
+        };
+        body(&Report {
+            progress,
+            observer,
+            shown,
+        })
+    }
+
+    pub(crate) fn bytes_done(&self, bytes: u64) {
+        self.progress.add_bytes(bytes);
+    }
+
+    pub(crate) fn file_started(&self, path: &Path) {
+        self.progress.set_current(Some(&path.to_string_lossy()));
+    }
+
+    pub(crate) fn file_done(&self) {
+        self.progress.add_files(1);
+    }
+
+    pub(crate) fn error(&self, path: &Path, message: &str) {
+        self.progress.add_error();
+        self.observer.error(path, message);
+    }
+
+    fn scanned(&self, files: u64, bytes: u64) {
+        self.progress.set_totals(Some(files), Some(bytes));
     }
 }
 
-/// Running totals of the scan: files, bytes, and whether the scan has finished.
+/// Running totals of the scan: files and bytes.
 #[derive(Default)]
 struct ScanTotals {
     files: u64,
     bytes: u64,
-    finished: bool,
 }
 
 /// A background walk that counts files and bytes so progress can show a percentage and ETA.
-/// The walker forwards its totals to the observer with [`Scan::report`], so the observer need
-/// not outlive the backup.
+/// The walker forwards its totals to the model with [`Scan::report`], so the model need not
+/// outlive the backup.
 pub(crate) struct Scan {
     stop: Arc<AtomicBool>,
     totals: Arc<Mutex<ScanTotals>>,
@@ -76,7 +120,6 @@ impl Scan {
                     for target in &targets {
                         scan_path(target, &excludes, &stop, &totals);
                     }
-                    totals.lock().expect("scan totals").finished = true;
                 })
                 .expect("spawn scanner")
         };
@@ -87,10 +130,10 @@ impl Scan {
         }
     }
 
-    /// Hands the latest totals to the observer.
-    pub(crate) fn report(&self, observer: &dyn BackupObserver) {
+    /// Hands the latest totals to the model.
+    pub(crate) fn report(&self, report: &Report<'_>) {
         let totals = self.totals.lock().expect("scan totals");
-        observer.scanned(totals.files, totals.bytes, totals.finished);
+        report.scanned(totals.files, totals.bytes);
     }
 
     pub(crate) fn stop(mut self) {

@@ -16,10 +16,12 @@ use chrono::Local;
 use crossbeam_channel::bounded;
 
 use super::file_reader::{compress_loop, ChunkJob, ChunkSource};
+use super::progress::Report;
 use super::{new_snapshot, save_snapshot, Abort, BackupObserver, BackupOptions, BackupSummary};
 use crate::blob_codec::BlobEncoder;
 use crate::blob_writer::{BlobWriter, WriterOptions};
 use crate::index::Index;
+use crate::progress::Phase;
 use crate::{system, RepoError, Repository, Result};
 
 /// Backs up everything read from the descriptor `reader` (standard input, a pipe, a file) as
@@ -84,6 +86,22 @@ fn backup_stream(
     observer: &dyn BackupObserver,
     finished_ok: &mut dyn FnMut() -> Result<()>,
 ) -> Result<BackupSummary> {
+    Report::with(observer, |report| {
+        let summary =
+            backup_stream_reporting(repo, reader, filename, options, report, finished_ok)?;
+        report.progress.set_phase(Phase::Done);
+        Ok(summary)
+    })
+}
+
+fn backup_stream_reporting(
+    repo: &Repository,
+    reader: &dyn AsRawFd,
+    filename: &str,
+    options: &BackupOptions,
+    report: &Report<'_>,
+    finished_ok: &mut dyn FnMut() -> Result<()>,
+) -> Result<BackupSummary> {
     validate_filename(filename)?;
     let started = Instant::now();
     let time = options.time.unwrap_or_else(|| Local::now().fixed_offset());
@@ -92,7 +110,10 @@ fn backup_stream(
     } else {
         Some(repo.lock(false)?)
     };
+    report.progress.set_phase(Phase::LoadingIndex);
     let index = Index::load(repo)?;
+    report.progress.set_phase(Phase::Uploading);
+    report.progress.set_current(Some(filename));
     let writer_options = WriterOptions {
         dry_run: options.dry_run,
         ..options.writer.clone()
@@ -113,7 +134,7 @@ fn backup_stream(
         let mut source = ChunkSource::new(reader, &mut chunker, &pool, 0);
         let mut blobs = Vec::new();
         while let Some(chunk) = source
-            .next_chunk(observer)
+            .next_chunk(report)
             .map_err(|e| RepoError::io(filename, e))?
         {
             if abort.is_set() {
@@ -136,7 +157,8 @@ fn backup_stream(
     }
     // The stream is complete; a failed command ends here, before anything names its data.
     finished_ok()?;
-    observer.file_done(std::path::Path::new(filename), size, super::FileStatus::New);
+    report.file_done();
+    report.progress.set_phase(Phase::Saving);
 
     let now = GoTime::from_unix_local(time.timestamp(), time.timestamp_subsec_nanos());
     let mut node = Node::new(filename.as_bytes().to_vec(), NodeType::File);

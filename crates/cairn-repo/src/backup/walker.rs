@@ -16,10 +16,11 @@ use crossbeam_channel::{bounded, Receiver, Sender};
 use super::file_reader::{self, FileJob, FileResult};
 use super::finisher::{self, Child, DirRecord, DirResult};
 use super::fs_node::node_from_metadata;
+use super::progress::Report;
 use super::progress::Scan;
 use super::streams::{stream_tree, synthetic_node, StreamEntry, StreamTree, STREAMS_DIR};
 use super::targets::{self, TargetNode};
-use super::{Abort, BackupObserver, BackupOptions, Counters, FileStatus};
+use super::{Abort, BackupOptions, Counters, FileStatus};
 use crate::blob_writer::{BlobWriter, WriterOptions, WriterSummary};
 use crate::index::Index;
 use crate::{RepoError, Repository, Result};
@@ -40,7 +41,7 @@ pub(crate) fn run(
     time: GoTime,
     parent_tree: Option<Id>,
     options: &BackupOptions,
-    observer: &dyn BackupObserver,
+    report: &Report<'_>,
     counters: &Counters,
     scan: Option<&Scan>,
 ) -> Result<(Id, WriterSummary)> {
@@ -59,7 +60,7 @@ pub(crate) fn run(
         writer: &writer,
         tables: &tables,
         pool: &pool,
-        observer,
+        report,
         counters,
         abort: &abort,
     };
@@ -89,7 +90,7 @@ pub(crate) fn run(
             repo,
             index,
             options,
-            observer,
+            report,
             counters,
             abort: &abort,
             jobs: job_sender,
@@ -119,6 +120,9 @@ pub(crate) fn run(
             _ => Err(RepoError::Interrupted),
         }
     })?;
+    // The last packs and the index; the snapshot follows.
+    report.progress.set_current(None);
+    report.progress.set_phase(crate::progress::Phase::Saving);
     let summary = writer.finish()?;
     Ok((root, summary))
 }
@@ -127,7 +131,7 @@ struct Walker<'a> {
     repo: &'a Repository,
     index: &'a Index,
     options: &'a BackupOptions,
-    observer: &'a dyn BackupObserver,
+    report: &'a Report<'a>,
     counters: &'a Counters,
     abort: &'a Abort,
     jobs: Sender<FileJob>,
@@ -189,7 +193,7 @@ impl Walker<'_> {
     fn report_progress(&mut self) {
         if let Some(scan) = self.scan {
             if self.last_report.elapsed() >= super::PROGRESS_INTERVAL {
-                scan.report(self.observer);
+                scan.report(self.report);
                 self.last_report = Instant::now();
             }
         }
@@ -212,8 +216,7 @@ impl Walker<'_> {
             let metadata = match std::fs::symlink_metadata(&child_path) {
                 Ok(m) => m,
                 Err(e) => {
-                    self.counters
-                        .error(self.observer, &child_path, e.to_string());
+                    self.counters.error(self.report, &child_path, e.to_string());
                     continue;
                 }
             };
@@ -237,8 +240,7 @@ impl Walker<'_> {
                 match node_from_metadata(&child_path, name, &metadata, self.options.with_atime) {
                     Ok(node) => node,
                     Err(e) => {
-                        self.counters
-                            .error(self.observer, &child_path, e.to_string());
+                        self.counters.error(self.report, &child_path, e.to_string());
                         continue;
                     }
                 };
@@ -259,7 +261,7 @@ impl Walker<'_> {
                 .filter_map(|e| match e {
                     Ok(e) => Some(e.file_name().as_bytes().to_vec()),
                     Err(err) => {
-                        self.counters.error(self.observer, path, err.to_string());
+                        self.counters.error(self.report, path, err.to_string());
                         None
                     }
                 })
@@ -268,7 +270,7 @@ impl Walker<'_> {
                 // Left out entirely, as restic does: an empty tree would claim the directory
                 // was empty.
                 self.counters
-                    .error(self.observer, path, format!("cannot list directory: {e}"));
+                    .error(self.report, path, format!("cannot list directory: {e}"));
                 return failed_dir();
             }
         };
@@ -296,8 +298,7 @@ impl Walker<'_> {
             let metadata = match std::fs::symlink_metadata(&child_path) {
                 Ok(m) => m,
                 Err(e) => {
-                    self.counters
-                        .error(self.observer, &child_path, e.to_string());
+                    self.counters.error(self.report, &child_path, e.to_string());
                     continue;
                 }
             };
@@ -396,7 +397,7 @@ impl Walker<'_> {
         let mut node = match node_from_metadata(path, name, metadata, self.options.with_atime) {
             Ok(node) => node,
             Err(e) => {
-                self.counters.error(self.observer, path, e.to_string());
+                self.counters.error(self.report, path, e.to_string());
                 return None;
             }
         };
@@ -408,9 +409,8 @@ impl Walker<'_> {
                     self.counters
                         .bytes_processed
                         .fetch_add(node.size, Ordering::Relaxed);
-                    self.observer.bytes_done(node.size);
-                    self.observer
-                        .file_done(path, node.size, FileStatus::Unmodified);
+                    self.report.bytes_done(node.size);
+                    self.report.file_done();
                     return Some(Child::Ready(node));
                 }
                 let status = if prev.is_some_and(|p| p.node_type == NodeType::File) {

@@ -15,6 +15,7 @@ mod structure;
 
 use cairn_format::Id;
 
+use crate::progress::{Phase, Progress};
 use crate::{RepoError, Repository, Result};
 
 /// Which packs to read in full.
@@ -103,16 +104,23 @@ impl CheckReport {
 }
 
 /// Runs the check; problems are in the report, errors only for failures to run at all.
-pub fn check(repo: &Repository, options: &CheckOptions) -> Result<CheckReport> {
+/// `progress` counts the packs read in full and their bytes.
+pub fn check(
+    repo: &Repository,
+    options: &CheckOptions,
+    progress: &Progress,
+) -> Result<CheckReport> {
     let _lock = repo.lock(true)?;
     let mut report = CheckReport::default();
-    let state = structure::check_structure(repo, &mut report)?;
+    let state = structure::check_structure(repo, &mut report, progress)?;
     if options.read_data != ReadData::None {
-        let damaged = read_data::read_packs(repo, &state, options, &mut report);
+        let damaged = read_data::read_packs(repo, &state, options, &mut report, progress);
         if !damaged.is_empty() {
             structure::attribute_damage(repo, &state, &damaged, &mut report);
         }
     }
+    progress.set_current(None);
+    progress.set_phase(Phase::Done);
     Ok(report)
 }
 

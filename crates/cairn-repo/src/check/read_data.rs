@@ -13,6 +13,7 @@ use super::{CheckOptions, CheckReport, Problem, ReadData};
 use crate::blob_codec::decode_blob;
 use crate::index::BlobLocation;
 use crate::pack_reader::parse_pack;
+use crate::progress::{Phase, Progress};
 use crate::Repository;
 
 /// Reads the selected packs; returns the ids of those found damaged (problems are added to the
@@ -22,6 +23,7 @@ pub(crate) fn read_packs(
     state: &CheckState,
     options: &CheckOptions,
     report: &mut CheckReport,
+    progress: &Progress,
 ) -> HashSet<Id> {
     let mut packs: Vec<Id> = state
         .stored_packs
@@ -45,6 +47,11 @@ pub(crate) fn read_packs(
             packs
         }
     };
+    progress.set_totals(
+        Some(selected.len() as u64),
+        Some(selected.iter().map(|id| state.stored_packs[id]).sum()),
+    );
+    progress.set_phase(Phase::ReadingData);
     let next = AtomicUsize::new(0);
     let blobs_read = AtomicU64::new(0);
     let problems = Mutex::new(Vec::new());
@@ -55,7 +62,10 @@ pub(crate) fn read_packs(
             scope.spawn(|| loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some(pack) = selected.get(i) else { break };
+                progress.set_current(Some(&format!("pack {}", pack.short())));
                 let found = check_pack(repo, pack, &state.pack_blobs[pack], &blobs_read);
+                progress.add_files(1);
+                progress.add_bytes(state.stored_packs[pack]);
                 if !found.is_empty() {
                     damaged.lock().expect("damaged").insert(*pack);
                     problems.lock().expect("problems").extend(found);

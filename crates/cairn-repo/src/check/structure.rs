@@ -8,6 +8,7 @@ use cairn_storage::FileKind;
 
 use super::{short, CheckReport};
 use crate::index::{load_index_files, Index};
+use crate::progress::{Phase, Progress};
 use crate::snapshots::load_all_snapshots_lenient;
 use crate::{Repository, Result};
 
@@ -23,7 +24,12 @@ pub(crate) struct CheckState {
     pub snapshots: Vec<(Id, Snapshot)>,
 }
 
-pub(crate) fn check_structure(repo: &Repository, report: &mut CheckReport) -> Result<CheckState> {
+pub(crate) fn check_structure(
+    repo: &Repository,
+    report: &mut CheckReport,
+    progress: &Progress,
+) -> Result<CheckState> {
+    progress.set_phase(Phase::LoadingIndex);
     check_keys(repo, report)?;
 
     let mut index = Index::new();
@@ -42,6 +48,7 @@ pub(crate) fn check_structure(repo: &Repository, report: &mut CheckReport) -> Re
         }
     }
 
+    progress.set_phase(Phase::CheckingStructure);
     let stored_packs: HashMap<Id, u64> = repo.list_ids(FileKind::Pack)?.into_iter().collect();
     report.packs = stored_packs.len() as u64;
     let mut damaged = HashSet::new();
@@ -92,7 +99,7 @@ pub(crate) fn check_structure(repo: &Repository, report: &mut CheckReport) -> Re
         pack_blobs,
         snapshots,
     };
-    check_trees(repo, &state, report)?;
+    check_trees(repo, &state, report, progress)?;
     if !damaged.is_empty() {
         attribute_damage(repo, &state, &damaged, report);
     }
@@ -118,9 +125,15 @@ fn check_keys(repo: &Repository, report: &mut CheckReport) -> Result<()> {
 }
 
 /// Reads every tree of every snapshot once and checks what it references.
-fn check_trees(repo: &Repository, state: &CheckState, report: &mut CheckReport) -> Result<()> {
+fn check_trees(
+    repo: &Repository,
+    state: &CheckState,
+    report: &mut CheckReport,
+    progress: &Progress,
+) -> Result<()> {
     let mut seen: HashSet<Id> = HashSet::new();
     for (snapshot_id, snapshot) in &state.snapshots {
+        progress.set_current(Some(&format!("snapshot {}", short(snapshot_id))));
         let mut stack = vec![(snapshot.tree, String::from("/"))];
         while let Some((tree, path)) = stack.pop() {
             if !seen.insert(tree) {

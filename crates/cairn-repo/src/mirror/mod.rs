@@ -25,5 +25,5 @@ pub mod verify;
 
 pub use identity::RepositoryMatch;
 pub use restore::{restore_from_mirror, MirrorRestoreOptions, MirrorRestoreSummary, RestoreMode};
-pub use sync::{nothing_to_do, sync, NoProgress, SyncOptions, SyncProgress, SyncSummary};
+pub use sync::{nothing_to_do, sync, SyncOptions, SyncSummary};
 pub use verify::{verify, VerifyReport};

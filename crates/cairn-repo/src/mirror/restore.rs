@@ -28,6 +28,7 @@ use super::pending::STATE_NAME;
 use super::sync::{listing, Listing, PlannedObject, MIRRORED};
 use super::transfer::{self, Transfer};
 use crate::error::{RepoError, Result};
+use crate::progress::{Phase, Progress};
 use crate::repository::Repository;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,8 +100,23 @@ pub fn restore_from_mirror(
     mirror: &Arc<dyn Storage>,
     target: &Arc<dyn Storage>,
     options: &MirrorRestoreOptions,
-    sent: &(dyn Fn(u64) + Sync),
+    progress: &Progress,
 ) -> Result<MirrorRestoreSummary> {
+    let summary = restore_reporting(mirror, target, options, progress)?;
+    progress.set_current(None);
+    progress.set_phase(Phase::Done);
+    Ok(summary)
+}
+
+/// [`restore_from_mirror`], reporting to `progress`: files are the objects fetched, bytes
+/// their sizes.
+fn restore_reporting(
+    mirror: &Arc<dyn Storage>,
+    target: &Arc<dyn Storage>,
+    options: &MirrorRestoreOptions,
+    progress: &Progress,
+) -> Result<MirrorRestoreSummary> {
+    progress.set_phase(Phase::Listing);
     if mirror.list(FileKind::Config)?.is_empty() {
         return Err(RepoError::NotARepository {
             location: mirror.location(),
@@ -191,6 +207,12 @@ pub fn restore_from_mirror(
     }
 
     let stages = std::mem::take(&mut plan.stages);
+    let fetches = stages.iter().flatten();
+    progress.set_totals(
+        Some(fetches.clone().count() as u64),
+        Some(fetches.map(|t| t.size).sum()),
+    );
+    progress.set_phase(Phase::Downloading);
     for (i, stage) in stages.iter().enumerate() {
         if !stage.is_empty() {
             transfer::run(
@@ -198,7 +220,7 @@ pub fn restore_from_mirror(
                 target.as_ref(),
                 stage,
                 options.transfers,
-                sent,
+                progress,
             )?;
             summary.fetched_objects += stage.len() as u64;
             summary.fetched_bytes += stage.iter().map(|t| t.size).sum::<u64>();
@@ -209,7 +231,9 @@ pub fn restore_from_mirror(
             keep(&mut plan, &mut summary)?;
         }
     }
+    progress.set_phase(Phase::Deleting);
     for (kind, name, size) in &plan.extras {
+        progress.set_current(Some(&kind.path(name)));
         target.remove(*kind, name)?;
         summary.removed_objects += 1;
         summary.removed_bytes += size;

@@ -8,7 +8,6 @@
 //! and only for objects gone locally for longer than the grace period.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,6 +21,7 @@ use super::pending::{object_key, PendingDeletions};
 use super::transfer::{self, Transfer};
 use crate::error::{RepoError, Result};
 use crate::index::load_index_files_of;
+use crate::progress::{Phase, Progress};
 use crate::repository::Repository;
 
 #[derive(Debug, Clone)]
@@ -46,18 +46,6 @@ impl Default for SyncOptions {
         }
     }
 }
-
-/// Told how far a sync has come.
-pub trait SyncProgress: Sync {
-    /// The objects and bytes the sync will send.
-    fn planned(&self, _objects: u64, _bytes: u64) {}
-    /// One object of `bytes` was sent.
-    fn sent(&self, _bytes: u64) {}
-}
-
-/// For callers that want no progress.
-pub struct NoProgress;
-impl SyncProgress for NoProgress {}
 
 /// An object of a plan, for `--dry-run` listings.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -109,8 +97,22 @@ pub fn sync(
     repo: &Repository,
     dest: &Arc<dyn Storage>,
     options: &SyncOptions,
-    progress: &dyn SyncProgress,
+    progress: &Progress,
 ) -> Result<SyncSummary> {
+    let summary = sync_reporting(repo, dest, options, progress)?;
+    progress.set_current(None);
+    progress.set_phase(Phase::Done);
+    Ok(summary)
+}
+
+/// [`sync`], reporting to `progress`: files are the objects sent, bytes their sizes.
+fn sync_reporting(
+    repo: &Repository,
+    dest: &Arc<dyn Storage>,
+    options: &SyncOptions,
+    progress: &Progress,
+) -> Result<SyncSummary> {
+    progress.set_phase(Phase::Listing);
     // A shared lock keeps a local prune from deleting packs while they are being sent; writes
     // to the mirror stop, as the repository's own do, if that lock is lost.
     let _lock = repo.lock(false)?;
@@ -178,7 +180,7 @@ pub fn sync(
     }
     let planned: Vec<&Transfer> = stages.iter().flatten().collect();
     let planned_bytes: u64 = planned.iter().map(|t| t.size).sum();
-    progress.planned(planned.len() as u64, planned_bytes);
+    progress.set_totals(Some(planned.len() as u64), Some(planned_bytes));
 
     let deletions = plan_deletions(dest.as_ref(), &local, &remote, options, &mut summary)?;
 
@@ -207,13 +209,9 @@ pub fn sync(
         return Ok(summary);
     }
 
-    let sent_objects = AtomicU64::new(0);
-    let sent_bytes = AtomicU64::new(0);
-    let done = |bytes: u64| {
-        sent_objects.fetch_add(1, Ordering::Relaxed);
-        sent_bytes.fetch_add(bytes, Ordering::Relaxed);
-        progress.sent(bytes);
-    };
+    progress.set_phase(Phase::Uploading);
+    // What this sync sent, failed stages included, whatever the tracker counted before.
+    let (files_before, bytes_before) = (progress.files_done(), progress.bytes_done());
     for stage in &stages {
         if stage.is_empty() {
             continue;
@@ -223,16 +221,18 @@ pub fn sync(
             dest.as_ref(),
             stage,
             options.transfers,
-            &done,
+            progress,
         );
-        summary.uploaded_objects = sent_objects.load(Ordering::Relaxed);
-        summary.uploaded_bytes = sent_bytes.load(Ordering::Relaxed);
+        summary.uploaded_objects = progress.files_done() - files_before;
+        summary.uploaded_bytes = progress.bytes_done() - bytes_before;
         result?;
         // What the next stage's objects name must be durable first.
         dest.sync()?;
     }
 
+    progress.set_phase(Phase::Deleting);
     for (kind, name, size) in &deletions.due {
+        progress.set_current(Some(&kind.path(name)));
         match dest.remove(*kind, name) {
             Ok(()) => {}
             Err(e) if e.is_not_found() => {}

@@ -11,6 +11,7 @@ use cairn_format::Id;
 use cairn_storage::{FileKind, Storage};
 
 use crate::error::{RepoError, Result};
+use crate::progress::Progress;
 
 /// One object to copy.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,14 +23,14 @@ pub struct Transfer {
     pub bulk: bool,
 }
 
-/// Copies every transfer from `from` to `to` with `workers` threads; `done` is called after
-/// each object with its size.
+/// Copies every transfer from `from` to `to` with `workers` threads; each object sent is
+/// counted in `progress` (one file, its size in bytes, its name as the current item).
 pub fn run(
     from: &dyn Storage,
     to: &dyn Storage,
     transfers: &[Transfer],
     workers: usize,
-    done: &(dyn Fn(u64) + Sync),
+    progress: &Progress,
 ) -> Result<()> {
     let next = Mutex::new(transfers.iter());
     let failed = AtomicBool::new(false);
@@ -44,7 +45,11 @@ pub fn run(
                     return;
                 };
                 match copy_one(from, to, transfer) {
-                    Ok(()) => done(transfer.size),
+                    Ok(()) => {
+                        progress.add_files(1);
+                        progress.add_bytes(transfer.size);
+                        progress.set_current(Some(&transfer.kind.path(&transfer.name)));
+                    }
                     Err(e) => {
                         failed.store(true, Ordering::Release);
                         first_error.lock().expect("error slot").get_or_insert(e);

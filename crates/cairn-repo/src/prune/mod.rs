@@ -41,6 +41,7 @@ pub fn parse_size_text(text: &str) -> Result<u64> {
     })
 }
 
+use crate::progress::{Phase, Progress};
 use crate::{Repository, Result};
 
 #[derive(Debug, Clone)]
@@ -92,10 +93,31 @@ pub struct PruneSummary {
     pub dry_run: bool,
 }
 
-/// Plans and (unless a dry run) carries out a prune, under an exclusive lock.
-pub fn prune(repo: &Repository, options: &PruneOptions) -> Result<PruneSummary> {
+/// Plans and (unless a dry run) carries out a prune, under an exclusive lock. `progress`
+/// counts packs handled (repacked, then deleted) and the bytes of the blobs repacked.
+pub fn prune(
+    repo: &Repository,
+    options: &PruneOptions,
+    progress: &Progress,
+) -> Result<PruneSummary> {
+    let summary = prune_reporting(repo, options, progress)?;
+    progress.set_current(None);
+    progress.set_phase(Phase::Done);
+    Ok(summary)
+}
+
+fn prune_reporting(
+    repo: &Repository,
+    options: &PruneOptions,
+    progress: &Progress,
+) -> Result<PruneSummary> {
     let _lock = repo.lock(true)?;
-    let plan = plan_prune(repo, options)?;
+    let plan = plan_prune(repo, options, progress)?;
+    progress.set_current(None);
+    progress.set_totals(
+        Some((plan.repack.len() + plan.delete.len()) as u64),
+        Some(plan.stats.repack_bytes),
+    );
     let stale = leftovers::stale_temporaries(repo, options.temporary_min_age, SystemTime::now())?;
     let mut summary = PruneSummary {
         stats: plan.stats.clone(),
@@ -110,11 +132,14 @@ pub fn prune(repo: &Repository, options: &PruneOptions) -> Result<PruneSummary> 
         summary.would_remove_temporaries = stale;
         return Ok(summary);
     }
-    let written = repack::repack(repo, &plan, options)?;
+    progress.set_phase(Phase::Repacking);
+    let written = repack::repack(repo, &plan, options, progress)?;
     summary.packs_written = written.packs;
     summary.index_files_written = written.index_files.len() as u64;
 
     // Index every pack that stays, in new files, before anything old goes away.
+    progress.set_current(None);
+    progress.set_phase(Phase::Deleting);
     let kept: Vec<&IndexPack> = plan.keep.iter().map(|id| &plan.packs[id]).collect();
     for chunk in kept.chunks(INDEX_PACKS_PER_FILE) {
         let file = IndexFile {
@@ -133,8 +158,13 @@ pub fn prune(repo: &Repository, options: &PruneOptions) -> Result<PruneSummary> 
     }
     repo.storage().sync()?;
 
-    for id in plan.delete.iter().chain(&plan.repack) {
+    for id in &plan.repack {
         remove_if_present(repo, FileKind::Pack, id)?;
+    }
+    for id in &plan.delete {
+        progress.set_current(Some(&format!("pack {}", id.short())));
+        remove_if_present(repo, FileKind::Pack, id)?;
+        progress.add_files(1);
     }
     repo.storage().sync()?;
     leftovers::remove_temporaries(repo, &stale)?;

@@ -8,6 +8,7 @@ use cairn_storage::FileKind;
 
 use super::PruneOptions;
 use crate::index::{load_index_files, Index, PackSummary};
+use crate::progress::{Phase, Progress};
 use crate::snapshots::load_all_snapshots_lenient;
 use crate::{RepoError, Repository, Result};
 
@@ -106,7 +107,12 @@ struct Usage {
     uncompressed_data: bool,
 }
 
-pub fn plan_prune(repo: &Repository, options: &PruneOptions) -> Result<PrunePlan> {
+pub fn plan_prune(
+    repo: &Repository,
+    options: &PruneOptions,
+    progress: &Progress,
+) -> Result<PrunePlan> {
+    progress.set_phase(Phase::LoadingIndex);
     let mut packs: HashMap<Id, IndexPack> = HashMap::new();
     let mut old_index_files = Vec::new();
     let mut index = Index::new();
@@ -122,7 +128,8 @@ pub fn plan_prune(repo: &Repository, options: &PruneOptions) -> Result<PrunePlan
             packs.entry(pack.id).or_insert(pack);
         }
     }
-    let used = used_blobs(repo, &index)?;
+    progress.set_phase(Phase::FindingUsedBlobs);
+    let used = used_blobs(repo, &index, progress)?;
 
     // Count each used blob once, in the first pack (by id) that holds it; other copies are
     // duplicates, unused.
@@ -251,9 +258,14 @@ fn refuse(reason: String) -> RepoError {
 
 /// Every blob reachable from a snapshot. Fails if any snapshot or tree cannot be read: then
 /// what is unused is not known.
-fn used_blobs(repo: &Repository, index: &Index) -> Result<HashSet<(BlobType, Id)>> {
+fn used_blobs(
+    repo: &Repository,
+    index: &Index,
+    progress: &Progress,
+) -> Result<HashSet<(BlobType, Id)>> {
     let mut used = HashSet::new();
     for (id, snapshot) in load_all_snapshots_lenient(repo)? {
+        progress.set_current(Some(&format!("snapshot {}", id.short())));
         let snapshot = snapshot.map_err(|e| refuse(format!("snapshot {id} cannot be read ({e}); remove it with `cairn forget {id}` or restore it first")))?;
         let mut stack = vec![snapshot.tree];
         while let Some(tree) = stack.pop() {

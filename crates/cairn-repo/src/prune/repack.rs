@@ -7,6 +7,7 @@ use super::{PruneOptions, PrunePlan};
 use crate::blob_codec::{BlobDecoder, BlobEncoder, Compression};
 use crate::blob_writer::{BlobWriter, WriterOptions, WriterSummary};
 use crate::index::{BlobLocation, Index};
+use crate::progress::Progress;
 use crate::{Repository, Result};
 
 /// Writes the used blobs of `plan.repack` into new packs (and their index files). Blobs that
@@ -15,6 +16,7 @@ pub(super) fn repack(
     repo: &Repository,
     plan: &PrunePlan,
     options: &PruneOptions,
+    progress: &Progress,
 ) -> Result<WriterSummary> {
     if plan.repack.is_empty() {
         return Ok(WriterSummary::default());
@@ -31,6 +33,7 @@ pub(super) fn repack(
     let mut encoder = BlobEncoder::new(Compression::Auto, repo.supports_compression());
     let mut decoder = BlobDecoder::new();
     for id in &plan.repack {
+        progress.set_current(Some(&format!("pack {}", id.short())));
         copy_pack(
             repo,
             &plan.packs[id],
@@ -38,7 +41,9 @@ pub(super) fn repack(
             &writer,
             &mut encoder,
             &mut decoder,
+            progress,
         )?;
+        progress.add_files(1);
     }
     writer.finish()
 }
@@ -50,6 +55,7 @@ fn copy_pack(
     writer: &BlobWriter<'_>,
     encoder: &mut BlobEncoder,
     decoder: &mut BlobDecoder,
+    progress: &Progress,
 ) -> Result<()> {
     let mut bytes = repo.storage().get(FileKind::Pack, &pack.id.to_hex())?;
     for blob in &pack.blobs {
@@ -77,6 +83,7 @@ fn copy_pack(
         // fresh pack as if it were good.
         let plaintext = decoder.decode(repo.key(), &blob.id, &location, sealed)?;
         writer.save(encoder, blob.blob_type, blob.id, plaintext)?;
+        progress.add_bytes(u64::from(blob.length));
     }
     Ok(())
 }

@@ -279,6 +279,7 @@ mod tests {
     use super::*;
     use crate::blob_codec::{BlobEncoder, Compression};
     use crate::check::{check, CheckOptions};
+    use crate::progress::{Operation, Progress};
     use crate::repair::test_support::{random_bytes, repo};
     use crate::repair::{repair_index, RepairIndexOptions};
 
@@ -415,7 +416,13 @@ mod tests {
         let root = store_blobs(&repo, BlobType::Tree, &[root])[0];
         let damaged = save_snapshot(&repo, root, "/");
         let healthy = save_snapshot(&repo, tree_c, "/c");
-        assert!(check(&repo, &CheckOptions::default()).unwrap().is_ok());
+        assert!(check(
+            &repo,
+            &CheckOptions::default(),
+            &Progress::new(Operation::Check)
+        )
+        .unwrap()
+        .is_ok());
 
         store
             .remove(FileKind::Pack, &pack_of(&repo, BlobType::Data, &d1.0))
@@ -471,7 +478,13 @@ mod tests {
         let setup = damaged_repository();
         let repo = &setup.repo;
         repair_index(repo, &RepairIndexOptions::default()).unwrap();
-        assert!(!check(repo, &CheckOptions::default()).unwrap().is_ok());
+        assert!(!check(
+            repo,
+            &CheckOptions::default(),
+            &Progress::new(Operation::Check)
+        )
+        .unwrap()
+        .is_ok());
 
         // A dry run finds the damage and writes nothing.
         let index_files = setup.store.list(FileKind::Index).unwrap().len();
@@ -507,7 +520,13 @@ mod tests {
         let mut expected_ids = vec![setup.healthy, new_id];
         expected_ids.sort();
         assert_eq!(snapshot_ids(&setup.store), expected_ids);
-        assert!(check(repo, &CheckOptions::default()).unwrap().is_ok());
+        assert!(check(
+            repo,
+            &CheckOptions::default(),
+            &Progress::new(Operation::Check)
+        )
+        .unwrap()
+        .is_ok());
 
         let new = crate::snapshots::load_snapshot(repo, &new_id).unwrap();
         assert_eq!(new.original, Some(setup.damaged));
@@ -573,7 +592,13 @@ mod tests {
         let mut expected = vec![setup.healthy, copy];
         expected.sort();
         assert_eq!(snapshot_ids(&setup.store), expected);
-        assert!(check(repo, &CheckOptions::default()).unwrap().is_ok());
+        assert!(check(
+            repo,
+            &CheckOptions::default(),
+            &Progress::new(Operation::Check)
+        )
+        .unwrap()
+        .is_ok());
     }
 
     #[test]
@@ -604,7 +629,13 @@ mod tests {
         let summary = repair_snapshots(&repo, &options).unwrap();
         assert!(summary.repaired[0].forgotten);
         assert!(snapshot_ids(&store).is_empty());
-        assert!(check(&repo, &CheckOptions::default()).unwrap().is_ok());
+        assert!(check(
+            &repo,
+            &CheckOptions::default(),
+            &Progress::new(Operation::Check)
+        )
+        .unwrap()
+        .is_ok());
     }
 
     #[test]

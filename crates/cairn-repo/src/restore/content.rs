@@ -11,7 +11,7 @@ use cairn_storage::FileKind;
 use super::batch::{Batch, PlannedBlob};
 use super::metadata;
 use super::plan::create_file;
-use super::{Errors, RestoreObserver};
+use super::{Errors, Report};
 use crate::blob_codec::BlobDecoder;
 use crate::Repository;
 
@@ -73,7 +73,7 @@ pub(crate) fn restore_pack(
     batch: &Batch,
     pack: usize,
     worker: &mut Worker,
-    observer: &dyn RestoreObserver,
+    report: &Report<'_>,
     errors: &Errors,
 ) -> u64 {
     let pack = &batch.packs[pack];
@@ -95,7 +95,7 @@ pub(crate) fn restore_pack(
         ) {
             let message = format!("cannot read pack {}: {e}", pack.pack);
             for blob in run {
-                lose_blob(batch, blob, worker, observer, errors, &message);
+                lose_blob(batch, blob, worker, report, errors, &message);
             }
             worker.release_large_buffers();
             continue;
@@ -111,7 +111,7 @@ pub(crate) fn restore_pack(
                     Ok(p) => p,
                     Err(e) => {
                         let message = e.to_string();
-                        lose_blob(batch, blob, worker, observer, errors, &message);
+                        lose_blob(batch, blob, worker, report, errors, &message);
                         continue;
                     }
                 };
@@ -126,11 +126,11 @@ pub(crate) fn restore_pack(
                 match write_at(batch, &mut worker.files, file_number, offset, data) {
                     Ok(()) => {
                         written += plaintext.len() as u64;
-                        observer.bytes_written(plaintext.len() as u64);
+                        report.progress.add_bytes(plaintext.len() as u64);
                     }
                     Err(e) => {
                         let path = &batch.files[file_number as usize].path;
-                        errors.add(observer, path, format!("cannot write: {e}"));
+                        errors.add(report, path, format!("cannot write: {e}"));
                     }
                 }
                 target_done(
@@ -138,7 +138,7 @@ pub(crate) fn restore_pack(
                     &mut worker.files,
                     worker.as_root,
                     file_number,
-                    observer,
+                    report,
                     errors,
                 );
             }
@@ -155,7 +155,7 @@ fn target_done(
     files: &mut HashMap<u64, File>,
     as_root: bool,
     file_number: u32,
-    observer: &dyn RestoreObserver,
+    report: &Report<'_>,
     errors: &Errors,
 ) {
     if batch.remaining[file_number as usize].fetch_sub(1, Ordering::AcqRel) != 1 {
@@ -170,10 +170,11 @@ fn target_done(
         &planned.path,
         &planned.metadata,
         as_root,
-        observer,
+        report,
         errors,
     );
     batch.metadata_done[file_number as usize].store(true, Ordering::Release);
+    report.file_done(&planned.path);
 }
 
 /// Reports a blob that cannot be restored against every place it was to be written, which
@@ -182,14 +183,14 @@ fn lose_blob(
     batch: &Batch,
     blob: &PlannedBlob,
     worker: &mut Worker,
-    observer: &dyn RestoreObserver,
+    report: &Report<'_>,
     errors: &Errors,
     message: &str,
 ) {
     for &(file_number, offset) in &blob.targets {
         let path = &batch.files[file_number as usize].path;
         errors.add(
-            observer,
+            report,
             path,
             format!("content at offset {offset} is lost: {message}"),
         );
@@ -198,7 +199,7 @@ fn lose_blob(
             &mut worker.files,
             worker.as_root,
             file_number,
-            observer,
+            report,
             errors,
         );
     }

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use cairn_format::tree::{go_mode, ExtendedAttribute, GoTime, Node, NodeType};
 
-use super::{Errors, RestoreObserver};
+use super::{Errors, Report};
 
 /// What a restore sets on an entry once its content is in place: the part of a [`Node`] that
 /// is kept while the entry waits (a whole node is several times larger).
@@ -64,15 +64,11 @@ pub(crate) fn as_root() -> bool {
 
 /// Directories, deepest first, once everything else is done (setting a child's metadata must
 /// not be undone by a later write below its parent, and a read-only parent comes last).
-pub(crate) fn apply_to_dirs(
-    dirs: &mut [PlannedDir],
-    observer: &dyn RestoreObserver,
-    errors: &Errors,
-) {
+pub(crate) fn apply_to_dirs(dirs: &mut [PlannedDir], report: &Report<'_>, errors: &Errors) {
     let as_root = as_root();
     dirs.sort_by_key(|d| std::cmp::Reverse(d.depth));
     for dir in dirs.iter() {
-        apply_to_path(&dir.path, &dir.metadata, as_root, observer, errors);
+        apply_to_path(&dir.path, &dir.metadata, as_root, report, errors);
     }
 }
 
@@ -80,18 +76,18 @@ pub(crate) fn apply_to_path(
     path: &Path,
     metadata: &Metadata,
     as_root: bool,
-    observer: &dyn RestoreObserver,
+    report: &Report<'_>,
     errors: &Errors,
 ) {
     let c_path = match CString::new(path.as_os_str().as_bytes()) {
         Ok(p) => p,
-        Err(e) => return errors.add(observer, path, e.to_string()),
+        Err(e) => return errors.add(report, path, e.to_string()),
     };
     if as_root {
         // SAFETY: c_path is a valid C string for the call.
         if unsafe { libc::lchown(c_path.as_ptr(), metadata.uid, metadata.gid) } != 0 {
             errors.add(
-                observer,
+                report,
                 path,
                 format!("cannot set owner: {}", io::Error::last_os_error()),
             );
@@ -102,7 +98,7 @@ pub(crate) fn apply_to_path(
         // SAFETY: as above.
         if unsafe { libc::chmod(c_path.as_ptr(), mode) } != 0 {
             errors.add(
-                observer,
+                report,
                 path,
                 format!("cannot set mode: {}", io::Error::last_os_error()),
             );
@@ -111,7 +107,7 @@ pub(crate) fn apply_to_path(
     for attribute in &metadata.extended_attributes {
         if let Err(e) = xattr::set(path, &attribute.name, &attribute.value) {
             errors.add(
-                observer,
+                report,
                 path,
                 format!("cannot set extended attribute {}: {e}", attribute.name),
             );
@@ -130,7 +126,7 @@ pub(crate) fn apply_to_path(
     };
     if rc != 0 {
         errors.add(
-            observer,
+            report,
             path,
             format!("cannot set times: {}", io::Error::last_os_error()),
         );
@@ -144,7 +140,7 @@ pub(crate) fn apply_to_open_file(
     path: &Path,
     metadata: &Metadata,
     as_root: bool,
-    observer: &dyn RestoreObserver,
+    report: &Report<'_>,
     errors: &Errors,
 ) {
     use std::os::fd::AsRawFd;
@@ -153,14 +149,14 @@ pub(crate) fn apply_to_open_file(
     // and `times` is a valid two-element array.
     if as_root && unsafe { libc::fchown(fd, metadata.uid, metadata.gid) } != 0 {
         errors.add(
-            observer,
+            report,
             path,
             format!("cannot set owner: {}", io::Error::last_os_error()),
         );
     }
     if unsafe { libc::fchmod(fd, go_mode::to_unix_permissions(metadata.mode)) } != 0 {
         errors.add(
-            observer,
+            report,
             path,
             format!("cannot set mode: {}", io::Error::last_os_error()),
         );
@@ -168,7 +164,7 @@ pub(crate) fn apply_to_open_file(
     for attribute in &metadata.extended_attributes {
         if let Err(e) = xattr::FileExt::set_xattr(file, &attribute.name, &attribute.value) {
             errors.add(
-                observer,
+                report,
                 path,
                 format!("cannot set extended attribute {}: {e}", attribute.name),
             );
@@ -177,7 +173,7 @@ pub(crate) fn apply_to_open_file(
     let times = [timespec(&metadata.atime), timespec(&metadata.mtime)];
     if unsafe { libc::futimens(fd, times.as_ptr()) } != 0 {
         errors.add(
-            observer,
+            report,
             path,
             format!("cannot set times: {}", io::Error::last_os_error()),
         );

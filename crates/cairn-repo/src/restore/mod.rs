@@ -34,6 +34,7 @@ use cairn_format::Id;
 
 use crate::backup::Pattern;
 use crate::index::Index;
+use crate::progress::{Operation, Phase, Progress};
 use crate::{RepoError, Repository, Result};
 
 #[derive(Debug, Clone, Default)]
@@ -52,24 +53,37 @@ pub struct RestoreOptions {
     pub batch_plan_bytes_max: usize,
 }
 
-/// Receives progress; every method may be called from several threads.
+/// Whoever watches a restore; every method may be called from several threads.
 pub trait RestoreObserver: Send + Sync {
-    /// Whether [`RestoreObserver::planned`] is wanted: the totals cost a second walk of the
-    /// snapshot's trees.
-    fn wants_totals(&self) -> bool {
-        true
+    /// The progress model the restore updates. `None`: nobody shows progress, and the
+    /// restore skips the second walk of the snapshot's trees that counts the totals (which
+    /// come from a walk beside the restore, so possibly after the first bytes).
+    fn progress(&self) -> Option<&Progress> {
+        None
     }
-    /// Totals of files and bytes to restore, called once, from a walk beside the restore
-    /// (so possibly after the first [`RestoreObserver::bytes_written`]).
-    fn planned(&self, _files: u64, _bytes: u64) {}
-    fn bytes_written(&self, _bytes: u64) {}
+    /// An entry could not be restored (already counted in the model).
     fn error(&self, _path: &Path, _message: &str) {}
 }
 
 pub struct NoRestoreObserver;
-impl RestoreObserver for NoRestoreObserver {
-    fn wants_totals(&self) -> bool {
-        false
+impl RestoreObserver for NoRestoreObserver {}
+
+/// What the restore's stages report to: the model (the observer's, or one nobody reads) and
+/// the observer's error callback.
+pub(crate) struct Report<'a> {
+    pub progress: &'a Progress,
+    observer: &'a dyn RestoreObserver,
+}
+
+impl Report<'_> {
+    pub(crate) fn file_done(&self, path: &Path) {
+        self.progress.add_files(1);
+        self.progress.set_current(Some(&path.to_string_lossy()));
+    }
+
+    fn error(&self, path: &Path, message: &str) {
+        self.progress.add_error();
+        self.observer.error(path, message);
     }
 }
 
@@ -98,8 +112,8 @@ pub struct RestoreError {
 pub(crate) struct Errors(Mutex<Vec<RestoreError>>);
 
 impl Errors {
-    pub(crate) fn add(&self, observer: &dyn RestoreObserver, path: &Path, message: String) {
-        observer.error(path, &message);
+    pub(crate) fn add(&self, report: &Report<'_>, path: &Path, message: String) {
+        report.error(path, &message);
         self.0.lock().expect("restore errors").push(RestoreError {
             path: path.display().to_string(),
             message,
@@ -116,24 +130,49 @@ pub fn restore(
     options: &RestoreOptions,
     observer: &dyn RestoreObserver,
 ) -> Result<RestoreSummary> {
+    let unread;
+    let progress = match observer.progress() {
+        Some(progress) => progress,
+        None => {
+            unread = Progress::new(Operation::Restore);
+            &unread
+        }
+    };
+    let report = Report { progress, observer };
+    let summary = restore_reporting(repo, index, tree, target, options, &report)?;
+    progress.set_phase(Phase::Done);
+    Ok(summary)
+}
+
+fn restore_reporting(
+    repo: &Repository,
+    index: &Index,
+    tree: &Id,
+    target: &Path,
+    options: &RestoreOptions,
+    report: &Report<'_>,
+) -> Result<RestoreSummary> {
     prepare_target(target)?;
+    report.progress.set_phase(Phase::Restoring);
     let errors = Errors::default();
     let selection = walk::SelectionWalk {
         repo,
         index,
         options,
     };
-    let pipeline = pipeline::Pipeline::new(repo, observer, &errors, options.verify);
+    let pipeline = pipeline::Pipeline::new(repo, report, &errors, options.verify);
     let batch_plan_bytes_max = match options.batch_plan_bytes_max {
         0 => batch::BATCH_PLAN_BYTES_DEFAULT,
         n => n,
     };
     let mut outcome = std::thread::scope(|scope| {
-        if observer.wants_totals() {
+        if report.observer.progress().is_some() {
             scope.spawn(|| {
                 let mut totals = totals::Totals::default();
                 selection.run(tree, target, &mut totals);
-                observer.planned(totals.files, totals.bytes);
+                report
+                    .progress
+                    .set_totals(Some(totals.files), Some(totals.bytes));
             });
         }
         for _ in 0..options.threads.max(1) {
@@ -143,7 +182,7 @@ pub fn restore(
         let _planning_over = PlanningOver(&pipeline);
         let mut planner = plan::Planner::new(
             index,
-            observer,
+            report,
             &errors,
             &pipeline,
             batch_plan_bytes_max,
@@ -155,7 +194,9 @@ pub fn restore(
     if let Some(fatal) = outcome.fatal.take() {
         return Err(fatal);
     }
-    metadata::apply_to_dirs(&mut outcome.dirs, observer, &errors);
+    report.progress.set_current(None);
+    report.progress.set_phase(Phase::Finishing);
+    metadata::apply_to_dirs(&mut outcome.dirs, report, &errors);
     let totals = pipeline.totals();
     Ok(RestoreSummary {
         files_restored: outcome.files,

@@ -21,7 +21,7 @@ use crossbeam_channel::{Receiver, Sender};
 
 use super::batch::Batch;
 use super::content::{self, Worker};
-use super::{metadata, verify, Errors, RestoreObserver};
+use super::{metadata, verify, Errors, Report};
 use crate::Repository;
 
 /// Batches planned but not yet done. Three let the workers start on the next batch while one
@@ -52,7 +52,7 @@ enum Job {
 
 pub(crate) struct Pipeline<'a> {
     repo: &'a Repository,
-    observer: &'a dyn RestoreObserver,
+    report: &'a Report<'a>,
     errors: &'a Errors,
     verify: bool,
     as_root: bool,
@@ -87,7 +87,7 @@ struct State {
 impl<'a> Pipeline<'a> {
     pub fn new(
         repo: &'a Repository,
-        observer: &'a dyn RestoreObserver,
+        report: &'a Report<'a>,
         errors: &'a Errors,
         verify: bool,
     ) -> Pipeline<'a> {
@@ -96,7 +96,7 @@ impl<'a> Pipeline<'a> {
         let (sender, jobs) = crossbeam_channel::unbounded();
         Pipeline {
             repo,
-            observer,
+            report,
             errors,
             verify,
             as_root: metadata::as_root(),
@@ -174,7 +174,7 @@ impl<'a> Pipeline<'a> {
                         &batch,
                         pack,
                         &mut worker,
-                        self.observer,
+                        self.report,
                         self.errors,
                     );
                     self.written.fetch_add(written, Ordering::Relaxed);
@@ -185,7 +185,7 @@ impl<'a> Pipeline<'a> {
                 Job::Verify { batch, files } => {
                     let verified = verify::verify_files(
                         &batch.files[files],
-                        self.observer,
+                        self.report,
                         self.errors,
                         worker.buffer(),
                     );
@@ -256,11 +256,11 @@ impl<'a> Pipeline<'a> {
     /// Stage 2: hard links, then the metadata content workers did not apply (files without
     /// content or whose last write failed), then symlinks and special files.
     fn finish(&self, batch: &Batch) {
-        let (observer, errors) = (self.observer, self.errors);
+        let (report, errors) = (self.report, self.errors);
         for (link, first) in &batch.links {
             if let Err(e) = std::fs::hard_link(first, link) {
                 errors.add(
-                    observer,
+                    report,
                     link,
                     format!("cannot create hard link to {}: {e}", first.display()),
                 );
@@ -268,11 +268,12 @@ impl<'a> Pipeline<'a> {
         }
         for (file, done) in batch.files.iter().zip(&batch.metadata_done) {
             if !done.load(Ordering::Acquire) {
-                metadata::apply_to_path(&file.path, &file.metadata, self.as_root, observer, errors);
+                metadata::apply_to_path(&file.path, &file.metadata, self.as_root, report, errors);
+                report.file_done(&file.path);
             }
         }
         for (path, metadata) in &batch.others {
-            metadata::apply_to_path(path, metadata, self.as_root, observer, errors);
+            metadata::apply_to_path(path, metadata, self.as_root, report, errors);
         }
     }
 

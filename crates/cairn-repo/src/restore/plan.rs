@@ -16,7 +16,7 @@ use super::batch::BatchBuilder;
 use super::metadata::{Metadata, PlannedDir};
 use super::pipeline::Pipeline;
 use super::walk::SelectionVisitor;
-use super::{Errors, RestoreObserver};
+use super::{Errors, Report};
 use crate::index::Index;
 use crate::RepoError;
 
@@ -34,7 +34,7 @@ pub(crate) struct PlanOutcome {
 
 pub(crate) struct Planner<'a> {
     index: &'a Index,
-    observer: &'a dyn RestoreObserver,
+    report: &'a Report<'a>,
     errors: &'a Errors,
     pipeline: &'a Pipeline<'a>,
     /// A batch is handed over once its plan estimate reaches this.
@@ -56,7 +56,7 @@ pub(crate) struct Planner<'a> {
 impl<'a> Planner<'a> {
     pub fn new(
         index: &'a Index,
-        observer: &'a dyn RestoreObserver,
+        report: &'a Report<'a>,
         errors: &'a Errors,
         pipeline: &'a Pipeline<'a>,
         batch_plan_bytes_max: usize,
@@ -64,7 +64,7 @@ impl<'a> Planner<'a> {
     ) -> Planner<'a> {
         Planner {
             index,
-            observer,
+            report,
             errors,
             pipeline,
             batch_plan_bytes_max,
@@ -107,7 +107,7 @@ impl<'a> Planner<'a> {
         for dir in std::mem::take(&mut self.pending_dirs) {
             if let Err(e) = create_dir(&dir.path) {
                 self.errors.add(
-                    self.observer,
+                    self.report,
                     &dir.path,
                     format!("cannot create directory: {e}"),
                 );
@@ -179,7 +179,7 @@ impl<'a> Planner<'a> {
         for id in node.content.iter().flatten() {
             let Some(location) = self.index.lookup(BlobType::Data, id) else {
                 self.errors.add(
-                    self.observer,
+                    self.report,
                     path,
                     format!("data blob {id} is not in the index; this part of the file is lost"),
                 );
@@ -215,7 +215,7 @@ impl SelectionVisitor for Planner<'_> {
         }
         if let Err(e) = create_dir(path) {
             self.errors
-                .add(self.observer, path, format!("cannot create directory: {e}"));
+                .add(self.report, path, format!("cannot create directory: {e}"));
             return false;
         }
         self.outcome.dirs.push(dir);
@@ -233,7 +233,7 @@ impl SelectionVisitor for Planner<'_> {
             return;
         }
         if let Err(e) = self.create_entry(path, node) {
-            self.errors.add(self.observer, path, e.to_string());
+            self.errors.add(self.report, path, e.to_string());
         }
         self.publish_if_full();
     }
@@ -246,7 +246,7 @@ impl SelectionVisitor for Planner<'_> {
             return;
         }
         self.errors.add(
-            self.observer,
+            self.report,
             dir,
             format!("cannot read tree {tree}: {error}"),
         );
@@ -258,7 +258,7 @@ impl SelectionVisitor for Planner<'_> {
 
     fn unsafe_name(&mut self, path: &Path) {
         self.errors.add(
-            self.observer,
+            self.report,
             path,
             "unsafe entry name in the snapshot; skipped".into(),
         );

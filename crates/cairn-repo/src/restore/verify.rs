@@ -7,13 +7,13 @@ use std::os::unix::fs::FileExt;
 use cairn_format::Id;
 
 use super::batch::PlannedFile;
-use super::{Errors, RestoreObserver};
+use super::{Errors, Report};
 
 /// Verifies `files` (a slice of one batch, whose content and metadata are done); returns the
 /// number that verified.
 pub(crate) fn verify_files(
     files: &[PlannedFile],
-    observer: &dyn RestoreObserver,
+    report: &Report<'_>,
     errors: &Errors,
     buffer: &mut Vec<u8>,
 ) -> u64 {
@@ -22,7 +22,7 @@ pub(crate) fn verify_files(
         match verify_file(&file.path, &file.blobs, file.size, buffer) {
             Ok(()) => verified += 1,
             Err(message) => errors.add(
-                observer,
+                report,
                 &file.path,
                 format!("verification failed: {message}"),
             ),

@@ -7,11 +7,12 @@ use cairn_repo::backup::{
     self, BackupOptions, BackupSummary, ExcludeRules, ParentChoice, Pattern, TagFile, CACHEDIR_TAG,
 };
 use cairn_repo::blob_writer::WriterOptions;
+use cairn_repo::progress::Operation;
 use chrono::{Local, NaiveDateTime, TimeZone};
 
 use crate::cli::{BackupArgs, GlobalArgs};
 use crate::format;
-use crate::progress::Progress;
+use crate::progress::ProgressDisplay;
 use crate::repository;
 
 pub fn run(global: &GlobalArgs, args: BackupArgs) -> Result<u8> {
@@ -34,7 +35,7 @@ pub fn run(global: &GlobalArgs, args: BackupArgs) -> Result<u8> {
         let (id, _) = cairn_repo::snapshots::find_snapshot(&repo, text, &Default::default())?;
         options.parent = ParentChoice::Id(id);
     }
-    let progress = Progress::new(global.json, global.quiet);
+    let progress = ProgressDisplay::start(Operation::Backup, global.json, global.quiet);
     let result = if args.stdin {
         backup::backup_stdin(
             &repo,

@@ -2,8 +2,10 @@
 
 use anyhow::Result;
 use cairn_repo::check::{check, CheckOptions, ReadData};
+use cairn_repo::progress::Operation;
 
 use crate::cli::{CheckArgs, GlobalArgs};
+use crate::progress::ProgressDisplay;
 use crate::repository;
 
 pub fn run(global: &GlobalArgs, args: CheckArgs) -> Result<u8> {
@@ -21,7 +23,10 @@ pub fn run(global: &GlobalArgs, args: CheckArgs) -> Result<u8> {
             .map_or(2, |n| n.get())
             .max(2),
     };
-    let report = check(&repo, &options)?;
+    let progress = ProgressDisplay::start(Operation::Check, global.json, global.quiet);
+    let result = check(&repo, &options, progress.progress());
+    progress.finish();
+    let report = result?;
     if global.json {
         let mut value = serde_json::to_value(&report)?;
         value["message_type"] = "summary".into();

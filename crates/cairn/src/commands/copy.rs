@@ -1,15 +1,14 @@
 //! `cairn copy`: snapshots from `--from-repo` into the repository of `-r`.
 
-use std::io::IsTerminal;
-
 use anyhow::{bail, Result};
-use cairn_format::{BlobType, Id, Snapshot};
-use cairn_repo::copy::{copy_snapshots, CopyObserver, CopyOptions, CopyPlanTotals, CopySummary};
+use cairn_format::{Id, Snapshot};
+use cairn_repo::copy::{copy_snapshots, CopyObserver, CopyOptions, CopySummary};
+use cairn_repo::progress::{Operation, Progress};
 use cairn_repo::selection::SnapshotSelection;
 use cairn_repo::{RepoError, Repository};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::cli::{CopyArgs, GlobalArgs};
+use crate::progress::ProgressDisplay;
 use crate::{format, password, repository};
 
 pub fn run(global: &GlobalArgs, args: CopyArgs) -> Result<u8> {
@@ -27,9 +26,7 @@ pub fn run(global: &GlobalArgs, args: CopyArgs) -> Result<u8> {
         &CopyOptions::default(),
         &observer,
     );
-    if let Some(bar) = &observer.bar {
-        bar.finish_and_clear();
-    }
+    observer.display.finish();
     let summary = result?;
     print_summary(global, &summary)?;
     Ok(0)
@@ -67,35 +64,24 @@ fn open_source(global: &GlobalArgs, args: &CopyArgs) -> Result<Repository> {
     Ok(repo)
 }
 
-/// Prints a line per snapshot and, on a terminal, a bar of the bytes transferred.
+/// Prints a line per snapshot, and the progress (a bar on a terminal, JSON status lines with
+/// `--json`).
 struct Printer {
     lines: bool,
-    bar: Option<ProgressBar>,
+    display: ProgressDisplay,
 }
 
 impl Printer {
     fn new(global: &GlobalArgs) -> Printer {
-        let lines = !global.quiet && !global.json;
-        let bar = (lines && std::io::stderr().is_terminal()).then(|| {
-            let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr_with_hz(5));
-            bar.set_style(
-                ProgressStyle::with_template(
-                    "[{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {eta}",
-                )
-                .expect("progress template"),
-            );
-            bar
-        });
-        Printer { lines, bar }
+        Printer {
+            lines: !global.quiet && !global.json,
+            display: ProgressDisplay::start(Operation::Copy, global.json, global.quiet),
+        }
     }
 
     fn line(&self, text: String) {
-        if !self.lines {
-            return;
-        }
-        match &self.bar {
-            Some(bar) => bar.suspend(|| println!("{text}")),
-            None => println!("{text}"),
+        if self.lines {
+            self.display.println(&text);
         }
     }
 }
@@ -115,24 +101,16 @@ fn describe(id: &Id, snapshot: &Snapshot) -> String {
 }
 
 impl CopyObserver for Printer {
+    fn progress(&self) -> Option<&Progress> {
+        Some(self.display.progress())
+    }
+
     fn snapshot_skipped(&self, source: &Id, snapshot: &Snapshot, existing: &Id) {
         self.line(format!(
             "skipped {}: already copied as {}",
             describe(source, snapshot),
             existing.short()
         ));
-    }
-
-    fn planned(&self, totals: &CopyPlanTotals) {
-        if let Some(bar) = &self.bar {
-            bar.set_length(totals.plaintext_bytes);
-        }
-    }
-
-    fn blob_copied(&self, _blob_type: BlobType, plaintext_bytes: u64) {
-        if let Some(bar) = &self.bar {
-            bar.inc(plaintext_bytes);
-        }
     }
 
     fn snapshot_copied(&self, source: &Id, snapshot: &Snapshot, new: &Id) {

@@ -2,6 +2,7 @@
 //! running daemon's API.
 
 use anyhow::Result;
+use cairn_repo::progress::ProgressSnapshot;
 use serde_json::{json, Value};
 
 use crate::cli::{GlobalArgs, JobsArgs, JobsCommand, StatusArgs};
@@ -251,6 +252,15 @@ fn print_job(job: &Value) {
         println!("  error: {error}");
     }
     if !job["progress"].is_null() {
-        println!("  progress: {}", job["progress"]);
+        // The engine's progress model as the daemon recorded it; anything else as it is.
+        match serde_json::from_value::<ProgressSnapshot>(job["progress"].clone()) {
+            Ok(progress) => println!(
+                "  progress: {} {}: {}",
+                progress.operation.as_str(),
+                progress.phase,
+                crate::progress::describe(&progress, usize::MAX)
+            ),
+            Err(_) => println!("  progress: {}", job["progress"]),
+        }
     }
 }

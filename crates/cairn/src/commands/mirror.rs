@@ -1,14 +1,13 @@
 //! `cairn mirror`: the offsite copy of a repository.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 
 use anyhow::{bail, Result};
 use cairn_repo::mirror::{
     nothing_to_do, restore_from_mirror, sync, verify, MirrorRestoreOptions, MirrorRestoreSummary,
-    RestoreMode, SyncOptions, SyncProgress, SyncSummary, VerifyReport,
+    RestoreMode, SyncOptions, SyncSummary, VerifyReport,
 };
+use cairn_repo::progress::Operation;
 use cairn_storage::s3::ServerSideEncryption;
 use cairn_storage::{LocalStore, S3Location, S3Store, Storage};
 use serde_json::json;
@@ -17,6 +16,7 @@ use crate::cli::{
     GlobalArgs, MirrorCommand, MirrorDestArgs, MirrorRestoreArgs, MirrorRestoreMode,
     MirrorSyncArgs, MirrorTestArgs, MirrorVerifyArgs,
 };
+use crate::progress::ProgressDisplay;
 use crate::{format, password, repository};
 
 pub fn run(global: &GlobalArgs, command: MirrorCommand) -> Result<u8> {
@@ -108,9 +108,11 @@ fn run_sync(global: &GlobalArgs, args: MirrorSyncArgs) -> Result<u8> {
         return Ok(0);
     }
     let repo = repository::open(global)?;
-    let progress = TransferProgress::new(global.json, global.quiet || args.dry_run);
-    let summary = sync(&repo, &dest, &options, &progress)?;
+    let progress =
+        ProgressDisplay::start(Operation::Mirror, global.json, global.quiet || args.dry_run);
+    let result = sync(&repo, &dest, &options, progress.progress());
     progress.finish();
+    let summary = result?;
     report(global, &dest.location(), &summary)?;
     Ok(0)
 }
@@ -165,9 +167,11 @@ fn run_restore(global: &GlobalArgs, args: MirrorRestoreArgs) -> Result<u8> {
         password: password.as_ref().map(|p| p.expose().as_slice()),
         force_other_repository: args.force_other_repository,
     };
-    let progress = TransferProgress::new(global.json, global.quiet || args.dry_run);
-    let summary = restore_from_mirror(&source, &target, &options, &|bytes| progress.sent(bytes))?;
+    let progress =
+        ProgressDisplay::start(Operation::Mirror, global.json, global.quiet || args.dry_run);
+    let result = restore_from_mirror(&source, &target, &options, progress.progress());
     progress.finish();
+    let summary = result?;
     if global.json {
         let mut value = serde_json::to_value(&summary)?;
         value["message_type"] = json!("summary");
@@ -360,116 +364,10 @@ fn report(global: &GlobalArgs, dest: &str, summary: &SyncSummary) -> Result<()> 
     Ok(())
 }
 
-/// Objects, bytes, percent, rate and ETA: a line redrawn on a terminal, JSON status lines
-/// (at most one a second) with `--json`.
-struct TransferProgress {
-    json: bool,
-    quiet: bool,
-    tty: bool,
-    started: Instant,
-    total_objects: AtomicU64,
-    total_bytes: AtomicU64,
-    objects: AtomicU64,
-    bytes: AtomicU64,
-    last_print: Mutex<Option<Instant>>,
-}
-
-impl TransferProgress {
-    fn new(json: bool, quiet: bool) -> TransferProgress {
-        use std::io::IsTerminal;
-        TransferProgress {
-            json,
-            quiet,
-            tty: std::io::stderr().is_terminal(),
-            started: Instant::now(),
-            total_objects: AtomicU64::new(0),
-            total_bytes: AtomicU64::new(0),
-            objects: AtomicU64::new(0),
-            bytes: AtomicU64::new(0),
-            last_print: Mutex::new(None),
-        }
-    }
-
-    fn print(&self, force: bool) {
-        if self.quiet || (!self.json && !self.tty) {
-            return;
-        }
-        {
-            let mut last = self.last_print.lock().expect("progress lock");
-            if !force && last.is_some_and(|t| t.elapsed() < Duration::from_secs(1)) {
-                return;
-            }
-            *last = Some(Instant::now());
-        }
-        let (objects, bytes) = (
-            self.objects.load(Ordering::Relaxed),
-            self.bytes.load(Ordering::Relaxed),
-        );
-        let (total_objects, total_bytes) = (
-            self.total_objects.load(Ordering::Relaxed),
-            self.total_bytes.load(Ordering::Relaxed),
-        );
-        let elapsed = self.started.elapsed().as_secs_f64().max(0.001);
-        let rate = bytes as f64 / elapsed;
-        let percent = if total_bytes == 0 {
-            100.0
-        } else {
-            bytes as f64 * 100.0 / total_bytes as f64
-        };
-        let eta = if rate > 0.0 {
-            (total_bytes.saturating_sub(bytes)) as f64 / rate
-        } else {
-            0.0
-        };
-        if self.json {
-            println!(
-                "{}",
-                json!({
-                    "message_type": "status",
-                    "objects_done": objects, "objects_total": total_objects,
-                    "bytes_done": bytes, "bytes_total": total_bytes,
-                    "percent_done": percent / 100.0,
-                    "bytes_per_second": rate as u64,
-                    "seconds_remaining": eta as u64,
-                })
-            );
-        } else {
-            eprint!(
-                "\r[{}] {objects}/{total_objects} objects, {} / {} ({percent:.1}%), {}/s, ETA {}   ",
-                format::duration(elapsed),
-                format::bytes(bytes),
-                format::bytes(total_bytes),
-                format::bytes(rate as u64),
-                format::duration(eta),
-            );
-        }
-    }
-
-    fn finish(&self) {
-        if self.total_objects.load(Ordering::Relaxed) > 0 {
-            self.print(true);
-            if self.tty && !self.json && !self.quiet {
-                eprintln!();
-            }
-        }
-    }
-}
-
-impl SyncProgress for TransferProgress {
-    fn planned(&self, objects: u64, bytes: u64) {
-        self.total_objects.store(objects, Ordering::Relaxed);
-        self.total_bytes.store(bytes, Ordering::Relaxed);
-    }
-
-    fn sent(&self, bytes: u64) {
-        self.objects.fetch_add(1, Ordering::Relaxed);
-        self.bytes.fetch_add(bytes, Ordering::Relaxed);
-        self.print(false);
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     #[test]

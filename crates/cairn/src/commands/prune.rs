@@ -1,10 +1,12 @@
 //! `cairn prune`: remove data no snapshot uses.
 
 use anyhow::Result;
+use cairn_repo::progress::Operation;
 use cairn_repo::prune::{parse_size_text, prune, PruneOptions, PruneSummary};
 use cairn_repo::Repository;
 
 use crate::cli::{GlobalArgs, PruneArgs, PruneOptionsArgs};
+use crate::progress::ProgressDisplay;
 use crate::{format, repository};
 
 pub fn options(args: &PruneOptionsArgs, dry_run: bool) -> Result<PruneOptions> {
@@ -24,7 +26,7 @@ pub fn options(args: &PruneOptionsArgs, dry_run: bool) -> Result<PruneOptions> {
 pub fn run(global: &GlobalArgs, args: PruneArgs) -> Result<u8> {
     let options = options(&args.options, args.dry_run)?;
     let repo = repository::open(global)?;
-    report(global, &prune(&repo, &options)?)
+    run_prune_with(global, &repo, &options)
 }
 
 /// Prune after `forget --prune`, on the already open repository.
@@ -35,7 +37,14 @@ pub fn run_prune(
     dry_run: bool,
 ) -> Result<u8> {
     let options = options(args, dry_run)?;
-    report(global, &prune(repo, &options)?)
+    run_prune_with(global, repo, &options)
+}
+
+fn run_prune_with(global: &GlobalArgs, repo: &Repository, options: &PruneOptions) -> Result<u8> {
+    let progress = ProgressDisplay::start(Operation::Prune, global.json, global.quiet);
+    let result = prune(repo, options, progress.progress());
+    progress.finish();
+    report(global, &result?)
 }
 
 fn report(global: &GlobalArgs, summary: &PruneSummary) -> Result<u8> {

@@ -3,12 +3,13 @@
 use anyhow::Result;
 use cairn_repo::backup::Pattern;
 use cairn_repo::index::Index;
+use cairn_repo::progress::Operation;
 use cairn_repo::restore::{restore, RestoreOptions};
 use cairn_repo::snapshots::find_snapshot;
 
 use crate::cli::{GlobalArgs, RestoreArgs};
 use crate::format;
-use crate::progress::Progress;
+use crate::progress::ProgressDisplay;
 use crate::repository;
 
 pub fn run(global: &GlobalArgs, args: RestoreArgs) -> Result<u8> {
@@ -42,7 +43,7 @@ pub fn run(global: &GlobalArgs, args: RestoreArgs) -> Result<u8> {
             args.target.display()
         );
     }
-    let progress = Progress::new(global.json, global.quiet);
+    let progress = ProgressDisplay::start(Operation::Restore, global.json, global.quiet);
     let result = restore(
         &repo,
         &index,

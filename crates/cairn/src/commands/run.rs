@@ -1,18 +1,20 @@
 //! `cairn run PLAN`: a plan's whole chain in the foreground, recorded in the state database.
 
 use std::path::Path;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 
 use anyhow::Result;
 use cairn_config::Plan;
 use cairn_jobs::open::OpenOptions;
 use cairn_jobs::runner::{run_plan, RunObserver, RunRequest};
-use cairn_repo::backup::BackupObserver;
 use cairn_repo::backup::StreamEntry;
+use cairn_repo::progress::{Operation, Progress};
 use cairn_state::{JobEnd, JobKind, JobState, NewJob, StateStore, StepState, Trigger};
 use serde_json::json;
 
 use crate::cli::{GlobalArgs, RunArgs};
-use crate::progress::Progress;
+use crate::progress::ProgressDisplay;
 
 pub fn run(global: &GlobalArgs, args: RunArgs) -> Result<u8> {
     run_job(global, &args.plan, JobKind::Backup, args.dry_run)
@@ -26,7 +28,7 @@ pub fn run_job(global: &GlobalArgs, plan_name: &str, kind: JobKind, dry_run: boo
     let observer = Printer {
         lines: !global.quiet && !global.json,
         // A bar on a terminal; JSON status lines would mix with the run's JSON.
-        progress: Progress::new(false, global.quiet || global.json),
+        display: ProgressDisplay::start(Operation::Backup, false, global.quiet || global.json),
     };
     // The job is recorded here rather than by the runner, so an interrupt can mark it.
     let plan = config.plan(plan_name).map_err(anyhow::Error::msg)?;
@@ -68,7 +70,9 @@ pub fn run_job(global: &GlobalArgs, plan_name: &str, kind: JobKind, dry_run: boo
         streams_of: &STREAMS_OF,
         now: &chrono::Utc::now,
     };
-    let outcome = run_plan(&request, &state, &observer)?;
+    let outcome = run_plan(&request, &state, &observer);
+    observer.display.finish();
+    let outcome = outcome?;
     let job = &outcome.job;
     if global.json {
         let steps = state.steps(job.id)?;
@@ -104,18 +108,15 @@ pub fn run_job(global: &GlobalArgs, plan_name: &str, kind: JobKind, dry_run: boo
     })
 }
 
-/// Prints one line per step (and hook output) on standard error; a bar during the backup on a
-/// terminal.
+/// Prints one line per step (and hook output) on standard error; on a terminal, a bar of the
+/// step under way (backup, prune, check, offsite).
 struct Printer {
     lines: bool,
-    progress: Progress,
+    display: ProgressDisplay,
 }
 
 impl RunObserver for Printer {
     fn step_finished(&self, name: &str, state: StepState, detail: &str) {
-        if name == "backup" {
-            self.progress.finish();
-        }
         if self.lines {
             let mark = match state {
                 StepState::Succeeded => "ok",
@@ -128,21 +129,23 @@ impl RunObserver for Printer {
             } else {
                 format!(": {detail}")
             };
-            eprintln!("{name}: {mark}{detail}");
+            self.display.eprintln(&format!("{name}: {mark}{detail}"));
         }
     }
 
     fn log(&self, _seq: u32, source: &str, line: &str) {
         if self.lines && source != "cairn" {
-            eprintln!("  {source}: {line}");
+            self.display.eprintln(&format!("  {source}: {line}"));
         }
     }
 
-    fn backup(&self) -> &dyn BackupObserver {
-        &self.progress
+    fn progress(&self) -> Option<&Progress> {
+        self.display.shown().then(|| self.display.progress())
     }
 }
 
+/// The signature of [`cairn_jobs::dumps::streams_of`].
+type StreamsFn = fn(&Plan, &Path, Option<Arc<AtomicBool>>) -> cairn_jobs::Result<Vec<StreamEntry>>;
+
 /// Where a plan's database dumps come from, for `cairn run` and the daemon alike.
-pub static STREAMS_OF: fn(&Plan, &Path) -> cairn_jobs::Result<Vec<StreamEntry>> =
-    cairn_jobs::dumps::streams_of;
+pub static STREAMS_OF: StreamsFn = cairn_jobs::dumps::streams_of;

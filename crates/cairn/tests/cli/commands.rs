@@ -6,6 +6,7 @@
 mod admin;
 mod backup;
 mod browse;
+mod progress;
 mod restore;
 
 use std::ffi::OsString;

@@ -69,7 +69,8 @@ fn cairn_copy(scratch: &Scratch, dest: &Path, source: &Path) -> Command {
 fn copy_json(command: &mut Command) -> Value {
     let output = run_ok(command.arg("--json"));
     let text = stdout(&output);
-    let summary: Value = serde_json::from_str(text.trim())
+    // Status lines come first; the summary is the last line.
+    let summary: Value = serde_json::from_str(text.lines().last().unwrap_or_default())
         .unwrap_or_else(|e| panic!("copy --json printed {text:?}: {e}"));
     assert_eq!(summary["message_type"], "summary", "{summary}");
     summary

@@ -3,6 +3,7 @@
 
 pub mod faults;
 mod notify;
+mod progress;
 mod queue;
 
 use std::path::{Path, PathBuf};
@@ -62,9 +63,15 @@ impl DaemonSetup {
 
     /// Starts the daemon and waits for its socket.
     pub fn start(&self) -> Daemon {
+        self.start_with(&[])
+    }
+
+    /// Starts the daemon with `env` added to its environment.
+    pub fn start_with(&self, env: &[(&str, &str)]) -> Daemon {
         let log = self.scratch.path("daemon.log");
         let child = self
             .cairn()
+            .envs(env.iter().copied())
             .env("CAIRN_LOG", "info")
             .arg("daemon")
             .stdin(Stdio::null())

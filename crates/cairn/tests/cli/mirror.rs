@@ -770,9 +770,11 @@ fn rclone_reads_the_mirror_cairn_wrote_and_finds_it_identical() {
         .filter(|v| v["message_type"] == "status")
         .collect();
     assert!(!statuses.is_empty(), "no progress lines");
-    assert!(statuses
-        .iter()
-        .all(|s| s["bytes_total"].as_u64().unwrap() > 0));
+    assert!(statuses.iter().all(|s| s["operation"] == "mirror"));
+    let last = statuses.last().unwrap();
+    assert_eq!(last["phase"], "done", "{last}");
+    assert!(last["bytes_total"].as_u64().unwrap() > 0, "{last}");
+    assert_eq!(last["bytes_done"], last["bytes_total"], "{last}");
 
     // rclone compares sizes and MD5s (S3 ETags) of every file, both ways.
     let remote = format!("t:{}/{prefix}", server::BUCKET);

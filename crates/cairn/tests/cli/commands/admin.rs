@@ -169,7 +169,9 @@ fn check_json(scratch: &Scratch, repo: &Path, args: &[&str]) -> (bool, Value) {
         .args(args)
         .output()
         .unwrap();
-    let report: Value = serde_json::from_slice(&output.stdout)
+    // Status lines come first; the report is the last line.
+    let text = String::from_utf8_lossy(&output.stdout);
+    let report: Value = serde_json::from_str(text.lines().last().unwrap_or_default())
         .unwrap_or_else(|e| panic!("check --json ({e}): {output:?}"));
     (output.status.success(), report)
 }

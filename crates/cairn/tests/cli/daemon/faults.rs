@@ -33,7 +33,7 @@ pub fn http(setup: &DaemonSetup, method: &str, path: &str) -> (u16, String) {
 }
 
 /// A plan whose backup takes long enough to be caught in the middle: 1 GiB of random data.
-fn slow_setup() -> DaemonSetup {
+pub fn slow_setup() -> DaemonSetup {
     let setup = DaemonSetup::new(&[("big", "")], "");
     let mut rng = Rng::new(7);
     let mut file = std::fs::File::create(setup.source("big").join("random.bin")).unwrap();
@@ -247,4 +247,73 @@ fn a_job_refused_by_a_held_lock_is_retried_later_and_a_missing_source_is_not() {
     );
     let _ = holder.kill();
     let _ = holder.wait();
+}
+
+#[test]
+fn cancelling_a_backup_whose_dump_tool_is_silent_kills_the_tool_within_seconds() {
+    use std::os::unix::fs::PermissionsExt;
+    // pg_dump as a tool that says a few bytes, then hangs (as one waiting for a lock would).
+    let bin = tempfile::tempdir().unwrap();
+    let pid_file = bin.path().join("pid");
+    let wrapper = bin.path().join("pg_dump");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\necho $$ > {}\nprintf PGDMP\nexec sleep 300\n",
+            pid_file.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.path().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let setup = DaemonSetup::new(
+        &[(
+            "web",
+            "[[plans.web.postgresql]]\ndatabase = \"silent\"\nhost = \"127.0.0.1\"\n",
+        )],
+        "",
+    );
+    let _daemon = setup.start_with(&[("PATH", &path)]);
+    run_ok(setup.cairn().args(["jobs", "start", "web"]));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::fs::read_to_string(&pid_file)
+        .unwrap_or_default()
+        .trim()
+        .is_empty()
+    {
+        assert!(Instant::now() < deadline, "the dump tool did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let pid: libc::pid_t = std::fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let job = setup.jobs()[0]["id"].as_i64().unwrap();
+    let cancelled = Instant::now();
+    run_ok(setup.cairn().args(["jobs", "cancel", &job.to_string()]));
+    let jobs = setup.wait_for("the job to end", Duration::from_secs(20), |jobs| {
+        jobs.iter()
+            .any(|j| j["id"] == job && j["state"] == "cancelled")
+    });
+    assert!(
+        cancelled.elapsed() < Duration::from_secs(10),
+        "stopped within seconds: {:?} {jobs:#?}",
+        cancelled.elapsed()
+    );
+    // SAFETY: signal 0 only asks whether the process exists.
+    assert_eq!(
+        unsafe { libc::kill(pid, 0) },
+        -1,
+        "the silent tool was killed"
+    );
+    assert!(snapshots_json(&mut setup.scratch.cairn(&setup.repo)).is_empty());
+    assert!(
+        lock_entries(&setup.repo).is_empty(),
+        "the lock was released"
+    );
 }

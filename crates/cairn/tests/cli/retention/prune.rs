@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use crate::support::compare::CompareOptions;
 use crate::support::rng::Rng;
-use crate::support::{compare_trees, restored, run_fail, run_ok, stderr, Scratch};
+use crate::support::{compare_trees, restored, run_fail, run_ok, stderr, stdout, Scratch};
 
 const MIB: usize = 1 << 20;
 
@@ -104,7 +104,8 @@ fn both_checks(scratch: &Scratch, repo: &Path) {
 
 fn prune_json(scratch: &Scratch, repo: &Path, args: &[&str]) -> serde_json::Value {
     let output = run_ok(scratch.cairn(repo).args(["prune", "--json"]).args(args));
-    serde_json::from_slice(&output.stdout).unwrap()
+    // Status lines come first; the summary is the last line.
+    serde_json::from_str(stdout(&output).lines().last().unwrap_or_default()).unwrap()
 }
 
 /// Every file of the repository with its size, to show that nothing changed.

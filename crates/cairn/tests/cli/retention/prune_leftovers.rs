@@ -90,7 +90,9 @@ fn prune_removes_leftovers_of_a_killed_backup_older_than_a_day() {
 
     // A dry run lists exactly the old ones and removes nothing.
     let dry = run_ok(scratch.cairn(&repo).args(["--json", "prune", "--dry-run"]));
-    let summary: serde_json::Value = serde_json::from_str(stdout(&dry).trim()).unwrap();
+    // Status lines come first; the summary is the last line.
+    let summary: serde_json::Value =
+        serde_json::from_str(stdout(&dry).lines().last().unwrap_or_default()).unwrap();
     let listed: BTreeSet<String> = summary["would_remove_temporaries"]
         .as_array()
         .unwrap_or_else(|| panic!("no list in {summary}"))
@@ -107,7 +109,8 @@ fn prune_removes_leftovers_of_a_killed_backup_older_than_a_day() {
     }
 
     let pruned = run_ok(scratch.cairn(&repo).args(["--json", "prune"]));
-    let summary: serde_json::Value = serde_json::from_str(stdout(&pruned).trim()).unwrap();
+    let summary: serde_json::Value =
+        serde_json::from_str(stdout(&pruned).lines().last().unwrap_or_default()).unwrap();
     assert_eq!(summary["stale_temporary_files"], old.len(), "{summary}");
     assert_eq!(summary["stale_temporary_bytes"], old_bytes, "{summary}");
     assert!(
