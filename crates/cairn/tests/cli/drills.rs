@@ -8,6 +8,7 @@ use cairn_jobs::notify::test_receivers::HttpReceiver;
 
 use crate::daemon::DaemonSetup;
 use crate::plans::PlanSetup;
+use crate::support::rng::Rng;
 use crate::support::{run_fail, run_ok, stdout};
 
 /// 150 files of 1 KiB to 40 KiB in 3 directories, plus the setup's two.
@@ -17,24 +18,11 @@ fn many_files(setup: &PlanSetup) -> u64 {
         std::fs::create_dir_all(&path).unwrap();
         for file in 0..50 {
             let size = 1024 * (1 + (dir * 50 + file) % 40);
-            let content = random_bytes((dir * 50 + file) as u64, size);
+            let content = Rng::new((dir * 50 + file) as u64).bytes(size);
             std::fs::write(path.join(format!("file-{file}.bin")), content).unwrap();
         }
     }
     152
-}
-
-/// Bytes that do not compress (xorshift), so packs hold about what the files hold.
-fn random_bytes(seed: u64, len: usize) -> Vec<u8> {
-    let mut state = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-    (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state as u8
-        })
-        .collect()
 }
 
 /// Flips a byte in the middle of every pack of file content (the large ones; the tree packs of
@@ -191,7 +179,7 @@ fn the_daemon_exports_the_drill_rto_and_a_failed_drill_notifies() {
     );
     std::fs::write(
         setup.source("web").join("large.bin"),
-        random_bytes(7, 1 << 20),
+        Rng::new(7).bytes(1 << 20),
     )
     .unwrap();
     let _daemon = setup.start();

@@ -251,20 +251,8 @@ fn a_job_refused_by_a_held_lock_is_retried_later_and_a_missing_source_is_not() {
 
 #[test]
 fn cancelling_a_backup_whose_dump_tool_is_silent_kills_the_tool_within_seconds() {
-    use std::os::unix::fs::PermissionsExt;
-    // pg_dump as a tool that says a few bytes, then hangs (as one waiting for a lock would).
     let bin = tempfile::tempdir().unwrap();
-    let pid_file = bin.path().join("pid");
-    let wrapper = bin.path().join("pg_dump");
-    std::fs::write(
-        &wrapper,
-        format!(
-            "#!/bin/sh\necho $$ > {}\nprintf PGDMP\nexec sleep 300\n",
-            pid_file.display()
-        ),
-    )
-    .unwrap();
-    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let pid_file = crate::plans::dumps::silent_pg_dump(bin.path());
     let path = format!(
         "{}:{}",
         bin.path().display(),

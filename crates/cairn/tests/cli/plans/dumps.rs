@@ -431,12 +431,11 @@ fn a_dump_that_dies_midway_fails_the_run_and_the_repository_still_checks() {
     assert_eq!(run["job"]["state"], "succeeded", "{run}");
 }
 
-#[test]
-fn a_failing_dump_stops_a_silent_one_and_leaves_no_process_behind() {
-    // pg_dump as a tool that says a few bytes, then hangs (as one waiting for a lock would).
-    let bin = tempfile::tempdir().unwrap();
-    let pid_file = bin.path().join("pid");
-    let wrapper = bin.path().join("pg_dump");
+/// Writes `DIR/pg_dump`: a tool that says a few bytes, then hangs (as one waiting for a lock
+/// would), its pid in the returned file.
+pub fn silent_pg_dump(dir: &Path) -> std::path::PathBuf {
+    let pid_file = dir.join("pid");
+    let wrapper = dir.join("pg_dump");
     std::fs::write(
         &wrapper,
         format!(
@@ -446,6 +445,13 @@ fn a_failing_dump_stops_a_silent_one_and_leaves_no_process_behind() {
     )
     .unwrap();
     std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    pid_file
+}
+
+#[test]
+fn a_failing_dump_stops_a_silent_one_and_leaves_no_process_behind() {
+    let bin = tempfile::tempdir().unwrap();
+    let pid_file = silent_pg_dump(bin.path());
     // mariadb-dump as a tool that fails once the silent one is running.
     let failing = bin.path().join("mariadb-dump");
     std::fs::write(
