@@ -7,24 +7,11 @@ use std::process::Command;
 
 use anyhow::{bail, Context, Result};
 use cairn_crypto::Secret;
+// restic trims surrounding whitespace from file and command passwords; so do we (the rule of
+// the config's password sources too), so one password file opens a repository with either tool.
+use cairn_jobs::secret::trimmed;
 
 use crate::cli::GlobalArgs;
-
-/// restic trims surrounding whitespace from file and command passwords; so do we, so the same
-/// password file opens a repository with either tool.
-fn trimmed(bytes: Vec<u8>) -> Secret<Vec<u8>> {
-    let text = Secret::new(bytes);
-    let value = text.expose();
-    let start = value
-        .iter()
-        .position(|b| !b.is_ascii_whitespace())
-        .unwrap_or(value.len());
-    let end = value
-        .iter()
-        .rposition(|b| !b.is_ascii_whitespace())
-        .map_or(start, |i| i + 1);
-    Secret::new(value[start..end].to_vec())
-}
 
 pub fn from_file(path: &std::path::Path) -> Result<Secret<Vec<u8>>> {
     let bytes = std::fs::read(path)

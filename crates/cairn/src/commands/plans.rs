@@ -2,10 +2,11 @@
 
 use anyhow::Result;
 use cairn_state::{JobKind, JobState, StateStore};
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use serde_json::json;
 
 use crate::cli::GlobalArgs;
+use crate::format::{json_text as text, json_time as time};
 
 pub fn run(global: &GlobalArgs) -> Result<u8> {
     let config = super::load_config(global)?;
@@ -46,17 +47,6 @@ pub fn run(global: &GlobalArgs) -> Result<u8> {
         "plan", "repository", "schedule", "next run", "last run"
     );
     for row in &rows {
-        let text = |v: &serde_json::Value| v.as_str().unwrap_or("-").to_string();
-        let time = |v: &serde_json::Value| {
-            v.as_str()
-                .and_then(|t| t.parse::<DateTime<Utc>>().ok())
-                .map(|t| {
-                    t.with_timezone(&chrono::Local)
-                        .format("%Y-%m-%d %H:%M")
-                        .to_string()
-                })
-                .unwrap_or_else(|| "-".into())
-        };
         let last = &row["last_run"];
         let result = match last["state"].as_str() {
             None => "never run".to_string(),

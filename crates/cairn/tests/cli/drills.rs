@@ -8,6 +8,7 @@ use cairn_jobs::notify::test_receivers::HttpReceiver;
 
 use crate::daemon::DaemonSetup;
 use crate::plans::PlanSetup;
+use crate::support::damage::flip_byte;
 use crate::support::rng::Rng;
 use crate::support::{run_fail, run_ok, stdout};
 
@@ -32,13 +33,11 @@ fn damage_every_data_pack(repo: &std::path::Path) -> usize {
     for dir in std::fs::read_dir(repo.join("data")).unwrap() {
         for pack in std::fs::read_dir(dir.unwrap().path()).unwrap() {
             let path = pack.unwrap().path();
-            let mut bytes = std::fs::read(&path).unwrap();
-            if bytes.len() < 256 * 1024 {
+            let len = std::fs::metadata(&path).unwrap().len();
+            if len < 256 * 1024 {
                 continue;
             }
-            let middle = bytes.len() / 3;
-            bytes[middle] ^= 0x5a;
-            std::fs::write(&path, bytes).unwrap();
+            flip_byte(&path, len / 3);
             damaged += 1;
         }
     }
