@@ -13,11 +13,12 @@ use crate::names::{name_problem, NAME_FORM};
 use crate::notify::{build_notify, NotifyChannel};
 use crate::plan::{build_plan, Plan, PlanContext};
 use crate::positions::{KeyPath, Positions};
-use crate::raw::{RawDaemon, RawNotify, RawPlan, RawRepository, TOP_LEVEL_KEYS};
+use crate::raw::{RawDaemon, RawNotify, RawPlan, RawRepository, RawServer, TOP_LEVEL_KEYS};
 use crate::repository::{build_repository, Repository};
 use crate::schedule::Zone;
 use crate::section::Section;
 use crate::serde_errors;
+use crate::server::{build_server, Server};
 use crate::source::{LineColumn, SourceText};
 use crate::suggest::nearest;
 
@@ -35,6 +36,8 @@ pub struct Config {
     pub repositories: BTreeMap<String, Repository>,
     pub plans: BTreeMap<String, Plan>,
     pub daemon: Daemon,
+    /// The web UI and API on TCP; `None`: only the unix socket.
+    pub server: Option<Server>,
     /// Notification channels, in file order.
     pub notify: Vec<NotifyChannel>,
     source: SourceText,
@@ -68,6 +71,7 @@ impl Config {
             repositories,
             plans,
             daemon,
+            server,
             notify,
         } = model;
         Ok(Config {
@@ -76,6 +80,7 @@ impl Config {
             repositories,
             plans,
             daemon,
+            server,
             notify,
             source,
             positions,
@@ -144,6 +149,7 @@ struct Model {
     repositories: BTreeMap<String, Repository>,
     plans: BTreeMap<String, Plan>,
     daemon: Daemon,
+    server: Option<Server>,
     notify: Vec<NotifyChannel>,
 }
 
@@ -153,6 +159,7 @@ fn build(document: DeTable<'_>, reporter: &mut Reporter<'_>) -> Model {
     let mut repository_tables = Vec::new();
     let mut plan_tables = Vec::new();
     let mut daemon_table = None;
+    let mut server_table = None;
     let mut notify_tables = Vec::new();
     for (key, value) in document {
         let path = KeyPath::root().key(key.get_ref());
@@ -178,6 +185,7 @@ fn build(document: DeTable<'_>, reporter: &mut Reporter<'_>) -> Model {
             }
             "plans" => plan_tables = named_tables(reporter, &path, value, "plans"),
             "daemon" => daemon_table = Some(value),
+            "server" => server_table = Some(value),
             "notify" => match value.into_inner() {
                 DeValue::Array(items) => notify_tables = items.into_iter().collect(),
                 _ => reporter.at_value(
@@ -240,6 +248,17 @@ fn build(document: DeTable<'_>, reporter: &mut Reporter<'_>) -> Model {
             Err(error) => serde_errors::report(reporter, &path, &error),
         }
     }
+    let mut server = None;
+    if let Some(value) = server_table {
+        let path = KeyPath::of(&["server"]);
+        match RawServer::deserialize(ValueDeserializer::from(value)) {
+            Ok(raw) => {
+                let mut section = Section::new(reporter, path);
+                server = build_server(&mut section, &raw);
+            }
+            Err(error) => serde_errors::report(reporter, &path, &error),
+        }
+    }
     let plan_names: BTreeSet<String> = plans.keys().cloned().collect();
     let mut notify = Vec::new();
     let mut channel_names = BTreeSet::new();
@@ -269,6 +288,7 @@ fn build(document: DeTable<'_>, reporter: &mut Reporter<'_>) -> Model {
         repositories,
         plans,
         daemon,
+        server,
         notify,
     }
 }

@@ -34,6 +34,7 @@ mod schedule;
 mod secret;
 mod section;
 mod serde_errors;
+mod server;
 mod source;
 mod suggest;
 pub mod units;
@@ -63,6 +64,7 @@ pub use repository::{
 };
 pub use schedule::{Schedule, Zone};
 pub use secret::SecretSource;
+pub use server::{Server, TlsFiles, SESSION_IDLE_DEFAULT, SESSION_MAX_AGE_DEFAULT};
 pub use source::{LineColumn, SourceText};
 pub use units::{ByteSize, Duration};
 

@@ -75,6 +75,21 @@ pub struct RawDaemon {
     pub metrics_listen: Option<String>,
 }
 
+/// `[server]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawServer {
+    pub listen: Option<String>,
+    pub public_url: Option<String>,
+    pub tls_cert: Option<String>,
+    pub tls_key: Option<String>,
+    pub metrics_public: Option<bool>,
+    pub require_totp: Option<bool>,
+    pub session_idle_timeout: Option<String>,
+    pub session_max_age: Option<String>,
+    pub restore_root: Option<String>,
+}
+
 /// `[[notify]]`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -171,10 +186,11 @@ pub struct RawSqlite {
 
 /// Keys of the top level, which is read key by key (its tables are read one by one so that
 /// an error in one plan does not hide the errors of the others).
-pub const TOP_LEVEL_KEYS: [&str; 6] = [
+pub const TOP_LEVEL_KEYS: [&str; 7] = [
     "state_dir",
     "timezone",
     "daemon",
+    "server",
     "notify",
     "repositories",
     "plans",

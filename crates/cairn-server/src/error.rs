@@ -14,6 +14,19 @@ pub enum ApiError {
     NotFound(String),
     #[error("{0}")]
     BadRequest(String),
+    #[error("log in first, or send an API token as Authorization: Bearer TOKEN")]
+    Unauthenticated,
+    #[error("{0}")]
+    Forbidden(String),
+}
+
+impl From<cairn_access::AccessError> for ApiError {
+    fn from(error: cairn_access::AccessError) -> ApiError {
+        match error {
+            cairn_access::AccessError::Forbidden { .. } => ApiError::Forbidden(error.to_string()),
+            cairn_access::AccessError::InvalidInput(text) => ApiError::BadRequest(text),
+        }
+    }
 }
 
 impl From<StateError> for ApiError {
@@ -31,6 +44,8 @@ impl ApiError {
             ApiError::BadRequest(_) | ApiError::Job(JobError::InvalidInput(_)) => {
                 StatusCode::BAD_REQUEST
             }
+            ApiError::Unauthenticated => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::Job(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

@@ -4,6 +4,7 @@
 //! # Layout
 //! - [`api`] — the router; one module per resource (`jobs`, `plans`, `health`), handlers that
 //!   only translate HTTP to calls on [`cairn_jobs::daemon::Daemon`] and back.
+//! - [`auth`] — [`auth::Caller`], the principal of a request, and the checks handlers make.
 //! - [`error`] — [`ApiError`], mapping job errors to status codes and a JSON body.
 //! - [`serve`] — serving a router on a unix socket (mode 0600) or a TCP address until shutdown.
 //!
@@ -11,6 +12,7 @@
 //! through the same library calls) does.
 
 pub mod api;
+pub mod auth;
 pub mod error;
 pub mod serve;
 

@@ -59,7 +59,7 @@ fn unknown_keys_without_a_near_one_list_the_keys_of_their_table() {
         [
             "/etc/cairn/cairn.toml:1:1: unknown key statedir in the top level; did you mean state_dir?",
             "/etc/cairn/cairn.toml:2:1: unknown key colour in the top level; the keys here are \
-             state_dir, timezone, daemon, notify, repositories, plans",
+             state_dir, timezone, daemon, server, notify, repositories, plans",
         ]
     );
 }
@@ -461,6 +461,34 @@ fn the_summary_line_of_many_errors_names_the_first_and_counts_the_rest() {
     assert_eq!(
         errors.to_string(),
         "/etc/cairn/cairn.toml:1:1: unknown key a in the top level; the keys here are state_dir, \
-         timezone, daemon, notify, repositories, plans (and 2 more; `cairn config validate` lists them all)"
+         timezone, daemon, server, notify, repositories, plans (and 2 more; `cairn config validate` lists them all)"
+    );
+}
+
+#[test]
+fn server_settings_are_checked_at_their_keys() {
+    let text = "[server]\nlisten = \"localhost\"\ntls_cert = \"cert.pem\"\npublic_url = \"backup.example.com\"\nsession_idle_timeout = \"0\"\n";
+    assert_eq!(
+        error_lines(text),
+        [
+            "/etc/cairn/cairn.toml:2:10: listen: \"localhost\" is not an address; write IP:PORT, e.g. \"127.0.0.1:8470\"",
+            "/etc/cairn/cairn.toml:3:12: tls_cert: \"cert.pem\" is not an absolute path; write one from /, e.g. \"/etc/cairn/tls/cert.pem\"",
+            "/etc/cairn/cairn.toml:3:12: tls_cert: is set without tls_key; set both (PEM files) or neither",
+            "/etc/cairn/cairn.toml:4:14: public_url: \"backup.example.com\" is not a base URL; write the address people open, e.g. \"https://backup.example.com\"",
+            "/etc/cairn/cairn.toml:5:24: session_idle_timeout: must be longer than 0, e.g. \"30m\"",
+        ]
+    );
+    let config =
+        parse("[server]\nlisten = \"127.0.0.1:8470\"\npublic_url = \"https://b.example.com/\"\n")
+            .unwrap();
+    let server = config.server.unwrap();
+    assert_eq!(server.origin(), "https://b.example.com");
+    assert_eq!(
+        server.session_idle_timeout,
+        cairn_config::SESSION_IDLE_DEFAULT
+    );
+    assert_eq!(
+        server.restore_root(std::path::Path::new("/var/lib/cairn")),
+        std::path::Path::new("/var/lib/cairn/restores")
     );
 }

@@ -10,9 +10,16 @@ use cairn_jobs::daemon::Daemon;
 use serde_json::{json, Value};
 
 use super::blocking;
+use crate::auth::Caller;
 use crate::ApiError;
 
-pub async fn health(State(daemon): State<Arc<Daemon>>) -> Result<Json<Value>, ApiError> {
+/// Open to every principal (a viewer, a scoped token): it names no plan.
+#[utoipa::path(get, path = "/api/v1/health", tag = "meta",
+    responses((status = 200, description = "the daemon's state: version, start time, running and queued jobs, failing channels", body = Object)))]
+pub async fn health(
+    State(daemon): State<Arc<Daemon>>,
+    _caller: Caller,
+) -> Result<Json<Value>, ApiError> {
     blocking(&daemon, |daemon| {
         let running = daemon
             .state()

@@ -12,7 +12,10 @@ use futures::Stream;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use cairn_access::Action;
+
 use super::blocking;
+use crate::auth::Caller;
 use crate::ApiError;
 
 #[derive(Debug, Deserialize)]
@@ -21,63 +24,104 @@ pub struct ListQuery {
     pub plan: Option<String>,
 }
 
+#[utoipa::path(get, path = "/api/v1/jobs", tag = "jobs",
+    params(("limit" = Option<usize>, Query, description = "at most this many, newest first (default 100)"),
+           ("plan" = Option<String>, Query, description = "only this plan's jobs")),
+    responses((status = 200, description = "jobs the caller may read", body = Vec<Object>)))]
 pub async fn list(
     State(daemon): State<Arc<Daemon>>,
+    caller: Caller,
     Query(query): Query<ListQuery>,
 ) -> Result<Json<Vec<JobRecord>>, ApiError> {
     let limit = query.limit.unwrap_or(100).min(10_000);
     blocking(&daemon, move |daemon| {
-        Ok(Json(daemon.state().jobs(query.plan.as_deref(), limit)?))
+        let mut jobs = daemon.state().jobs(query.plan.as_deref(), limit)?;
+        jobs.retain(|job| caller.may_see_job(job));
+        Ok(Json(jobs))
     })
     .await
 }
 
+#[utoipa::path(get, path = "/api/v1/jobs/{id}", tag = "jobs",
+    params(("id" = i64, Path, description = "job id")),
+    responses((status = 200, description = "the job and its steps", body = Object), (status = 404, description = "no such job")))]
 pub async fn show(
     State(daemon): State<Arc<Daemon>>,
+    caller: Caller,
     Path(id): Path<JobId>,
 ) -> Result<Json<Value>, ApiError> {
     blocking(&daemon, move |daemon| {
         let job = daemon.state().job(id)?;
+        caller.require_job(Action::Read, &job)?;
         let steps = daemon.state().steps(id)?;
         Ok(Json(json!({ "job": job, "steps": steps })))
     })
     .await
 }
 
+#[utoipa::path(get, path = "/api/v1/jobs/{id}/log", tag = "jobs",
+    params(("id" = i64, Path, description = "job id")),
+    responses((status = 200, description = "the job's log lines", body = Vec<Object>)))]
 pub async fn log(
     State(daemon): State<Arc<Daemon>>,
+    caller: Caller,
     Path(id): Path<JobId>,
 ) -> Result<Json<Vec<LogLine>>, ApiError> {
     blocking(&daemon, move |daemon| {
-        daemon.state().job(id)?;
+        caller.require_job(Action::Read, &daemon.state().job(id)?)?;
         Ok(Json(daemon.state().log(id)?))
     })
     .await
 }
 
+#[utoipa::path(post, path = "/api/v1/jobs/{id}/cancel", tag = "jobs",
+    params(("id" = i64, Path, description = "job id")),
+    responses((status = 200, description = "the job, cancelled or being cancelled", body = Object), (status = 403, description = "the caller may not run jobs of this plan")))]
 pub async fn cancel(
     State(daemon): State<Arc<Daemon>>,
+    caller: Caller,
     Path(id): Path<JobId>,
 ) -> Result<Json<JobRecord>, ApiError> {
-    blocking(&daemon, move |daemon| Ok(Json(daemon.cancel(id)?))).await
+    blocking(&daemon, move |daemon| {
+        caller.require_job(Action::Run, &daemon.state().job(id)?)?;
+        Ok(Json(daemon.cancel(id)?))
+    })
+    .await
 }
 
+#[utoipa::path(post, path = "/api/v1/jobs/{id}/retry", tag = "jobs",
+    params(("id" = i64, Path, description = "job id")),
+    responses((status = 200, description = "the new job", body = Object), (status = 403, description = "the caller may not run jobs of this plan")))]
 pub async fn retry(
     State(daemon): State<Arc<Daemon>>,
+    caller: Caller,
     Path(id): Path<JobId>,
 ) -> Result<Json<JobRecord>, ApiError> {
-    blocking(&daemon, move |daemon| Ok(Json(daemon.retry(id)?))).await
+    blocking(&daemon, move |daemon| {
+        caller.require_job(Action::Run, &daemon.state().job(id)?)?;
+        Ok(Json(daemon.retry(id)?))
+    })
+    .await
 }
 
 /// Server-Sent Events of one job: the job as it is now, then its changes, progress and log
 /// lines as they happen; the stream ends once the job has ended.
+#[utoipa::path(get, path = "/api/v1/jobs/{id}/events", tag = "jobs",
+    params(("id" = i64, Path, description = "job id")),
+    responses((status = 200, description = "Server-Sent Events: `job`, `progress` and `log` events until the job ends", content_type = "text/event-stream", body = String)))]
 pub async fn events(
     State(daemon): State<Arc<Daemon>>,
+    caller: Caller,
     Path(id): Path<JobId>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     // Subscribe before reading the job, so no change falls between the two.
     let mut receiver = daemon.subscribe();
-    let current = blocking(&daemon, move |daemon| Ok(daemon.state().job(id)?)).await?;
+    let current = blocking(&daemon, move |daemon| {
+        let job = daemon.state().job(id)?;
+        caller.require_job(Action::Read, &job)?;
+        Ok(job)
+    })
+    .await?;
     let stream = async_stream(move |sender| async move {
         let done = current.state.is_final();
         if sender

@@ -3,6 +3,7 @@
 
 mod health;
 mod jobs;
+pub mod openapi;
 mod plans;
 
 use std::sync::Arc;
@@ -13,10 +14,17 @@ use cairn_jobs::daemon::Daemon;
 
 use crate::ApiError;
 
-/// The whole API over `daemon`.
+/// The API as the daemon's unix socket serves it: every request is the local user's.
 pub fn router(daemon: Arc<Daemon>) -> Router {
+    routes(daemon).layer(axum::Extension(cairn_access::Principal::local()))
+}
+
+/// Every API route over `daemon`, without a principal: a layer in front must say who calls
+/// ([`crate::auth::Caller`] refuses a request without one).
+pub fn routes(daemon: Arc<Daemon>) -> Router {
     Router::new()
         .route("/api/v1/health", get(health::health))
+        .route("/api/v1/openapi.json", get(openapi::openapi))
         .route("/api/v1/jobs", get(jobs::list))
         .route("/api/v1/jobs/{id}", get(jobs::show))
         .route("/api/v1/jobs/{id}/log", get(jobs::log))

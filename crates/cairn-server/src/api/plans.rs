@@ -10,11 +10,50 @@ use cairn_jobs::daemon::Daemon;
 use cairn_state::{JobKind, JobRecord, Trigger};
 use serde::Deserialize;
 
+use cairn_access::{Action, Resource};
+
 use super::blocking;
+use crate::auth::Caller;
 use crate::ApiError;
 
-pub async fn list(State(daemon): State<Arc<Daemon>>) -> Result<Json<Vec<PlanStatus>>, ApiError> {
-    blocking(&daemon, |daemon| Ok(Json(daemon.plan_statuses()?))).await
+#[utoipa::path(get, path = "/api/v1/plans", tag = "plans",
+    responses((status = 200, description = "plans the caller may read, each with its status", body = Vec<Object>)))]
+pub async fn list(
+    State(daemon): State<Arc<Daemon>>,
+    caller: Caller,
+) -> Result<Json<Vec<PlanStatus>>, ApiError> {
+    blocking(&daemon, move |daemon| {
+        let mut plans = daemon.plan_statuses()?;
+        plans.retain(|plan| {
+            caller.0.may(
+                Action::Read,
+                Resource::Plan {
+                    name: &plan.name,
+                    repository: &plan.repository,
+                },
+            )
+        });
+        Ok(Json(plans))
+    })
+    .await
+}
+
+/// The plan's resource, from the config the daemon runs with; an unknown plan is 404.
+pub(crate) fn require_plan(
+    daemon: &Daemon,
+    caller: &Caller,
+    action: Action,
+    name: &str,
+) -> Result<(), ApiError> {
+    let config = daemon.config();
+    let plan = config.plan(name).map_err(ApiError::NotFound)?;
+    caller.require(
+        action,
+        Resource::Plan {
+            name,
+            repository: &plan.repository,
+        },
+    )
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -24,8 +63,13 @@ pub struct RunBody {
     pub kind: Option<String>,
 }
 
+#[utoipa::path(post, path = "/api/v1/plans/{name}/run", tag = "plans",
+    params(("name" = String, Path, description = "plan name")),
+    request_body(content = Object, description = "`{\"kind\": \"backup\"}` (default), check, prune, forget, mirror or drill", content_type = "application/json"),
+    responses((status = 202, description = "the queued job", body = Object), (status = 403, description = "the caller may not run this plan"), (status = 404, description = "no such plan")))]
 pub async fn run(
     State(daemon): State<Arc<Daemon>>,
+    caller: Caller,
     Path(name): Path<String>,
     body: Option<Json<RunBody>>,
 ) -> Result<(StatusCode, Json<JobRecord>), ApiError> {
@@ -46,6 +90,7 @@ pub async fn run(
         },
     };
     let job = blocking(&daemon, move |daemon| {
+        require_plan(daemon, &caller, Action::Run, &name)?;
         Ok(daemon.queue_plan(&name, kind, Trigger::Manual)?)
     })
     .await?;

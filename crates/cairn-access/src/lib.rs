@@ -1,0 +1,23 @@
+//! cairn's one permission model. A [`Principal`] is whoever makes a request (a UI user, an
+//! API token, the daemon's own user on the unix socket, later a multihost peer); its
+//! [`Role`] says which [`Action`]s it may take and its [`Scopes`] on which repositories and
+//! plans ([`Resource`]). Every check in the API, the UI and the sync protocol is
+//! [`Principal::may`]; nothing else decides.
+//!
+//! # Layout
+//! - [`role`]: `admin`, `operator`, `viewer` and the actions each permits.
+//! - [`scope`]: `*`, `repo:NAME`, `plan:NAME`, `!repo:NAME`, `!plan:NAME`; deny wins.
+//! - [`principal`]: who is asking, and the one check.
+//! - [`instance_key`]: the server's own key, which seals the secrets it must read back.
+
+pub mod error;
+pub mod instance_key;
+pub mod principal;
+pub mod role;
+pub mod scope;
+
+pub use error::AccessError;
+pub use instance_key::{InstanceKey, KeyError};
+pub use principal::{Identity, Principal};
+pub use role::{Action, Role};
+pub use scope::{Resource, Scope, Scopes};

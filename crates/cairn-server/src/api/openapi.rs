@@ -1,0 +1,51 @@
+//! `GET /api/v1/openapi.json`: the API described from the handlers' own annotations
+//! (`#[utoipa::path]` beside each handler), so the document cannot drift from the routes.
+//! Every route module adds its handlers to the list below.
+
+use axum::Json;
+use utoipa::OpenApi;
+
+use crate::auth::Caller;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "cairn",
+        description = "The JSON API of the cairn daemon: the same calls over the unix socket (as the local user) and over TCP (with a session or `Authorization: Bearer TOKEN`).",
+    ),
+    paths(
+        super::health::health,
+        super::jobs::list,
+        super::jobs::show,
+        super::jobs::log,
+        super::jobs::events,
+        super::jobs::cancel,
+        super::jobs::retry,
+        super::plans::list,
+        super::plans::run,
+        openapi,
+    ),
+    modifiers(&BearerAuth),
+    security(("bearer" = [])),
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// The OpenAPI 3.1 document of this API.
+#[utoipa::path(get, path = "/api/v1/openapi.json", tag = "meta",
+    responses((status = 200, description = "the OpenAPI document", body = Object)))]
+pub async fn openapi(_caller: Caller) -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}
