@@ -36,7 +36,7 @@ impl From<StateError> for ApiError {
 }
 
 impl ApiError {
-    fn status(&self) -> StatusCode {
+    pub fn status(&self) -> StatusCode {
         match self {
             ApiError::NotFound(_) | ApiError::Job(JobError::State(StateError::NoSuchJob(_))) => {
                 StatusCode::NOT_FOUND

@@ -14,7 +14,10 @@
 pub mod api;
 pub mod auth;
 pub mod error;
+pub mod headers;
 pub mod serve;
+pub mod tls;
+pub mod web;
 
 pub use api::router;
 pub use error::ApiError;

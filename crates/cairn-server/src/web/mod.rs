@@ -1,0 +1,96 @@
+//! The web UI: server-rendered pages (maud) with a little script for live progress, all
+//! assets embedded. Pages call the same daemon and library functions the JSON API calls;
+//! forms post back to page routes that answer with a redirect and a one-line message.
+//!
+//! # Layout
+//! - [`layout`]: the page shell (landmarks, navigation, skip link).
+//! - [`context`]: who is asking, the CSRF token forms carry, the message from the last action.
+//! - One module per page: [`dashboard`], [`queue`] (and a job), [`plans`].
+//! - [`assets`]: the stylesheet and script.
+
+pub mod assets;
+pub mod context;
+pub mod dashboard;
+pub mod format;
+pub mod layout;
+pub mod plans;
+pub mod queue;
+
+use std::sync::Arc;
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use cairn_jobs::daemon::Daemon;
+use maud::html;
+
+use crate::ApiError;
+use context::percent_encode;
+
+/// The UI's routes over `daemon` (a layer in front says who calls, as for the API).
+pub fn routes(daemon: Arc<Daemon>) -> Router {
+    Router::new()
+        .route("/", get(dashboard::dashboard))
+        .route("/plans", get(plans::list))
+        .route("/plans/{name}/run", post(plans::run))
+        .route("/queue", get(queue::queue))
+        .route("/jobs/{id}", get(queue::job))
+        .route("/jobs/{id}/cancel", post(queue::cancel))
+        .route("/jobs/{id}/retry", post(queue::retry))
+        .route("/assets/app.css", get(assets::css))
+        .route("/assets/app.js", get(assets::js))
+        .with_state(daemon)
+}
+
+/// A page that could not be made: the API's error, shown as a small page.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct WebError(pub ApiError);
+
+impl From<ApiError> for WebError {
+    fn from(error: ApiError) -> WebError {
+        WebError(error)
+    }
+}
+
+impl IntoResponse for WebError {
+    fn into_response(self) -> Response {
+        let status = self.0.status();
+        if status == StatusCode::UNAUTHORIZED {
+            return Redirect::to("/login").into_response();
+        }
+        if status == StatusCode::INTERNAL_SERVER_ERROR {
+            tracing::error!("page failed: {}", self.0);
+        }
+        let body = layout::bare_page(
+            status.canonical_reason().unwrap_or("Error"),
+            html! { p.error-text { (self.0.to_string()) } p { a href="/" { "Back to the dashboard" } } },
+        );
+        (status, body).into_response()
+    }
+}
+
+/// Runs a daemon call off the async threads (as the API's `blocking`).
+async fn blocking_page<T: Send + 'static>(
+    daemon: &Arc<Daemon>,
+    call: impl FnOnce(&Daemon) -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, WebError> {
+    let daemon = daemon.clone();
+    tokio::task::spawn_blocking(move || call(&daemon))
+        .await
+        .map_err(|e| {
+            WebError(ApiError::BadRequest(format!(
+                "the request was dropped: {e}"
+            )))
+        })?
+        .map_err(WebError)
+}
+
+fn redirect_ok(to: &str, message: &str) -> Redirect {
+    Redirect::to(&format!("{to}?ok={}", percent_encode(message)))
+}
+
+fn redirect_error(to: &str, message: &str) -> Redirect {
+    Redirect::to(&format!("{to}?error={}", percent_encode(message)))
+}
