@@ -12,6 +12,7 @@
 //! through the same library calls) does.
 
 pub mod api;
+pub mod app;
 pub mod auth;
 pub mod error;
 pub mod headers;

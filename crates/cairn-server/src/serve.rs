@@ -42,3 +42,37 @@ pub async fn serve_tcp(
         .with_graceful_shutdown(shutdown)
         .await
 }
+
+/// Serves the TCP application (UI and API) on `listener`, over TLS when `tls` names the
+/// certificate and key, with each connection's peer address available to handlers (the
+/// rate limit and the audit log use it).
+pub async fn serve_app(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    tls: Option<&cairn_config::TlsFiles>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    let service = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
+    match tls {
+        None => axum::serve(listener, service)
+            .with_graceful_shutdown(shutdown)
+            .await
+            .map_err(ServeError::Io),
+        Some(files) => {
+            let acceptor = crate::tls::acceptor(&files.cert, &files.key)?;
+            let listener = crate::tls::TlsListener::new(listener, acceptor).map_err(ServeError::Io)?;
+            axum::serve(listener, service)
+                .with_graceful_shutdown(shutdown)
+                .await
+                .map_err(ServeError::Io)
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
+    #[error("the web server stopped: {0}")]
+    Io(std::io::Error),
+}

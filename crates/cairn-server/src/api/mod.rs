@@ -1,6 +1,7 @@
 //! The API tree mirrors the URL tree: `/api/v1/health`, `/api/v1/jobs…`, `/api/v1/plans…`,
 //! and `/metrics` at the root, as Prometheus expects it.
 
+pub mod accounts;
 mod health;
 mod jobs;
 pub mod openapi;

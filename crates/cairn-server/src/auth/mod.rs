@@ -4,6 +4,11 @@
 //! Handlers take a [`Caller`] and ask it before they act; a request that reached a handler
 //! without a principal is refused, so a route can never be open by omission.
 
+pub mod cookies;
+pub mod layer;
+pub mod login;
+pub mod origin;
+
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use cairn_access::{Action, Principal, Resource};

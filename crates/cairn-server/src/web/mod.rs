@@ -8,13 +8,17 @@
 //! - One module per page: [`dashboard`], [`queue`] (and a job), [`plans`].
 //! - [`assets`]: the stylesheet and script.
 
+pub mod account;
 pub mod assets;
+pub mod audit;
 pub mod context;
 pub mod dashboard;
 pub mod format;
 pub mod layout;
 pub mod plans;
 pub mod queue;
+pub mod tokens;
+pub mod users;
 
 use std::sync::Arc;
 
@@ -41,6 +45,40 @@ pub fn routes(daemon: Arc<Daemon>) -> Router {
         .route("/assets/app.css", get(assets::css))
         .route("/assets/app.js", get(assets::js))
         .with_state(daemon)
+}
+
+/// The pages that need the accounts: the user's own page and the admin pages.
+pub fn account_routes(server: Arc<crate::app::ServerState>) -> Router {
+    Router::new()
+        .route("/account", get(account::account))
+        .route("/account/totp/begin", post(account::begin_totp))
+        .route("/account/totp/confirm", post(account::confirm_totp))
+        .route("/account/password", post(account::change_password))
+        .route("/users", get(users::list).post(users::add))
+        .route("/users/{name}/role", post(users::set_role))
+        .route("/users/{name}/reset-2fa", post(users::reset_second_factor))
+        .route("/users/{name}/remove", post(users::remove))
+        .route("/tokens", get(tokens::list).post(tokens::create))
+        .route("/tokens/{name}/revoke", post(tokens::revoke))
+        .route("/audit", get(audit::list))
+        .with_state(server)
+}
+
+/// Runs an admin page's accounts call off the async threads, after the admin check.
+async fn run_admin<T: Send + 'static>(
+    server: &Arc<crate::app::ServerState>,
+    context: &context::PageContext,
+    call: impl FnOnce(&crate::app::ServerState) -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, WebError> {
+    context
+        .principal
+        .require(cairn_access::Action::Administer, cairn_access::Resource::Global)
+        .map_err(|e| WebError(e.into()))?;
+    let server = server.clone();
+    tokio::task::spawn_blocking(move || call(&server))
+        .await
+        .map_err(|e| WebError(ApiError::BadRequest(format!("the request was dropped: {e}"))))?
+        .map_err(WebError)
 }
 
 /// A page that could not be made: the API's error, shown as a small page.
