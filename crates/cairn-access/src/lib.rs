@@ -9,15 +9,30 @@
 //! - [`scope`]: `*`, `repo:NAME`, `plan:NAME`, `!repo:NAME`, `!plan:NAME`; deny wins.
 //! - [`principal`]: who is asking, and the one check.
 //! - [`instance_key`]: the server's own key, which seals the secrets it must read back.
+//! - [`accounts`]: users (passwords, TOTP, recovery codes), sessions, API tokens, the setup
+//!   token and the audit log, kept in the state database.
+//! - [`password`] (argon2id), [`totp`] (RFC 6238), [`secret`] (random tokens and their
+//!   hashes), [`throttle`] (the login delay).
 
+pub mod accounts;
 pub mod error;
 pub mod instance_key;
+pub mod password;
 pub mod principal;
 pub mod role;
 pub mod scope;
+pub mod secret;
+pub mod throttle;
+pub mod totp;
 
+pub use accounts::Accounts;
+pub use accounts::{
+    AccountsError, AuditEntry, AuditRecord, Clock, LoginStep, NewSession, SessionInfo,
+    SessionPolicy, TokenRecord, TotpEnrolment, UserRecord,
+};
 pub use error::AccessError;
 pub use instance_key::{InstanceKey, KeyError};
 pub use principal::{Identity, Principal};
 pub use role::{Action, Role};
 pub use scope::{Resource, Scope, Scopes};
+pub use throttle::LoginThrottle;

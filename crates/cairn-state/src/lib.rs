@@ -9,6 +9,9 @@
 //!   states, triggers, and the records of jobs, their steps and their log lines.
 //! - [`delivery`] — notification deliveries and the channels that keep failing.
 //! - [`drill`] — the reports of restore drills.
+//! - [`users`], [`sessions`], [`tokens`], [`audit`] — the web server's accounts as
+//!   `cairn-access` computes them (hashes and sealed secrets only; records serialize without
+//!   them), and its audit log.
 //! - [`error`] — [`StateError`].
 //!
 //! # Invariants
@@ -19,16 +22,24 @@
 //!   paths and databases.
 //! - Times are UTC, stored as Unix milliseconds; callers pass "now" (the clock is injected).
 
+pub mod audit;
 pub mod delivery;
 pub mod drill;
 pub mod error;
 pub mod job;
 pub mod migrations;
+pub mod sessions;
 pub mod store;
+pub mod tokens;
+pub mod users;
 
+pub use audit::{AuditRecord, NewAuditRecord};
 pub use delivery::{DeliveryRecord, FailingChannel, NewDelivery};
 pub use error::{Result, StateError};
 pub use job::{
     JobId, JobKind, JobRecord, JobState, LogLine, NewJob, StepRecord, StepState, Trigger,
 };
+pub use sessions::StoredSession;
 pub use store::{JobEnd, StateStore};
+pub use tokens::{NewToken, StoredToken};
+pub use users::{FirstUser, StoredUser, UserChange};

@@ -89,6 +89,64 @@ pub const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX drill_reports_by_plan ON drill_reports (plan, at);
     "#,
+    // 5: accounts of the web server: users (argon2id hashes; TOTP seeds sealed with the
+    // instance key), their recovery codes and sessions (SHA-256 of the cookie), API tokens
+    // (SHA-256 of the token), the audit log, and the one-time setup token.
+    r#"
+    CREATE TABLE users (
+        id                  INTEGER PRIMARY KEY,
+        name                TEXT    NOT NULL UNIQUE,
+        role                TEXT    NOT NULL,
+        password_hash       TEXT    NOT NULL,
+        totp_secret_sealed  TEXT,
+        totp_pending_sealed TEXT,
+        totp_last_step      INTEGER,
+        created_at          INTEGER NOT NULL,
+        updated_at          INTEGER NOT NULL
+    );
+    CREATE TABLE recovery_codes (
+        user_id   INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+        code_hash TEXT    NOT NULL,
+        used_at   INTEGER,
+        PRIMARY KEY (user_id, code_hash)
+    );
+    CREATE TABLE sessions (
+        id_hash            TEXT    PRIMARY KEY,
+        user_id            INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+        csrf_token         TEXT    NOT NULL,
+        address            TEXT    NOT NULL,
+        created_at         INTEGER NOT NULL,
+        last_seen_at       INTEGER NOT NULL,
+        second_factor_done INTEGER NOT NULL
+    );
+    CREATE INDEX sessions_by_user ON sessions (user_id);
+    CREATE TABLE api_tokens (
+        id           INTEGER PRIMARY KEY,
+        name         TEXT    NOT NULL UNIQUE,
+        role         TEXT    NOT NULL,
+        scopes       TEXT    NOT NULL,
+        token_hash   TEXT    NOT NULL UNIQUE,
+        created_at   INTEGER NOT NULL,
+        created_by   TEXT    NOT NULL,
+        expires_at   INTEGER,
+        last_used_at INTEGER,
+        revoked_at   INTEGER
+    );
+    CREATE TABLE audit_log (
+        id      INTEGER PRIMARY KEY,
+        at      INTEGER NOT NULL,
+        actor   TEXT    NOT NULL,
+        address TEXT    NOT NULL,
+        action  TEXT    NOT NULL,
+        target  TEXT    NOT NULL,
+        result  TEXT    NOT NULL,
+        detail  TEXT
+    );
+    CREATE TABLE setup_tokens (
+        token_hash TEXT    PRIMARY KEY,
+        created_at INTEGER NOT NULL
+    );
+    "#,
 ];
 
 /// The schema version this cairn writes.
