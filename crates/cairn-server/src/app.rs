@@ -81,7 +81,13 @@ pub fn tcp_app(server: Arc<ServerState>) -> Router {
 mod tests {
     #[test]
     fn the_origin_of_a_public_url_has_no_path() {
-        assert_eq!(super::origin_of("https://b.example.com/cairn"), "https://b.example.com");
-        assert_eq!(super::origin_of("http://10.0.0.1:8470"), "http://10.0.0.1:8470");
+        assert_eq!(
+            super::origin_of("https://b.example.com/cairn"),
+            "https://b.example.com"
+        );
+        assert_eq!(
+            super::origin_of("http://10.0.0.1:8470"),
+            "http://10.0.0.1:8470"
+        );
     }
 }

@@ -18,6 +18,8 @@ pub enum ApiError {
     Unauthenticated,
     #[error("{0}")]
     Forbidden(String),
+    #[error(transparent)]
+    Accounts(#[from] cairn_access::AccountsError),
 }
 
 impl From<cairn_access::AccessError> for ApiError {
@@ -45,6 +47,17 @@ impl ApiError {
                 StatusCode::BAD_REQUEST
             }
             ApiError::Unauthenticated => StatusCode::UNAUTHORIZED,
+            ApiError::Accounts(error) => {
+                use cairn_access::AccountsError as E;
+                match error {
+                    E::BadCredentials | E::BadSecondFactor => StatusCode::UNAUTHORIZED,
+                    E::BadSetupToken => StatusCode::FORBIDDEN,
+                    E::NotFound(_) => StatusCode::NOT_FOUND,
+                    E::InvalidInput(_) => StatusCode::BAD_REQUEST,
+                    E::Conflict(_) => StatusCode::CONFLICT,
+                    E::State(_) | E::Key(_) => StatusCode::INTERNAL_SERVER_ERROR,
+                }
+            }
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::Job(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }

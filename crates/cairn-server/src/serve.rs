@@ -52,7 +52,7 @@ pub async fn serve_app(
     tls: Option<&cairn_config::TlsFiles>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
-    let service = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let service = app.into_make_service_with_connect_info::<crate::auth::origin::ClientAddress>();
     match tls {
         None => axum::serve(listener, service)
             .with_graceful_shutdown(shutdown)
@@ -60,7 +60,8 @@ pub async fn serve_app(
             .map_err(ServeError::Io),
         Some(files) => {
             let acceptor = crate::tls::acceptor(&files.cert, &files.key)?;
-            let listener = crate::tls::TlsListener::new(listener, acceptor).map_err(ServeError::Io)?;
+            let listener =
+                crate::tls::TlsListener::new(listener, acceptor).map_err(ServeError::Io)?;
             axum::serve(listener, service)
                 .with_graceful_shutdown(shutdown)
                 .await

@@ -54,7 +54,10 @@ pub async fn me(caller: Caller) -> Json<Principal> {
 
 #[utoipa::path(get, path = "/api/v1/users", tag = "accounts",
     responses((status = 200, description = "users (never a password hash or a TOTP seed)", body = Vec<Object>), (status = 403, description = "not an admin")))]
-pub async fn users(State(accounts): State<Arc<Accounts>>, caller: Caller) -> Result<Json<Value>, ApiError> {
+pub async fn users(
+    State(accounts): State<Arc<Accounts>>,
+    caller: Caller,
+) -> Result<Json<Value>, ApiError> {
     admin(&caller)?;
     run(&accounts, |a| Ok(Json(json!(a.users()?)))).await
 }
@@ -77,7 +80,10 @@ pub async fn add_user(
     Json(body): Json<NewUser>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     admin(&caller)?;
-    let user = run(&accounts, move |a| Ok(a.add_user(&body.name, body.role, &body.password)?)).await?;
+    let user = run(&accounts, move |a| {
+        Ok(a.add_user(&body.name, body.role, &body.password)?)
+    })
+    .await?;
     Ok((StatusCode::CREATED, Json(json!(user))))
 }
 
@@ -140,7 +146,10 @@ pub async fn reset_second_factor(
 
 #[utoipa::path(get, path = "/api/v1/tokens", tag = "accounts",
     responses((status = 200, description = "API tokens (never the token itself)", body = Vec<Object>)))]
-pub async fn tokens(State(accounts): State<Arc<Accounts>>, caller: Caller) -> Result<Json<Value>, ApiError> {
+pub async fn tokens(
+    State(accounts): State<Arc<Accounts>>,
+    caller: Caller,
+) -> Result<Json<Value>, ApiError> {
     admin(&caller)?;
     run(&accounts, |a| Ok(Json(json!(a.tokens()?)))).await
 }
@@ -210,5 +219,8 @@ pub async fn audit(
 ) -> Result<Json<Value>, ApiError> {
     admin(&caller)?;
     let limit = query.limit.unwrap_or(100).min(10_000);
-    run(&accounts, move |a| Ok(Json(json!(a.audit_log(limit, query.before)?)))).await
+    run(&accounts, move |a| {
+        Ok(Json(json!(a.audit_log(limit, query.before)?)))
+    })
+    .await
 }

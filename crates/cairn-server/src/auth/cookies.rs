@@ -50,6 +50,10 @@ mod tests {
         );
         assert_eq!(session_cookie(&headers).as_deref(), Some("abc_DEF-1"));
         let cookie = set_session("abc", true).to_str().unwrap().to_string();
-        assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict") && cookie.contains("Secure"));
+        assert!(
+            cookie.contains("HttpOnly")
+                && cookie.contains("SameSite=Strict")
+                && cookie.contains("Secure")
+        );
     }
 }

@@ -61,16 +61,19 @@ pub async fn authenticate(
     if is_public(&path) || (path == "/metrics" && server.settings.metrics_public) {
         return next.run(request).await;
     }
-    let who = resolve(&server, &request).await;
+    let who = resolve(
+        &server,
+        bearer_of(&request),
+        session_cookie(request.headers()),
+    )
+    .await;
     let (principal, session) = match who {
         Ok(Resolved::Principal(principal, session)) => (principal, session),
-        Ok(Resolved::NotSetUp) => {
-            return refuse(
-                &path,
-                StatusCode::SERVICE_UNAVAILABLE,
-                "this server has no user yet; open the setup link the daemon printed when it started",
-            )
-        }
+        Ok(Resolved::NotSetUp) => return refuse(
+            &path,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "this server has no user yet; open the setup link the daemon printed when it started",
+        ),
         Ok(Resolved::Nobody { stale_cookie }) => {
             let mut response = if is_api(&path) {
                 ApiError::Unauthenticated.into_response()
@@ -100,8 +103,10 @@ pub async fn authenticate(
                     )
                     .into_response()
                 } else {
-                    Redirect::to("/account?error=this+server+requires+a+second+factor%3B+enrol+one+first")
-                        .into_response()
+                    Redirect::to(
+                        "/account?error=this+server+requires+a+second+factor%3B+enrol+one+first",
+                    )
+                    .into_response()
                 };
             }
             (principal, Some(session))
@@ -149,13 +154,17 @@ enum Resolved {
     /// A session whose user must enrol a second factor before anything else.
     MustEnrol(Principal, SessionContext),
     NeedsSecondFactor,
-    Nobody { stale_cookie: bool },
+    Nobody {
+        stale_cookie: bool,
+    },
     NotSetUp,
 }
 
-async fn resolve(server: &Arc<ServerState>, request: &Request) -> Result<Resolved, ApiError> {
-    let bearer = bearer_of(request);
-    let cookie = session_cookie(request.headers());
+async fn resolve(
+    server: &Arc<ServerState>,
+    bearer: Option<String>,
+    cookie: Option<String>,
+) -> Result<Resolved, ApiError> {
     let server = server.clone();
     tokio::task::spawn_blocking(move || {
         let accounts = &server.accounts;
@@ -163,12 +172,14 @@ async fn resolve(server: &Arc<ServerState>, request: &Request) -> Result<Resolve
             return Ok(Resolved::NotSetUp);
         }
         if let Some(bearer) = bearer {
-            return Ok(match accounts.token_principal(&bearer).map_err(accounts_error)? {
-                Some(principal) => Resolved::Principal(principal, None),
-                None => Resolved::Nobody {
-                    stale_cookie: false,
+            return Ok(
+                match accounts.token_principal(&bearer).map_err(accounts_error)? {
+                    Some(principal) => Resolved::Principal(principal, None),
+                    None => Resolved::Nobody {
+                        stale_cookie: false,
+                    },
                 },
-            });
+            );
         }
         let Some(cookie) = cookie else {
             return Ok(Resolved::Nobody {
@@ -203,7 +214,11 @@ fn has_bearer(request: &Request) -> bool {
 }
 
 fn bearer_of(request: &Request) -> Option<String> {
-    let value = request.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+    let value = request
+        .headers()
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
     let (scheme, token) = value.split_once(' ')?;
     scheme
         .eq_ignore_ascii_case("bearer")

@@ -77,8 +77,12 @@ pub struct LoginForm {
 
 async fn login(State(server): State<Arc<ServerState>>, request: Request) -> Response {
     let address = client_address(&request, server.settings.public_origin.is_some());
-    let Ok(Form(form)) = Form::<LoginForm>::from_request(request).await else {
-        return (StatusCode::BAD_REQUEST, login_form("/", "", Some("fill in the user name and the password"))).into_response();
+    let Ok(Form(form)) = Form::<LoginForm>::from_request(request, &()).await else {
+        return (
+            StatusCode::BAD_REQUEST,
+            login_form("/", "", Some("fill in the user name and the password")),
+        )
+            .into_response();
     };
     let next = safe_next(form.next.as_deref());
     if let Err(wait) = server.throttle.check(&form.name, &address) {
@@ -86,8 +90,11 @@ async fn login(State(server): State<Arc<ServerState>>, request: Request) -> Resp
             "too many failed sign-ins; wait {} s and try again",
             wait.as_secs().max(1)
         );
-        let mut response =
-            (StatusCode::TOO_MANY_REQUESTS, login_form(&next, &form.name, Some(&message))).into_response();
+        let mut response = (
+            StatusCode::TOO_MANY_REQUESTS,
+            login_form(&next, &form.name, Some(&message)),
+        )
+            .into_response();
         response.headers_mut().insert(
             header::RETRY_AFTER,
             wait.as_secs().max(1).to_string().parse().expect("a number"),
@@ -131,7 +138,10 @@ async fn login(State(server): State<Arc<ServerState>>, request: Request) -> Resp
             let to = if second_factor_done {
                 next
             } else {
-                format!("/login/totp?next={}", crate::web::context::percent_encode(&next))
+                format!(
+                    "/login/totp?next={}",
+                    crate::web::context::percent_encode(&next)
+                )
             };
             with_cookie(
                 Redirect::to(&to),
@@ -149,7 +159,11 @@ async fn login(State(server): State<Arc<ServerState>>, request: Request) -> Resp
         }
         Ok(Err(error)) => {
             tracing::error!("login failed: {error}");
-            (StatusCode::INTERNAL_SERVER_ERROR, login_form(&next, &form.name, Some(&error.to_string()))).into_response()
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                login_form(&next, &form.name, Some(&error.to_string())),
+            )
+                .into_response()
         }
         Err(error) => (StatusCode::INTERNAL_SERVER_ERROR, error.to_string()).into_response(),
     }
@@ -185,8 +199,12 @@ async fn totp(State(server): State<Arc<ServerState>>, request: Request) -> Respo
     let Some(cookie) = session_cookie(request.headers()) else {
         return Redirect::to("/login").into_response();
     };
-    let Ok(Form(form)) = Form::<TotpForm>::from_request(request).await else {
-        return (StatusCode::BAD_REQUEST, totp_form("/", Some("enter the code"))).into_response();
+    let Ok(Form(form)) = Form::<TotpForm>::from_request(request, &()).await else {
+        return (
+            StatusCode::BAD_REQUEST,
+            totp_form("/", Some("enter the code")),
+        )
+            .into_response();
     };
     let next = safe_next(form.next.as_deref());
     let outcome = {
@@ -200,7 +218,10 @@ async fn totp(State(server): State<Arc<ServerState>>, request: Request) -> Respo
             if let Err(wait) = server.throttle.check(&name, &address) {
                 return Ok(Some((name, Err(Some(wait)))));
             }
-            match server.accounts.check_second_factor(info.user.id, &form.code) {
+            match server
+                .accounts
+                .check_second_factor(info.user.id, &form.code)
+            {
                 Ok(()) => {
                     let rotated = server.accounts.mark_second_factor_done(&cookie)?;
                     Ok(Some((name, Ok(rotated))))
@@ -236,12 +257,20 @@ async fn totp(State(server): State<Arc<ServerState>>, request: Request) -> Respo
         Ok(Ok(Some((name, Err(Some(wait)))))) => {
             let message = format!("too many failed attempts; wait {} s", wait.as_secs().max(1));
             audit(&name, Err("throttled"));
-            (StatusCode::TOO_MANY_REQUESTS, totp_form(&next, Some(&message))).into_response()
+            (
+                StatusCode::TOO_MANY_REQUESTS,
+                totp_form(&next, Some(&message)),
+            )
+                .into_response()
         }
         Ok(Ok(Some((name, Err(None))))) => {
             server.throttle.failed(&name, &address);
             audit(&name, Err("wrong code"));
-            (StatusCode::UNAUTHORIZED, totp_form(&next, Some("that code is not right; try the next one"))).into_response()
+            (
+                StatusCode::UNAUTHORIZED,
+                totp_form(&next, Some("that code is not right; try the next one")),
+            )
+                .into_response()
         }
         Ok(Err(error)) => (StatusCode::INTERNAL_SERVER_ERROR, error.to_string()).into_response(),
         Err(error) => (StatusCode::INTERNAL_SERVER_ERROR, error.to_string()).into_response(),
@@ -291,8 +320,12 @@ pub struct SetupForm {
 
 async fn setup(State(server): State<Arc<ServerState>>, request: Request) -> Response {
     let address = client_address(&request, server.settings.public_origin.is_some());
-    let Ok(Form(form)) = Form::<SetupForm>::from_request(request).await else {
-        return (StatusCode::BAD_REQUEST, setup_form("", "", Some("fill in every field"))).into_response();
+    let Ok(Form(form)) = Form::<SetupForm>::from_request(request, &()).await else {
+        return (
+            StatusCode::BAD_REQUEST,
+            setup_form("", "", Some("fill in every field")),
+        )
+            .into_response();
     };
     let outcome = {
         let server = server.clone();
@@ -327,7 +360,11 @@ async fn setup(State(server): State<Arc<ServerState>>, request: Request) -> Resp
                 AccountsError::InvalidInput(_) => StatusCode::BAD_REQUEST,
                 _ => StatusCode::FORBIDDEN,
             };
-            (status, setup_form(&form.token, &form.name, Some(&error.to_string()))).into_response()
+            (
+                status,
+                setup_form(&form.token, &form.name, Some(&error.to_string())),
+            )
+                .into_response()
         }
         Err(error) => (StatusCode::INTERNAL_SERVER_ERROR, error.to_string()).into_response(),
     }
@@ -348,7 +385,12 @@ mod tests {
     #[test]
     fn next_stays_on_this_server() {
         assert_eq!(safe_next(Some("/plans?x=1")), "/plans?x=1");
-        for bad in ["//evil.example", "https://evil.example", "\\\\evil", "/\\evil"] {
+        for bad in [
+            "//evil.example",
+            "https://evil.example",
+            "\\\\evil",
+            "/\\evil",
+        ] {
             assert_eq!(safe_next(Some(bad)), "/", "{bad}");
         }
         assert_eq!(safe_next(None), "/");

@@ -39,13 +39,46 @@ fn origin_of_url(url: &str) -> Option<String> {
     Some(format!("{scheme}://{host}"))
 }
 
+/// The peer address of a connection, for handlers (`ConnectInfo<ClientAddress>`), from the
+/// plain and the TLS listener alike.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientAddress(pub SocketAddr);
+
+impl
+    axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, tokio::net::TcpListener>>
+    for ClientAddress
+{
+    fn connect_info(
+        stream: axum::serve::IncomingStream<'_, tokio::net::TcpListener>,
+    ) -> ClientAddress {
+        ClientAddress(*stream.remote_addr())
+    }
+}
+
+impl
+    axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, crate::tls::TlsListener>>
+    for ClientAddress
+{
+    fn connect_info(
+        stream: axum::serve::IncomingStream<'_, crate::tls::TlsListener>,
+    ) -> ClientAddress {
+        ClientAddress(*stream.remote_addr())
+    }
+}
+
 /// The client's address: the peer, or behind a reverse proxy on this machine (a loopback
 /// peer, with `public_url` set) the last address the proxy added to `X-Forwarded-For`.
 pub fn client_address<B>(request: &Request<B>, behind_proxy: bool) -> String {
-    let peer = request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|info| info.0);
+    let extensions = request.extensions();
+    let peer = extensions
+        .get::<ConnectInfo<ClientAddress>>()
+        .map(|info| info.0 .0)
+        .or_else(|| {
+            // In-process tests stand in for the listener with `MockConnectInfo`.
+            extensions
+                .get::<axum::extract::connect_info::MockConnectInfo<ClientAddress>>()
+                .map(|mock| mock.0 .0)
+        });
     let Some(peer) = peer else {
         return "local".to_string();
     };
@@ -100,7 +133,15 @@ mod tests {
             (header::HOST, "127.0.0.1:8470"),
             (header::ORIGIN, "https://backup.example.com"),
         ]);
-        assert!(same_origin(&proxied, Some("https://backup.example.com"), false));
-        assert!(!same_origin(&ours, Some("https://backup.example.com"), false));
+        assert!(same_origin(
+            &proxied,
+            Some("https://backup.example.com"),
+            false
+        ));
+        assert!(!same_origin(
+            &ours,
+            Some("https://backup.example.com"),
+            false
+        ));
     }
 }

@@ -22,14 +22,21 @@ async fn run<T: Send + 'static>(
     let server = server.clone();
     tokio::task::spawn_blocking(move || call(&server))
         .await
-        .map_err(|e| WebError(ApiError::BadRequest(format!("the request was dropped: {e}"))))?
+        .map_err(|e| {
+            WebError(ApiError::BadRequest(format!(
+                "the request was dropped: {e}"
+            )))
+        })?
         .map_err(WebError)
 }
 
 fn user_name(context: &PageContext) -> Result<String, WebError> {
-    context.user_name.clone().ok_or(WebError(ApiError::Forbidden(
-        "only a signed-in user has an account page; API tokens have none".into(),
-    )))
+    context
+        .user_name
+        .clone()
+        .ok_or(WebError(ApiError::Forbidden(
+            "only a signed-in user has an account page; API tokens have none".into(),
+        )))
 }
 
 pub async fn account(
@@ -75,14 +82,24 @@ pub async fn begin_totp(
         Ok(s.accounts.begin_totp(user.id, "cairn")?)
     })
     .await?;
-    Ok(page(&context, Section::Account, "Set up a second factor", totp_enrolment_body(&context, &enrolment.qr_svg, &enrolment.secret_base32, None)))
+    Ok(page(
+        &context,
+        Section::Account,
+        "Set up a second factor",
+        totp_enrolment_body(&context, &enrolment.qr_svg, &enrolment.secret_base32, None),
+    ))
 }
 
-fn totp_enrolment_body(context: &PageContext, qr_svg: &str, secret: &str, error: Option<&str>) -> Markup {
+fn totp_enrolment_body(
+    context: &PageContext,
+    qr_svg: &str,
+    secret: &str,
+    error: Option<&str>,
+) -> Markup {
     html! {
         div.panel {
             p { "Scan this code with your authenticator app, then enter the 6-digit code it shows." }
-            figure aria-label="QR code of the TOTP secret" style="max-width:16rem;background:#fff;padding:.5rem" { (trusted_svg(qr_svg)) }
+            figure.qr aria-label="QR code of the TOTP secret" { (trusted_svg(qr_svg)) }
             p { "Or type the secret: " code id="totp-secret" { (secret) } }
             @if let Some(error) = error { p.field-error role="alert" { (error) } }
             form method="post" action="/account/totp/confirm" {
@@ -138,7 +155,10 @@ pub async fn change_password(
     Form(form): Form<PasswordForm>,
 ) -> Result<Redirect, WebError> {
     let name = user_name(&context)?;
-    let result = run(&server, move |s| Ok(s.accounts.set_password(&name, &form.password)?)).await;
+    let result = run(&server, move |s| {
+        Ok(s.accounts.set_password(&name, &form.password)?)
+    })
+    .await;
     Ok(match result {
         Ok(()) => redirect_ok("/login", "password changed; sign in again"),
         Err(error) => redirect_error("/account", &error.to_string()),

@@ -24,7 +24,10 @@ pub async fn list(
     context: PageContext,
     Query(query): Query<AuditPage>,
 ) -> Result<Markup, WebError> {
-    let records = run_admin(&server, &context, move |s| Ok(s.accounts.audit_log(PAGE, query.before)?)).await?;
+    let records = run_admin(&server, &context, move |s| {
+        Ok(s.accounts.audit_log(PAGE, query.before)?)
+    })
+    .await?;
     let body = html! {
         div.table-scroll { table {
             thead { tr { th scope="col" { "When" } th scope="col" { "Who" } th scope="col" { "From" } th scope="col" { "What" } th scope="col" { "Result" } } }
@@ -33,7 +36,7 @@ pub async fn list(
                 td { (record.actor) }
                 td { (record.address) }
                 td { code { (record.action) } }
-                td { @match &record.error { None => span.badge.ok { "ok" }, Some(e) => span.badge.bad title=(e) { (e) } } }
+                td { @if record.result == "ok" { span.badge.ok { "ok" } } @else { span.badge.bad { (record.result) } " " (record.detail.as_deref().unwrap_or("")) } }
             } } }
         } }
         @if records.len() == PAGE {

@@ -113,7 +113,7 @@ pub fn bare_page(title: &str, body: Markup) -> Markup {
                 title { (title) " · cairn" }
                 link rel="stylesheet" href="/assets/app.css";
             }
-            body style="display:block" {
+            body.bare {
                 main.login id="main" {
                     h1 { (title) }
                     (body)

@@ -72,12 +72,19 @@ async fn run_admin<T: Send + 'static>(
 ) -> Result<T, WebError> {
     context
         .principal
-        .require(cairn_access::Action::Administer, cairn_access::Resource::Global)
+        .require(
+            cairn_access::Action::Administer,
+            cairn_access::Resource::Global,
+        )
         .map_err(|e| WebError(e.into()))?;
     let server = server.clone();
     tokio::task::spawn_blocking(move || call(&server))
         .await
-        .map_err(|e| WebError(ApiError::BadRequest(format!("the request was dropped: {e}"))))?
+        .map_err(|e| {
+            WebError(ApiError::BadRequest(format!(
+                "the request was dropped: {e}"
+            )))
+        })?
         .map_err(WebError)
 }
 

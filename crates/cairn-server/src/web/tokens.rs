@@ -85,7 +85,8 @@ pub async fn create(
                 Some(chrono::Utc::now() + chrono::Duration::days(days))
             }
         };
-        Ok(s.accounts.create_token(&form.name, role, scopes, expires, &created_by)?)
+        Ok(s.accounts
+            .create_token(&form.name, role, scopes, expires, &created_by)?)
     })
     .await;
     match result {
@@ -110,7 +111,10 @@ pub async fn revoke(
     Path(name): Path<String>,
 ) -> Redirect {
     let message = format!("token {name} revoked");
-    let result = run_admin(&server, &context, move |s| Ok(s.accounts.revoke_token(&name)?)).await;
+    let result = run_admin(&server, &context, move |s| {
+        Ok(s.accounts.revoke_token(&name)?)
+    })
+    .await;
     match result {
         Ok(()) => redirect_ok("/tokens", &message),
         Err(error) => redirect_error("/tokens", &error.to_string()),

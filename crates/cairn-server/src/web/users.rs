@@ -86,7 +86,10 @@ pub async fn add(
     })
     .await;
     match result {
-        Ok(user) => redirect_ok("/users", &format!("user {} added as {}", user.name, user.role)),
+        Ok(user) => redirect_ok(
+            "/users",
+            &format!("user {} added as {}", user.name, user.role),
+        ),
         Err(error) => redirect_error("/users", &error.to_string()),
     }
 }
@@ -120,7 +123,10 @@ pub async fn reset_second_factor(
     Path(name): Path<String>,
 ) -> Redirect {
     let message = format!("the second factor of {name} is removed");
-    let result = run_admin(&server, &context, move |s| Ok(s.accounts.reset_second_factor(&name)?)).await;
+    let result = run_admin(&server, &context, move |s| {
+        Ok(s.accounts.reset_second_factor(&name)?)
+    })
+    .await;
     match result {
         Ok(()) => redirect_ok("/users", &message),
         Err(error) => redirect_error("/users", &error.to_string()),
@@ -133,7 +139,10 @@ pub async fn remove(
     Path(name): Path<String>,
 ) -> Redirect {
     let message = format!("user {name} removed");
-    let result = run_admin(&server, &context, move |s| Ok(s.accounts.remove_user(&name)?)).await;
+    let result = run_admin(&server, &context, move |s| {
+        Ok(s.accounts.remove_user(&name)?)
+    })
+    .await;
     match result {
         Ok(()) => redirect_ok("/users", &message),
         Err(error) => redirect_error("/users", &error.to_string()),

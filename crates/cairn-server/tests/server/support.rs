@@ -28,7 +28,8 @@ pub struct TestServer {
     pub accounts: Arc<Accounts>,
     pub daemon: Arc<Daemon>,
     pub clock: Clock,
-    pub dir: tempfile::TempDir,
+    /// Holds the state directory for the test's life.
+    pub _dir: tempfile::TempDir,
     /// Every response body the test saw, to search for secrets at the end.
     pub bodies: Mutex<Vec<String>>,
 }
@@ -51,7 +52,13 @@ impl Answer {
             .iter()
             .filter_map(|v| v.to_str().ok())
             .find(|v| v.starts_with("cairn_session=") && !v.contains("Max-Age=0"))
-            .map(|v| v.split(';').next().unwrap().trim_start_matches("cairn_session=").to_string())
+            .map(|v| {
+                v.split(';')
+                    .next()
+                    .unwrap()
+                    .trim_start_matches("cairn_session=")
+                    .to_string()
+            })
     }
 
     pub fn location(&self) -> String {
@@ -157,14 +164,16 @@ impl TestServer {
             throttle: LoginThrottle::new(now),
             settings: ServerSettings::from_config(&server_config),
         });
-        let peer: SocketAddr = "192.0.2.10:50000".parse().unwrap();
+        let peer = cairn_server::auth::origin::ClientAddress(
+            "192.0.2.10:50000".parse::<SocketAddr>().unwrap(),
+        );
         let app = tcp_app(server).layer(MockConnectInfo(peer));
         TestServer {
             app,
             accounts,
             daemon,
             clock,
-            dir,
+            _dir: dir,
             bodies: Mutex::new(Vec::new()),
         }
     }
@@ -174,8 +183,18 @@ impl TestServer {
         *now += chrono::Duration::from_std(by).unwrap();
     }
 
-    pub async fn send(&self, method: Method, path: &str, auth: &Auth, body: Option<Body>, content_type: Option<&str>) -> Answer {
-        let mut request = Request::builder().method(method).uri(path).header(header::HOST, HOST);
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        auth: &Auth,
+        body: Option<Body>,
+        content_type: Option<&str>,
+    ) -> Answer {
+        let mut request = Request::builder()
+            .method(method)
+            .uri(path)
+            .header(header::HOST, HOST);
         request = request.header(header::ORIGIN, auth.origin.unwrap_or(ORIGIN));
         if let Some(cookie) = &auth.cookie {
             request = request.header(header::COOKIE, format!("cairn_session={cookie}"));
@@ -196,7 +215,11 @@ impl TestServer {
         let bytes = response.into_body().collect().await.unwrap().to_bytes();
         let body = String::from_utf8_lossy(&bytes).into_owned();
         self.bodies.lock().unwrap().push(body.clone());
-        Answer { status, headers, body }
+        Answer {
+            status,
+            headers,
+            body,
+        }
     }
 
     pub async fn get(&self, path: &str, auth: &Auth) -> Answer {
@@ -204,7 +227,14 @@ impl TestServer {
     }
 
     pub async fn post_json(&self, path: &str, auth: &Auth, body: serde_json::Value) -> Answer {
-        self.send(Method::POST, path, auth, Some(Body::from(body.to_string())), Some("application/json")).await
+        self.send(
+            Method::POST,
+            path,
+            auth,
+            Some(Body::from(body.to_string())),
+            Some("application/json"),
+        )
+        .await
     }
 
     pub async fn post_form(&self, path: &str, auth: &Auth, fields: &[(&str, &str)]) -> Answer {
@@ -212,14 +242,29 @@ impl TestServer {
             .iter()
             .map(|(k, v)| format!("{k}={}", cairn_server::web::context::percent_encode(v)))
             .collect();
-        self.send(Method::POST, path, auth, Some(Body::from(body.join("&"))), Some("application/x-www-form-urlencoded")).await
+        self.send(
+            Method::POST,
+            path,
+            auth,
+            Some(Body::from(body.join("&"))),
+            Some("application/x-www-form-urlencoded"),
+        )
+        .await
     }
 
     /// An admin through the setup link, signed in: the session cookie and its CSRF token.
     pub async fn admin_session(&self) -> Auth {
         let token = self.accounts.setup_token().unwrap().expect("no user yet");
         let answer = self
-            .post_form("/setup", &Auth::default(), &[("token", &token), ("name", "admin"), ("password", ADMIN_PASSWORD)])
+            .post_form(
+                "/setup",
+                &Auth::default(),
+                &[
+                    ("token", &token),
+                    ("name", "admin"),
+                    ("password", ADMIN_PASSWORD),
+                ],
+            )
             .await;
         assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.body);
         self.session_of(answer.session_cookie().expect("setup signs in"))
@@ -228,14 +273,27 @@ impl TestServer {
     /// Signs `name` in with `password` (no second factor).
     pub async fn login(&self, name: &str, password: &str) -> Auth {
         let answer = self
-            .post_form("/login", &Auth::default(), &[("name", name), ("password", password)])
+            .post_form(
+                "/login",
+                &Auth::default(),
+                &[("name", name), ("password", password)],
+            )
             .await;
-        assert_eq!(answer.status, StatusCode::SEE_OTHER, "login of {name}: {}", answer.body);
+        assert_eq!(
+            answer.status,
+            StatusCode::SEE_OTHER,
+            "login of {name}: {}",
+            answer.body
+        );
         self.session_of(answer.session_cookie().expect("a session cookie"))
     }
 
     pub fn session_of(&self, cookie: String) -> Auth {
-        let info = self.accounts.session(&cookie).unwrap().expect("a live session");
+        let info = self
+            .accounts
+            .session(&cookie)
+            .unwrap()
+            .expect("a live session");
         Auth {
             cookie: Some(cookie),
             csrf: Some(info.csrf_token),
@@ -246,14 +304,20 @@ impl TestServer {
     /// A token of `role` with `scopes`, made directly in the accounts.
     pub fn token(&self, name: &str, role: Role, scopes: &[&str]) -> String {
         let scopes = Scopes::parse_all(scopes.iter().copied()).unwrap();
-        self.accounts.create_token(name, role, scopes, None, "test").unwrap().1
+        self.accounts
+            .create_token(name, role, scopes, None, "test")
+            .unwrap()
+            .1
     }
 
     /// Fails if any body the test saw holds one of `secrets`.
     pub fn assert_no_body_contains(&self, secrets: &[&str]) {
         for body in self.bodies.lock().unwrap().iter() {
             for secret in secrets {
-                assert!(!body.contains(secret), "a response holds the secret {secret:?}: {body}");
+                assert!(
+                    !body.contains(secret),
+                    "a response holds the secret {secret:?}: {body}"
+                );
             }
         }
     }
@@ -266,3 +330,26 @@ type StreamsFn = fn(
 ) -> cairn_jobs::Result<Vec<cairn_repo::backup::StreamEntry>>;
 
 static STREAMS_OF: StreamsFn = cairn_jobs::dumps::streams_of;
+
+/// The current TOTP code of a base32 seed (RFC 4648, no padding), as an app would show it.
+pub fn totp_code(base32: &str, at: DateTime<Utc>) -> String {
+    let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let mut bits: u64 = 0;
+    let mut count = 0;
+    let mut seed = Vec::new();
+    for c in base32.trim_end_matches('=').bytes() {
+        let value = alphabet
+            .iter()
+            .position(|a| *a == c.to_ascii_uppercase())
+            .expect("base32") as u64;
+        bits = (bits << 5) | value;
+        count += 5;
+        if count >= 8 {
+            count -= 8;
+            seed.push((bits >> count) as u8);
+            bits &= (1 << count) - 1;
+        }
+    }
+    let code = cairn_access::totp::code_at_step(&seed, cairn_access::totp::step_of(at));
+    format!("{code:06}")
+}

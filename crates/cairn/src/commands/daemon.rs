@@ -37,6 +37,8 @@ pub fn run(global: &GlobalArgs) -> Result<u8> {
 async fn serve(global: &GlobalArgs, config: cairn_config::Config) -> Result<u8> {
     let socket = socket_path(&config.state_dir);
     let metrics_listen = config.daemon.metrics_listen;
+    let config_server = config.server.clone();
+    let state_dir = config.state_dir.clone();
     // The notifier records its deliveries through a connection of its own.
     let deliveries = Arc::new(
         cairn_state::StateStore::open(&config.state_dir)
@@ -84,6 +86,10 @@ async fn serve(global: &GlobalArgs, config: cairn_config::Config) -> Result<u8> 
         }
         None => None,
     };
+    let web_task = match config_server {
+        Some(server) => Some(start_web(&state_dir, server, daemon.clone(), stopped()).await?),
+        None => None,
+    };
     let engine = tokio::spawn(daemon.clone().run());
     tracing::info!("cairn daemon ready; API on {}", socket.display());
     notify_systemd("READY=1");
@@ -107,6 +113,11 @@ async fn serve(global: &GlobalArgs, config: cairn_config::Config) -> Result<u8> 
     if let Some(task) = metrics_task {
         let _ = task.await;
     }
+    if let Some(task) = web_task {
+        if let Ok(Err(error)) = task.await {
+            tracing::error!("{error}");
+        }
+    }
     let _ = std::fs::remove_file(&socket);
     if !clean {
         tracing::warn!(
@@ -116,6 +127,62 @@ async fn serve(global: &GlobalArgs, config: cairn_config::Config) -> Result<u8> 
         cairn_repo::lock::release_held_locks();
     }
     Ok(0)
+}
+
+/// Starts the web UI and API on `[server] listen`; with no user yet, prints the one-time
+/// setup link (on stdout, where the person who started the daemon looks).
+async fn start_web(
+    state_dir: &std::path::Path,
+    server: cairn_config::Server,
+    daemon: Arc<Daemon>,
+    stopped: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<tokio::task::JoinHandle<Result<(), cairn_server::serve::ServeError>>> {
+    let state = Arc::new(
+        cairn_state::StateStore::open(state_dir)
+            .with_context(|| format!("cannot open the state in {}", state_dir.display()))?,
+    );
+    let key = Arc::new(cairn_access::InstanceKey::load_or_create(state_dir)?);
+    let clock = cairn_access::accounts::system_clock();
+    let accounts = Arc::new(cairn_access::Accounts::new(
+        state,
+        key,
+        clock.clone(),
+        cairn_access::SessionPolicy {
+            idle: server.session_idle_timeout.as_std(),
+            max_age: server.session_max_age.as_std(),
+        },
+    ));
+    if let Some(tls) = &server.tls {
+        // Fail at start, not at the first connection.
+        cairn_server::tls::acceptor(&tls.cert, &tls.key)?;
+    }
+    let listener = tokio::net::TcpListener::bind(server.listen)
+        .await
+        .with_context(|| format!("cannot listen on {} for the web UI", server.listen))?;
+    let local = listener.local_addr()?;
+    let scheme = if server.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    let base = server
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("{scheme}://{local}"));
+    if let Some(token) = accounts.setup_token()? {
+        println!("cairn has no user yet. Create the first administrator at:\n  {base}/setup?token={token}\n(the link works once; a restart prints a new one)");
+    }
+    tracing::info!("web UI and API on {base}");
+    let settings = cairn_server::app::ServerSettings::from_config(&server);
+    let app = cairn_server::app::tcp_app(Arc::new(cairn_server::app::ServerState {
+        daemon,
+        accounts,
+        throttle: cairn_access::LoginThrottle::new(clock),
+        settings,
+    }));
+    Ok(tokio::spawn(async move {
+        cairn_server::serve::serve_app(listener, app, server.tls.as_ref(), stopped).await
+    }))
 }
 
 async fn metrics(
