@@ -160,6 +160,11 @@ impl Daemon {
         &self.state
     }
 
+    /// The state store, shared (for work that outlives a borrow, e.g. a test notification).
+    pub fn state_handle(&self) -> Arc<StateStore> {
+        self.state.clone()
+    }
+
     pub fn now(&self) -> DateTime<Utc> {
         (self.options.clock)()
     }

@@ -2,8 +2,10 @@
 //! and `/metrics` at the root, as Prometheus expects it.
 
 pub mod accounts;
+pub mod drills;
 mod health;
 mod jobs;
+pub mod notifications;
 pub mod openapi;
 mod plans;
 
@@ -32,6 +34,12 @@ pub fn routes(daemon: Arc<Daemon>) -> Router {
         .route("/api/v1/jobs/{id}/events", get(jobs::events))
         .route("/api/v1/jobs/{id}/cancel", post(jobs::cancel))
         .route("/api/v1/jobs/{id}/retry", post(jobs::retry))
+        .route("/api/v1/drills", get(drills::list))
+        .route("/api/v1/notifications", get(notifications::list))
+        .route(
+            "/api/v1/notifications/{name}/test",
+            post(notifications::test),
+        )
         .route("/api/v1/plans", get(plans::list))
         .route("/api/v1/plans/{name}/run", post(plans::run))
         .route("/metrics", get(health::metrics))

@@ -13,6 +13,7 @@ pub enum Section {
     Plans,
     Queue,
     Drills,
+    Notifications,
     Users,
     Tokens,
     Audit,
@@ -27,6 +28,7 @@ impl Section {
             Section::Plans => ("/plans", "Plans"),
             Section::Queue => ("/queue", "Queue"),
             Section::Drills => ("/drills", "Drills"),
+            Section::Notifications => ("/notifications", "Notifications"),
             Section::Users => ("/users", "Users"),
             Section::Tokens => ("/tokens", "API tokens"),
             Section::Audit => ("/audit", "Audit log"),
@@ -43,6 +45,7 @@ pub fn page(context: &PageContext, section: Section, title: &str, body: Markup) 
         Section::Plans,
         Section::Queue,
         Section::Drills,
+        Section::Notifications,
     ];
     if context.is_admin() {
         sections.extend([Section::Users, Section::Tokens, Section::Audit]);

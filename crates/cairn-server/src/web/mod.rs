@@ -13,8 +13,10 @@ pub mod assets;
 pub mod audit;
 pub mod context;
 pub mod dashboard;
+pub mod drills;
 pub mod format;
 pub mod layout;
+pub mod notifications;
 pub mod plans;
 pub mod queue;
 pub mod tokens;
@@ -38,6 +40,9 @@ pub fn routes(daemon: Arc<Daemon>) -> Router {
         .route("/", get(dashboard::dashboard))
         .route("/plans", get(plans::list))
         .route("/plans/{name}/run", post(plans::run))
+        .route("/drills", get(drills::list))
+        .route("/notifications", get(notifications::list))
+        .route("/notifications/{name}/test", post(notifications::test))
         .route("/queue", get(queue::queue))
         .route("/jobs/{id}", get(queue::job))
         .route("/jobs/{id}/cancel", post(queue::cancel))
