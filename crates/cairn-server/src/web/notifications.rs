@@ -18,7 +18,7 @@ pub async fn list(
     State(daemon): State<Arc<Daemon>>,
     context: PageContext,
 ) -> Result<Markup, WebError> {
-    let channels = blocking_page(&daemon, |daemon| channels(daemon)).await?;
+    let channels = blocking_page(&daemon, channels).await?;
     let may_test = context.may(Action::Run, Resource::Global);
     let body = html! {
         @if channels.is_empty() {
