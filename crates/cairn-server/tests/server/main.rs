@@ -5,3 +5,4 @@
 mod auth;
 mod roles;
 mod support;
+mod tls;
