@@ -7,12 +7,13 @@ use axum::extract::State;
 use cairn_access::{Action, Resource};
 use cairn_jobs::daemon::status::PlanStatus;
 use cairn_jobs::daemon::Daemon;
-use cairn_state::JobState;
+use cairn_state::{JobKind, JobState};
 use maud::{html, Markup};
 
 use super::context::PageContext;
-use super::format::{relative, state_badge};
+use super::format::{bytes, relative, state_badge};
 use super::layout::{page, Section};
+use super::sparkline::sparkline;
 use super::{blocking_page, WebError};
 
 /// How a plan stands, worst first.
@@ -54,7 +55,7 @@ pub async fn dashboard(
     State(daemon): State<Arc<Daemon>>,
     context: PageContext,
 ) -> Result<Markup, WebError> {
-    let (plans, counts, now) = blocking_page(&daemon, {
+    let (plans, counts, now, growth) = blocking_page(&daemon, {
         let context = context.clone();
         move |daemon| {
             let mut plans: Vec<PlanStatus> = daemon
@@ -71,7 +72,11 @@ pub async fn dashboard(
                 })
                 .collect();
             plans.sort_by(|a, b| (Health::of(a), &a.name).cmp(&(Health::of(b), &b.name)));
-            Ok((plans, daemon.state().job_counts()?, daemon.now()))
+            let mut growth = std::collections::HashMap::new();
+            for plan in &plans {
+                growth.insert(plan.name.clone(), growth_of(daemon, &plan.name)?);
+            }
+            Ok((plans, daemon.state().job_counts()?, daemon.now(), growth))
         }
     })
     .await?;
@@ -107,6 +112,7 @@ pub async fn dashboard(
                         th scope="col" { "Next run" }
                         th scope="col" class="hide-narrow" { "Offsite" }
                         th scope="col" class="hide-narrow" { "Last drill" }
+                        th scope="col" class="hide-narrow" { "Growth" }
                         th scope="col" { span.skip { "Actions" } }
                     } }
                     tbody {
@@ -132,6 +138,12 @@ pub async fn dashboard(
                                         None => span.muted { "none" },
                                     }
                                 }
+                                td class="hide-narrow" {
+                                    @if let Some(series) = growth.get(&plan.name) {
+                                        (sparkline(series, &format!("bytes added by the last {} backups of {}", series.len(), plan.name)))
+                                        @if let Some(total) = series.last() { " " span.muted { (bytes(*total)) } }
+                                    }
+                                }
                                 td {
                                     @if context.may(Action::Run, Resource::Plan { name: &plan.name, repository: &plan.repository }) {
                                         form.inline method="post" action={ "/plans/" (plan.name) "/run" } {
@@ -148,6 +160,31 @@ pub async fn dashboard(
         }
     };
     Ok(page(&context, Section::Dashboard, "Dashboard", body))
+}
+
+/// How many backups the growth line covers.
+const GROWTH_BACKUPS: usize = 20;
+
+/// The repository's growth through the plan's last successful backups: the running total of
+/// the bytes each added (after deduplication and compression), oldest first.
+fn growth_of(daemon: &Daemon, plan: &str) -> Result<Vec<u64>, crate::ApiError> {
+    let mut added: Vec<u64> = daemon
+        .state()
+        .jobs(Some(plan), GROWTH_BACKUPS * 3)?
+        .into_iter()
+        .filter(|job| job.kind == JobKind::Backup && job.state == JobState::Succeeded)
+        .filter_map(|job| job.bytes_added)
+        .take(GROWTH_BACKUPS)
+        .collect();
+    added.reverse();
+    let mut total = 0;
+    Ok(added
+        .into_iter()
+        .map(|b| {
+            total += b;
+            total
+        })
+        .collect())
 }
 
 #[cfg(test)]

@@ -19,6 +19,7 @@ pub mod layout;
 pub mod notifications;
 pub mod plans;
 pub mod queue;
+pub mod sparkline;
 pub mod tokens;
 pub mod users;
 
