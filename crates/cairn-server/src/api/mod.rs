@@ -8,6 +8,7 @@ mod jobs;
 pub mod notifications;
 pub mod openapi;
 mod plans;
+pub mod settings;
 
 use std::sync::Arc;
 
@@ -40,6 +41,7 @@ pub fn routes(daemon: Arc<Daemon>) -> Router {
             "/api/v1/notifications/{name}/test",
             post(notifications::test),
         )
+        .route("/api/v1/settings", get(settings::get))
         .route("/api/v1/plans", get(plans::list))
         .route("/api/v1/plans/{name}/run", post(plans::run))
         .route("/metrics", get(health::metrics))

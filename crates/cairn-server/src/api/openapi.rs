@@ -34,6 +34,7 @@ use crate::auth::Caller;
         super::accounts::create_token,
         super::accounts::revoke_token,
         super::accounts::audit,
+        super::settings::get,
         super::plans::list,
         super::plans::run,
         openapi,

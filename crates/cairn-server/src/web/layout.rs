@@ -17,6 +17,7 @@ pub enum Section {
     Users,
     Tokens,
     Audit,
+    Settings,
     Account,
 }
 
@@ -32,6 +33,7 @@ impl Section {
             Section::Users => ("/users", "Users"),
             Section::Tokens => ("/tokens", "API tokens"),
             Section::Audit => ("/audit", "Audit log"),
+            Section::Settings => ("/settings", "Settings"),
             Section::Account => ("/account", "My account"),
         }
     }
@@ -48,7 +50,12 @@ pub fn page(context: &PageContext, section: Section, title: &str, body: Markup) 
         Section::Notifications,
     ];
     if context.is_admin() {
-        sections.extend([Section::Users, Section::Tokens, Section::Audit]);
+        sections.extend([
+            Section::Users,
+            Section::Tokens,
+            Section::Audit,
+            Section::Settings,
+        ]);
     }
     if context.user_name.is_some() {
         sections.push(Section::Account);

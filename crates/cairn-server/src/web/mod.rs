@@ -19,6 +19,7 @@ pub mod layout;
 pub mod notifications;
 pub mod plans;
 pub mod queue;
+pub mod settings;
 pub mod sparkline;
 pub mod tokens;
 pub mod users;
@@ -44,6 +45,7 @@ pub fn routes(daemon: Arc<Daemon>) -> Router {
         .route("/drills", get(drills::list))
         .route("/notifications", get(notifications::list))
         .route("/notifications/{name}/test", post(notifications::test))
+        .route("/settings", get(settings::show))
         .route("/queue", get(queue::queue))
         .route("/jobs/{id}", get(queue::job))
         .route("/jobs/{id}/cancel", post(queue::cancel))

@@ -22,6 +22,9 @@ fn calls() -> Vec<(Method, &'static str, Option<serde_json::Value>, Role)> {
         (Method::GET, "/api/v1/users", None, Role::Admin),
         (Method::GET, "/api/v1/tokens", None, Role::Admin),
         (Method::GET, "/api/v1/audit", None, Role::Admin),
+        (Method::GET, "/api/v1/settings", None, Role::Admin),
+        (Method::GET, "/api/v1/drills", None, Role::Viewer),
+        (Method::GET, "/api/v1/notifications", None, Role::Viewer),
         (
             Method::POST,
             "/api/v1/users",
