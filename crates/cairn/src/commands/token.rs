@@ -59,7 +59,7 @@ pub fn run(global: &GlobalArgs, command: TokenCommand) -> Result<u8> {
                 println!(
                     "{:<20} {:<9} {:<24} {:<16} {:<16} {:<16} {state}",
                     token.name,
-                    token.role,
+                    token.role.as_str(),
                     token.scopes.to_string(),
                     json_time(&json!(token.created_at)),
                     json_time(&json!(token.expires_at)),

@@ -66,7 +66,7 @@ fn list(global: &GlobalArgs, accounts: &Accounts) -> Result<()> {
         println!(
             "{:<24} {:<9} {:<4} {}",
             user.name,
-            user.role,
+            user.role.as_str(),
             if user.totp_enabled { "on" } else { "off" },
             crate::format::json_time(&json!(user.created_at))
         );
