@@ -132,6 +132,53 @@ pub enum Command {
     Notify(NotifyCommand),
     /// Restore drills: each plan's last drill, or run one now
     Drills(DrillsArgs),
+    /// Users of the web server: add, list, remove, passwd, reset-2fa
+    #[command(subcommand)]
+    User(UserCommand),
+    /// API tokens of the web server: create, list, revoke
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Add a user; the password comes from --password-file, standard input or a prompt
+    Add {
+        name: String,
+        /// admin (everything), operator (run, restore, download) or viewer (read only)
+        #[arg(long)]
+        role: String,
+    },
+    /// List the users with their role and whether 2FA is on
+    List,
+    /// Remove a user and end its sessions (the last admin stays)
+    Remove { name: String },
+    /// Set a user's password (from --password-file, standard input or a prompt); ends its sessions
+    Passwd { name: String },
+    /// Turn a user's second factor off (a lost phone): TOTP and recovery codes
+    #[command(name = "reset-2fa")]
+    Reset2fa { name: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create an API token and print it, alone, on standard output (it is not shown again)
+    Create {
+        name: String,
+        /// admin, operator or viewer
+        #[arg(long)]
+        role: String,
+        /// Limit the token: *, repo:NAME, plan:NAME, !repo:NAME, !plan:NAME (repeatable)
+        #[arg(long = "scope", value_name = "SCOPE")]
+        scopes: Vec<String>,
+        /// The token stops working after this long (e.g. 90d, 12h)
+        #[arg(long, value_name = "DURATION")]
+        expires: Option<String>,
+    },
+    /// List the tokens (never the tokens themselves)
+    List,
+    /// Revoke a token: it stops working at once
+    Revoke { name: String },
 }
 
 #[derive(Debug, Args)]

@@ -28,7 +28,9 @@ mod run;
 mod snapshots;
 mod stats;
 mod tag;
+mod token;
 mod unlock;
+mod user;
 
 use anyhow::Result;
 use cairn_repo::snapshots::SnapshotFilter;
@@ -68,6 +70,8 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Jobs(args) => jobs::run(global, args),
         Command::Status(args) => jobs::status(global, args),
         Command::Notify(command) => notify::run(global, command),
+        Command::User(command) => user::run(global, command),
+        Command::Token(command) => token::run(global, command),
     }
 }
 

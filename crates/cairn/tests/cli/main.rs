@@ -3,6 +3,7 @@
 
 mod support;
 
+mod accounts;
 mod browse_more;
 mod commands;
 mod config;
