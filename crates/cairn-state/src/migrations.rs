@@ -89,6 +89,12 @@ pub const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX drill_reports_by_plan ON drill_reports (plan, at);
     "#,
+    // 6 (on main, after the 5th step another branch brings): what a job was asked to do,
+    // beyond its kind, plan and repository (a restore's snapshot, path, target and patterns),
+    // as JSON, so a queued job runs, and a retry repeats, exactly what was asked.
+    r#"
+    ALTER TABLE jobs ADD COLUMN request TEXT;
+    "#,
 ];
 
 /// The schema version this cairn writes.

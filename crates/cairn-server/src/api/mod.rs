@@ -1,10 +1,15 @@
 //! The API tree mirrors the URL tree: `/api/v1/health`, `/api/v1/jobs…`, `/api/v1/plans…`,
+//! `/api/v1/repositories…` (`repositories`, `browse`, `download`, `restore`),
 //! and `/metrics` at the root, as Prometheus expects it.
 
+mod browse;
+mod download;
 mod health;
 mod jobs;
 pub mod openapi;
 mod plans;
+mod repositories;
+mod restore;
 
 use std::sync::Arc;
 
@@ -33,6 +38,14 @@ pub fn routes(daemon: Arc<Daemon>) -> Router {
         .route("/api/v1/jobs/{id}/retry", post(jobs::retry))
         .route("/api/v1/plans", get(plans::list))
         .route("/api/v1/plans/{name}/run", post(plans::run))
+        .route("/api/v1/repositories", get(repositories::list))
+        .route("/api/v1/repositories/{repo}/snapshots", get(repositories::snapshots))
+        .route("/api/v1/repositories/{repo}/snapshots/{snapshot}/tree", get(browse::tree))
+        .route("/api/v1/repositories/{repo}/snapshots/{snapshot}/download", get(download::download))
+        .route("/api/v1/repositories/{repo}/snapshots/{snapshot}/archive", get(download::archive))
+        .route("/api/v1/repositories/{repo}/history", get(browse::history))
+        .route("/api/v1/repositories/{repo}/search", get(browse::search))
+        .route("/api/v1/repositories/{repo}/restore", post(restore::restore))
         .route("/metrics", get(health::metrics))
         .with_state(daemon)
 }
