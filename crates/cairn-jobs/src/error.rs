@@ -38,6 +38,10 @@ pub enum JobError {
     /// The request cannot be carried out as given (an unknown plan, a missing dump).
     #[error("{0}")]
     InvalidInput(String),
+
+    /// What the request names does not exist (a repository not in the config).
+    #[error("{0}")]
+    NotFound(String),
 }
 
 impl JobError {

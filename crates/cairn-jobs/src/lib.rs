@@ -10,6 +10,9 @@
 //!   email), retried, each delivery recorded in the state database.
 //! - [`dumps`] — a plan's databases (PostgreSQL, MariaDB, SQLite) as backup streams.
 //! - [`restore_db`] — one database dump of a snapshot back into its server (or a file).
+//! - [`browse`] — configured repositories browsed by name (snapshots, directories, file
+//!   versions, search, downloads, archives) through a cache of opened repositories, and
+//!   restores run as daemon jobs.
 //! - [`runner`] — a plan's chain (hooks, backup with dumps, forget, prune, check, offsite),
 //!   each run a job in the state database.
 //! - [`drill`] — restore drills: a verified sample restore, dumps loaded into throwaway
@@ -22,6 +25,7 @@
 //! - Nothing here parses the config or serves HTTP: the config comes in as
 //!   [`cairn_config::Config`], results go out as state records.
 
+pub mod browse;
 pub mod daemon;
 pub mod drill;
 pub mod dumps;

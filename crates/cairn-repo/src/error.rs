@@ -74,6 +74,15 @@ pub enum RepoError {
 
     #[error("interrupted")]
     Interrupted,
+
+    /// A path inside a snapshot that could escape or confuse the snapshot root (`..`, `.`,
+    /// empty components, relative); refused before anything is read.
+    #[error("path {path:?} is not allowed: {reason}; give an absolute path inside the snapshot such as /etc/hosts")]
+    UnsafePath { path: String, reason: String },
+
+    /// A path inside a snapshot that names no entry.
+    #[error("{path} is not in snapshot {snapshot}; browse its parent directory to see what it holds")]
+    NoSuchPath { path: String, snapshot: String },
 }
 
 pub type Result<T> = std::result::Result<T, RepoError>;
@@ -110,7 +119,8 @@ impl RepoError {
             RepoError::Corrupt { .. } | RepoError::BlobNotIndexed { .. } => ErrorKind::Corrupt,
             RepoError::Locked { .. } => ErrorKind::Locked,
             RepoError::LockLost { .. } => ErrorKind::LockLost,
-            RepoError::InvalidInput(_) => ErrorKind::InvalidInput,
+            RepoError::InvalidInput(_) | RepoError::UnsafePath { .. } => ErrorKind::InvalidInput,
+            RepoError::NoSuchPath { .. } => ErrorKind::NotFound,
             RepoError::Io { source, .. } => match source.kind() {
                 io::ErrorKind::NotFound => ErrorKind::NotFound,
                 _ => ErrorKind::Other,

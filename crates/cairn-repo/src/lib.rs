@@ -11,6 +11,8 @@
 //! - [`tree_io`]: reading blobs and trees; walking a snapshot.
 //! - [`snapshots`]: listing and resolving snapshots.
 //! - [`find`]: entries matching patterns across snapshots, shared trees searched once.
+//! - [`browse`]: one directory, one file's versions, a name search, byte ranges and archives
+//!   (what the server's file browser and downloads call).
 //! - [`diff`]: what changed between two snapshots, identical subtrees skipped.
 //! - [`stats`]: sizes and counts of snapshots in restic's four counting modes.
 //! - [`backup`]: the backup pipeline.
@@ -36,6 +38,7 @@
 pub mod backup;
 pub mod blob_codec;
 pub mod blob_writer;
+pub mod browse;
 pub mod buffer_pool;
 pub mod cache;
 pub mod check;

@@ -40,12 +40,20 @@ impl From<StateError> for ApiError {
 impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
-            ApiError::NotFound(_) | ApiError::Job(JobError::State(StateError::NoSuchJob(_))) => {
-                StatusCode::NOT_FOUND
-            }
+            ApiError::NotFound(_)
+            | ApiError::Job(JobError::State(StateError::NoSuchJob(_)))
+            | ApiError::Job(JobError::NotFound(_)) => StatusCode::NOT_FOUND,
             ApiError::BadRequest(_) | ApiError::Job(JobError::InvalidInput(_)) => {
                 StatusCode::BAD_REQUEST
             }
+            // The engine's kinds: a bad path, pattern or snapshot name is the caller's.
+            ApiError::Job(JobError::Repo(e)) => match e.kind() {
+                cairn_repo::ErrorKind::InvalidInput => StatusCode::BAD_REQUEST,
+                cairn_repo::ErrorKind::NotFound => StatusCode::NOT_FOUND,
+                cairn_repo::ErrorKind::Locked => StatusCode::CONFLICT,
+                cairn_repo::ErrorKind::Transient => StatusCode::SERVICE_UNAVAILABLE,
+                _ => StatusCode::INTERNAL_SERVER_ERROR,
+            },
             ApiError::Unauthenticated => StatusCode::UNAUTHORIZED,
             ApiError::Accounts(error) => {
                 use cairn_access::AccountsError as E;

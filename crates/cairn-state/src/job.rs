@@ -128,6 +128,9 @@ pub struct NewJob {
     pub retry_of: Option<JobId>,
     /// A queued job waits until then (a retry's backoff).
     pub not_before: Option<DateTime<Utc>>,
+    /// What the job was asked to do beyond its kind, plan and repository (a restore's
+    /// snapshot, path, target and patterns), as the job kind's runner reads it.
+    pub request: Option<serde_json::Value>,
 }
 
 impl NewJob {
@@ -149,6 +152,7 @@ impl NewJob {
             attempt: 1,
             retry_of: None,
             not_before: None,
+            request: None,
         }
     }
 }
@@ -179,6 +183,8 @@ pub struct JobRecord {
     pub not_before: Option<DateTime<Utc>>,
     /// The latest progress the job reported (a JSON object), while it runs and after.
     pub progress: Option<serde_json::Value>,
+    /// What the job was asked to do ([`NewJob::request`]).
+    pub request: Option<serde_json::Value>,
 }
 
 /// One step of a job.

@@ -147,6 +147,12 @@ pub const MIGRATIONS: &[&str] = &[
         created_at INTEGER NOT NULL
     );
     "#,
+    // 6: what a job was asked to do,
+    // beyond its kind, plan and repository (a restore's snapshot, path, target and patterns),
+    // as JSON, so a queued job runs, and a retry repeats, exactly what was asked.
+    r#"
+    ALTER TABLE jobs ADD COLUMN request TEXT;
+    "#,
 ];
 
 /// The schema version this cairn writes.

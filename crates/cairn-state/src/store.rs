@@ -127,8 +127,8 @@ impl StateStore {
         self.with(|c| {
             c.execute(
                 "INSERT INTO jobs (kind, plan, repository, state, trigger, dry_run, created_at, \
-                 started_at, attempt, retry_of, not_before) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                 started_at, attempt, retry_of, not_before, request) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
                 params![
                     job.kind.as_str(),
                     job.plan,
@@ -141,6 +141,7 @@ impl StateStore {
                     job.attempt,
                     job.retry_of,
                     job.not_before.map(millis),
+                    job.request.as_ref().map(|r| r.to_string()),
                 ],
             )?;
             Ok(c.last_insert_rowid())
@@ -501,7 +502,7 @@ pub struct JobEnd {
 
 const JOB_COLUMNS: &str = "SELECT id, kind, plan, repository, state, trigger, dry_run, \
     created_at, started_at, finished_at, snapshot, bytes_added, error, attempt, retry_of, \
-    not_before, progress FROM jobs";
+    not_before, progress, request FROM jobs";
 
 /// A job row; the enums are parsed afterwards so a bad value is our error, not SQLite's.
 fn job_from_row(r: &Row<'_>) -> rusqlite::Result<Result<JobRecord>> {
@@ -526,6 +527,9 @@ fn job_from_row(r: &Row<'_>) -> rusqlite::Result<Result<JobRecord>> {
             not_before: r.get::<_, Option<i64>>(15)?.map(from_millis),
             progress: r
                 .get::<_, Option<String>>(16)?
+                .and_then(|text| serde_json::from_str(&text).ok()),
+            request: r
+                .get::<_, Option<String>>(17)?
                 .and_then(|text| serde_json::from_str(&text).ok()),
         })
     };

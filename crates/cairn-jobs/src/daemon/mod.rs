@@ -121,6 +121,8 @@ pub struct Daemon {
     /// Set on shutdown: no new job starts.
     stopping: AtomicBool,
     started: DateTime<Utc>,
+    /// Repositories opened for browsing, dropped when a job on them ends.
+    browser: crate::browse::Browser,
     options: DaemonOptions,
 }
 
@@ -139,6 +141,7 @@ impl Daemon {
             events,
             stopping: AtomicBool::new(false),
             started: now,
+            browser: crate::browse::Browser::new(options.open.clone()),
             options,
         });
         daemon.recover_interrupted()?;
@@ -171,6 +174,11 @@ impl Daemon {
 
     pub fn started(&self) -> DateTime<Utc> {
         self.started
+    }
+
+    /// Repositories opened for browsing (the API's snapshots, trees, downloads).
+    pub fn browser(&self) -> &crate::browse::Browser {
+        &self.browser
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<DaemonEvent> {
@@ -209,6 +217,7 @@ impl Daemon {
                 self.queue_job(NewJob {
                     attempt: job.attempt + 1,
                     retry_of: Some(job.id),
+                    request: job.request.clone(),
                     ..NewJob::first(
                         job.kind,
                         job.plan.clone(),
@@ -254,6 +263,29 @@ impl Daemon {
             trigger,
             self.now(),
         ))
+    }
+
+    /// Checks `request` and queues a restore from repository `name` (a job of its own, no
+    /// plan); returns its record. See [`crate::browse::restore`].
+    pub fn queue_restore(
+        &self,
+        name: &str,
+        request: &crate::browse::restore::RestoreRequest,
+    ) -> Result<JobRecord> {
+        let config = self.config();
+        let checked = crate::browse::restore::prepare(&self.browser, &config, name, request)?;
+        let request = serde_json::to_value(&checked)
+            .map_err(|e| JobError::InvalidInput(format!("cannot record the restore request: {e}")))?;
+        self.queue_job(NewJob {
+            request: Some(request),
+            ..NewJob::first(
+                JobKind::Restore,
+                None,
+                Some(name.to_string()),
+                Trigger::Manual,
+                self.now(),
+            )
+        })
     }
 
     fn queue_job(&self, job: NewJob) -> Result<JobRecord> {
@@ -303,6 +335,7 @@ impl Daemon {
         self.queue_job(NewJob {
             attempt: job.attempt + 1,
             retry_of: Some(id),
+            request: job.request.clone(),
             ..NewJob::first(
                 job.kind,
                 job.plan,

@@ -77,6 +77,7 @@ mod tests {
             retry_of: None,
             not_before: not_before.map(at),
             progress: None,
+            request: None,
         }
     }
 

@@ -29,13 +29,17 @@ impl Daemon {
             kind: job.kind,
             trigger: job.trigger,
             job: Some(job.id),
-            cancel: Some(cancel),
+            cancel: Some(cancel.clone()),
             dry_run: false,
             open: self.options.open.clone(),
             streams_of: self.options.streams_of,
             now: &now,
         };
-        let outcome = run_plan(&request, &self.state, &observer);
+        let outcome = if job.kind == JobKind::Restore {
+            self.run_restore(&config, &job, cancel, &observer)
+        } else {
+            run_plan(&request, &self.state, &observer)
+        };
         observer.flush();
         let finished = match outcome {
             Ok(outcome) => {
@@ -61,11 +65,41 @@ impl Daemon {
                 record
             }
         };
+        // What the job wrote (or removed) must show in the next browse of its repository.
+        if let Some(repository) = &finished.repository {
+            self.browser.forget(repository);
+        }
         self.running
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(&finished.id);
         self.wake.notify_one();
+    }
+
+    /// A restore job (no plan): the restore step, then the job's end, recorded.
+    fn run_restore(
+        &self,
+        config: &cairn_config::Config,
+        job: &JobRecord,
+        cancel: Arc<AtomicBool>,
+        observer: &JobObserver,
+    ) -> crate::Result<crate::runner::RunOutcome> {
+        let now = || self.now();
+        let end = crate::browse::restore::run_job(
+            config,
+            &self.state,
+            job,
+            &self.options.open,
+            cancel,
+            observer,
+            &now,
+        )?;
+        self.state.finish_job(job.id, &end, self.now())?;
+        Ok(crate::runner::RunOutcome {
+            job: self.state.job(job.id)?,
+            unreadable_files: 0,
+            retryable: false,
+        })
     }
 
     /// Measures the plan's repository (a listing, no reads) for `cairn_repository_size_bytes`.
@@ -120,6 +154,7 @@ impl Daemon {
                 let retry = NewJob {
                     attempt: job.attempt + 1,
                     retry_of: Some(job.id),
+                    request: job.request.clone(),
                     not_before: Some(not_before),
                     ..NewJob::first(
                         job.kind,

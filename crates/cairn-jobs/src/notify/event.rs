@@ -191,6 +191,7 @@ mod tests {
             retry_of: None,
             not_before: None,
             progress: None,
+            request: None,
         };
         let log: Vec<LogLine> = (0..30)
             .map(|i| LogLine {

@@ -1,13 +1,18 @@
 //! The API tree mirrors the URL tree: `/api/v1/health`, `/api/v1/jobs…`, `/api/v1/plans…`,
+//! `/api/v1/repositories…` (`repositories`, `browse`, `download`, `restore`),
 //! and `/metrics` at the root, as Prometheus expects it.
 
 pub mod accounts;
+mod browse;
+mod download;
 pub mod drills;
 mod health;
 mod jobs;
 pub mod notifications;
 pub mod openapi;
 mod plans;
+mod repositories;
+mod restore;
 pub mod settings;
 
 use std::sync::Arc;
@@ -44,6 +49,14 @@ pub fn routes(daemon: Arc<Daemon>) -> Router {
         .route("/api/v1/settings", get(settings::get))
         .route("/api/v1/plans", get(plans::list))
         .route("/api/v1/plans/{name}/run", post(plans::run))
+        .route("/api/v1/repositories", get(repositories::list))
+        .route("/api/v1/repositories/{repo}/snapshots", get(repositories::snapshots))
+        .route("/api/v1/repositories/{repo}/snapshots/{snapshot}/tree", get(browse::tree))
+        .route("/api/v1/repositories/{repo}/snapshots/{snapshot}/download", get(download::download))
+        .route("/api/v1/repositories/{repo}/snapshots/{snapshot}/archive", get(download::archive))
+        .route("/api/v1/repositories/{repo}/history", get(browse::history))
+        .route("/api/v1/repositories/{repo}/search", get(browse::search))
+        .route("/api/v1/repositories/{repo}/restore", post(restore::restore))
         .route("/metrics", get(health::metrics))
         .with_state(daemon)
 }
