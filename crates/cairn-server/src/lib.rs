@@ -17,4 +17,4 @@ pub mod error;
 pub mod serve;
 
 pub use api::router;
-pub use error::ApiError;
+pub use error::{ApiError, FieldError};

@@ -1,9 +1,13 @@
-//! The API tree mirrors the URL tree: `/api/v1/health`, `/api/v1/jobs…`, `/api/v1/plans…`,
+//! The API tree mirrors the URL tree: `/api/v1/health`, `/api/v1/jobs…`, `/api/v1/plans…`
+//! (`plans`: status and run; `plan_edit`: the plan form), `/api/v1/repositories/{repo}/offsite…`,
 //! and `/metrics` at the root, as Prometheus expects it.
 
+mod config_commit;
 mod health;
 mod jobs;
+mod offsite;
 pub mod openapi;
+mod plan_edit;
 mod plans;
 
 use std::sync::Arc;
@@ -31,8 +35,27 @@ pub fn routes(daemon: Arc<Daemon>) -> Router {
         .route("/api/v1/jobs/{id}/events", get(jobs::events))
         .route("/api/v1/jobs/{id}/cancel", post(jobs::cancel))
         .route("/api/v1/jobs/{id}/retry", post(jobs::retry))
-        .route("/api/v1/plans", get(plans::list))
+        .route("/api/v1/plans", get(plans::list).post(plan_edit::create))
+        .route(
+            "/api/v1/plans/{name}",
+            get(plan_edit::show)
+                .put(plan_edit::update)
+                .delete(plan_edit::delete),
+        )
+        .route("/api/v1/plans/{name}/validate", post(plan_edit::validate))
         .route("/api/v1/plans/{name}/run", post(plans::run))
+        .route(
+            "/api/v1/repositories/{repo}/offsite",
+            get(offsite::show).put(offsite::update),
+        )
+        .route(
+            "/api/v1/repositories/{repo}/offsite/test",
+            post(offsite::test),
+        )
+        .route(
+            "/api/v1/repositories/{repo}/offsite/sync",
+            post(offsite::sync),
+        )
         .route("/metrics", get(health::metrics))
         .with_state(daemon)
 }
