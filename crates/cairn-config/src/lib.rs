@@ -19,6 +19,7 @@
 mod config;
 mod daemon;
 mod dumps;
+pub mod edit;
 mod error;
 mod files;
 mod load;
@@ -60,7 +61,8 @@ pub use plan::{
 };
 pub use positions::{EntrySpan, KeyPath, Positions, Segment};
 pub use repository::{
-    Offsite, Repository, OFFSITE_DELETE_AFTER_DEFAULT, OFFSITE_TRANSFERS_DEFAULT,
+    Offsite, Repository, SealedCredentials, OFFSITE_DELETE_AFTER_DEFAULT,
+    OFFSITE_TRANSFERS_DEFAULT, SEALED_PREFIX,
 };
 pub use schedule::{Schedule, Zone};
 pub use secret::SecretSource;

@@ -25,6 +25,9 @@ pub struct RawRepository {
 pub struct RawOffsite {
     pub destination: Option<String>,
     pub credentials_file: Option<String>,
+    /// The S3 key pair typed into the web UI, sealed with the instance key (`sealed:v1:…`).
+    pub access_key_id_sealed: Option<String>,
+    pub secret_access_key_sealed: Option<String>,
     pub bwlimit: Option<String>,
     pub storage_class: Option<String>,
     pub sse: Option<String>,

@@ -28,6 +28,9 @@ pub struct Offsite {
     pub destination: StoreLocation,
     /// `AWS_*` lines for an `s3:` destination, as for the repository.
     pub credentials_file: Option<PathBuf>,
+    /// A key pair entered in the web UI, sealed with the server's instance key; exclusive
+    /// with `credentials_file`.
+    pub sealed_credentials: Option<SealedCredentials>,
     /// Bytes per second on the wire; `None` is no limit.
     pub bwlimit: Option<ByteSize>,
     /// For data packs only; metadata stays in the standard class.
@@ -39,6 +42,29 @@ pub struct Offsite {
     /// No successful sync for this long raises `offsite_stale`; `None`: two days.
     pub stale_after: Option<Duration>,
 }
+
+/// An S3 key pair as the file holds it: both halves sealed (`sealed:v1:…`) with the instance
+/// key, each for its own purpose ([`SealedCredentials::purposes`]). Only ciphertext here, so
+/// printing it reveals nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SealedCredentials {
+    pub access_key_id: String,
+    pub secret_access_key: String,
+}
+
+impl SealedCredentials {
+    /// What each half is sealed for: the purposes bind a sealed value to its repository and
+    /// its role, so a value copied to another repository or key does not open.
+    pub fn purposes(repository: &str) -> (String, String) {
+        (
+            format!("offsite access_key_id of repository {repository}"),
+            format!("offsite secret_access_key of repository {repository}"),
+        )
+    }
+}
+
+/// The form of a sealed value (`cairn_access::InstanceKey::seal`).
+pub const SEALED_PREFIX: &str = "sealed:v1:";
 
 /// `cairn mirror sync`'s defaults, so a plan's offsite behaves as the command does.
 pub const OFFSITE_DELETE_AFTER_DEFAULT: Duration = Duration::from_secs(7 * 86_400);
@@ -107,6 +133,7 @@ fn build_offsite(section: &mut Section<'_, '_>, raw: &RawOffsite) -> Option<Offs
         raw.credentials_file.as_deref(),
         destination.as_ref(),
     );
+    let sealed_credentials = sealed_credentials(section, raw, destination.as_ref());
     let bwlimit = section
         .parse("bwlimit", raw.bwlimit.as_deref(), parse_rate)
         .filter(|rate| rate.bytes() > 0);
@@ -164,12 +191,79 @@ fn build_offsite(section: &mut Section<'_, '_>, raw: &RawOffsite) -> Option<Offs
     Some(Offsite {
         destination: destination?,
         credentials_file,
+        sealed_credentials,
         bwlimit,
         storage_class,
         sse,
         delete_after,
         transfers,
         stale_after,
+    })
+}
+
+/// `access_key_id_sealed` and `secret_access_key_sealed`: both or neither, sealed values
+/// only, and not beside a `credentials_file` (one source of credentials).
+fn sealed_credentials(
+    section: &mut Section<'_, '_>,
+    raw: &RawOffsite,
+    destination: Option<&StoreLocation>,
+) -> Option<SealedCredentials> {
+    let id = raw.access_key_id_sealed.as_deref();
+    let secret = raw.secret_access_key_sealed.as_deref();
+    if id.is_none() && secret.is_none() {
+        return None;
+    }
+    let mut ok = true;
+    for (key, value) in [
+        ("access_key_id_sealed", id),
+        ("secret_access_key_sealed", secret),
+    ] {
+        match value {
+            // The value is never repeated: it may be a plaintext secret typed in by mistake.
+            Some(text) if !text.starts_with(SEALED_PREFIX) => {
+                section.wrong(
+                    &section.key(key),
+                    "is not a sealed value; set the key pair in the web UI (which seals it), or use credentials_file",
+                );
+                ok = false;
+            }
+            Some(_) => {}
+            None => {
+                let other = if key == "access_key_id_sealed" {
+                    "secret_access_key_sealed"
+                } else {
+                    "access_key_id_sealed"
+                };
+                section.report(
+                    crate::ErrorKind::MissingKey,
+                    &section.key(other),
+                    format!("{key} is missing beside {other}; set both halves of the key pair in the web UI"),
+                );
+                ok = false;
+            }
+        }
+    }
+    if raw.credentials_file.is_some() {
+        section.report(
+            crate::ErrorKind::Conflict,
+            &section.key("credentials_file"),
+            "credentials_file and sealed credentials are both set; keep one source of S3 credentials".to_string(),
+        );
+        ok = false;
+    }
+    if let Some(StoreLocation::Local(_)) = destination {
+        section.wrong(
+            &section.key("access_key_id_sealed"),
+            "applies to s3: destinations only; remove it for a local directory",
+        );
+        ok = false;
+    }
+    if !ok {
+        return None;
+    }
+    Some(SealedCredentials {
+        access_key_id: id?.to_string(),
+        secret_access_key: secret?.to_string(),
     })
 }
 

@@ -33,6 +33,7 @@ pub mod error;
 pub mod hooks;
 pub mod notify;
 pub mod open;
+pub mod orphans;
 pub mod restore_db;
 pub mod runner;
 pub mod secret;

@@ -2,13 +2,16 @@
 //!
 //! S3 credentials come from the entry's `credentials_file` (`AWS_ACCESS_KEY_ID=…` lines, as an
 //! environment file for systemd or a shell: `export` and quotes allowed), else from the
-//! process's environment. The file's mode was checked when the config was loaded.
+//! process's environment. The file's mode was checked when the config was loaded. An
+//! offsite may instead hold a key pair sealed with the instance key (typed into the web UI);
+//! [`offsite_store`] opens it with `STATE_DIR/instance.key`, in memory only.
 
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
-use cairn_config::StoreLocation;
+use cairn_access::InstanceKey;
+use cairn_config::{Offsite, SealedCredentials, StoreLocation};
 use cairn_repo::Repository;
 use cairn_storage::s3::{S3Credentials, S3Options};
 use cairn_storage::{LocalStore, S3Store, Storage};
@@ -47,43 +50,116 @@ pub fn store(
     match location {
         StoreLocation::Local(path) => Ok(Arc::new(LocalStore::new(path))),
         StoreLocation::S3(location) => {
-            let variables = match credentials_file {
-                Some(file) => read_environment_file(file, what)?,
-                None => std::env::vars().collect(),
-            };
-            let from = || match credentials_file {
-                Some(file) => format!("in {}", file.display()),
-                None => "in the environment".to_string(),
-            };
-            let get = |name: &str| variables.get(name).filter(|v| !v.is_empty()).cloned();
-            let (Some(access_key_id), Some(secret_access_key)) =
-                (get("AWS_ACCESS_KEY_ID"), get("AWS_SECRET_ACCESS_KEY"))
-            else {
-                return Err(JobError::Secret {
-                    what: format!("S3 credentials of {what}"),
-                    reason: format!(
-                        "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not both set {}",
-                        from()
-                    ),
-                });
-            };
-            let mut options = S3Options::new(S3Credentials {
-                access_key_id,
-                secret_access_key,
-                session_token: get("AWS_SESSION_TOKEN"),
-            });
-            if let Some(region) = get("AWS_DEFAULT_REGION") {
-                options.region = region;
-            }
-            if settings.transfers > 0 {
-                options.transfers = settings.transfers;
-            }
-            options.bulk_storage_class = settings.storage_class.clone();
-            options.server_side_encryption = settings.sse.clone();
-            options.bandwidth_limit_bytes_per_sec = settings.bandwidth_limit;
-            Ok(Arc::new(S3Store::open(location.clone(), options)?))
+            let (credentials, region) = s3_credentials(credentials_file, what)?;
+            s3_store(location, credentials, region, settings)
         }
     }
+}
+
+/// An S3 key pair (and the region, when set) from `credentials_file` or, without one, the
+/// environment. `what` names the store in messages; values never appear in them.
+pub fn s3_credentials(
+    credentials_file: Option<&Path>,
+    what: &str,
+) -> Result<(S3Credentials, Option<String>)> {
+    let variables = match credentials_file {
+        Some(file) => read_environment_file(file, what)?,
+        None => std::env::vars().collect(),
+    };
+    let from = || match credentials_file {
+        Some(file) => format!("in {}", file.display()),
+        None => "in the environment".to_string(),
+    };
+    let get = |name: &str| variables.get(name).filter(|v| !v.is_empty()).cloned();
+    let (Some(access_key_id), Some(secret_access_key)) =
+        (get("AWS_ACCESS_KEY_ID"), get("AWS_SECRET_ACCESS_KEY"))
+    else {
+        return Err(JobError::Secret {
+            what: format!("S3 credentials of {what}"),
+            reason: format!(
+                "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not both set {}",
+                from()
+            ),
+        });
+    };
+    let credentials = S3Credentials {
+        access_key_id,
+        secret_access_key,
+        session_token: get("AWS_SESSION_TOKEN"),
+    };
+    Ok((credentials, get("AWS_DEFAULT_REGION")))
+}
+
+/// The store of a repository's offsite with the credentials its config names: the sealed
+/// key pair (opened with the instance key in `state_dir`), else as [`store`] finds them.
+pub fn offsite_store(
+    repository: &str,
+    offsite: &Offsite,
+    state_dir: &Path,
+    settings: &S3Settings,
+) -> Result<Arc<dyn Storage>> {
+    let what = format!("offsite of repository {repository}");
+    match (&offsite.destination, &offsite.sealed_credentials) {
+        (StoreLocation::S3(location), Some(sealed)) => {
+            let credentials = open_sealed(repository, sealed, state_dir, &what)?;
+            // The region still comes from the environment, as for the other sources.
+            let region = std::env::var("AWS_DEFAULT_REGION")
+                .ok()
+                .filter(|r| !r.is_empty());
+            s3_store(location, credentials, region, settings)
+        }
+        _ => store(
+            &offsite.destination,
+            offsite.credentials_file.as_deref(),
+            &what,
+            settings,
+        ),
+    }
+}
+
+/// The key pair of an offsite, opened with the instance key. Errors name the purpose, never
+/// a value.
+pub fn open_sealed(
+    repository: &str,
+    sealed: &SealedCredentials,
+    state_dir: &Path,
+    what: &str,
+) -> Result<S3Credentials> {
+    let failed = |reason: String| JobError::Secret {
+        what: format!("S3 credentials of {what}"),
+        reason,
+    };
+    let key = InstanceKey::load_or_create(state_dir).map_err(|e| failed(e.to_string()))?;
+    let (id_purpose, secret_purpose) = SealedCredentials::purposes(repository);
+    let open = |purpose: &str, text: &str| {
+        let bytes = key.open(purpose, text).map_err(|e| failed(e.to_string()))?;
+        String::from_utf8(bytes)
+            .map_err(|_| failed(format!("the sealed {purpose} is not text; enter it again")))
+    };
+    Ok(S3Credentials {
+        access_key_id: open(&id_purpose, &sealed.access_key_id)?,
+        secret_access_key: open(&secret_purpose, &sealed.secret_access_key)?,
+        session_token: None,
+    })
+}
+
+fn s3_store(
+    location: &cairn_storage::S3Location,
+    credentials: S3Credentials,
+    region: Option<String>,
+    settings: &S3Settings,
+) -> Result<Arc<dyn Storage>> {
+    let mut options = S3Options::new(credentials);
+    if let Some(region) = region {
+        options.region = region;
+    }
+    if settings.transfers > 0 {
+        options.transfers = settings.transfers;
+    }
+    options.bulk_storage_class = settings.storage_class.clone();
+    options.server_side_encryption = settings.sse.clone();
+    options.bandwidth_limit_bytes_per_sec = settings.bandwidth_limit;
+    Ok(Arc::new(S3Store::open(location.clone(), options)?))
 }
 
 /// Opens the repository a config entry describes, with its password and metadata cache.

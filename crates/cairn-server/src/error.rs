@@ -20,6 +20,23 @@ pub enum ApiError {
     Forbidden(String),
     #[error(transparent)]
     Accounts(#[from] cairn_access::AccountsError),
+    /// A config edit that does not validate: each error beside the form field it is about.
+    #[error("the edit does not validate: {}", .0.first().map(|e| e.message.as_str()).unwrap_or(""))]
+    Invalid(Vec<FieldError>),
+    /// The request collides with the current state (a plan that exists, a file changed).
+    #[error("{0}")]
+    Conflict(String),
+    /// The server could not do its part (write the config file).
+    #[error("{0}")]
+    Internal(String),
+}
+
+/// One error of a config edit: the form field (`schedule`, `retention.keep_daily`; empty
+/// when it is about no single field) and one line saying what to write instead.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
 }
 
 impl From<cairn_access::AccessError> for ApiError {
@@ -67,7 +84,9 @@ impl ApiError {
                 }
             }
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
-            ApiError::Job(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Job(_) | ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 }
@@ -77,6 +96,9 @@ impl IntoResponse for ApiError {
         let status = self.status();
         if status == StatusCode::INTERNAL_SERVER_ERROR {
             tracing::error!("API request failed: {self}");
+        }
+        if let ApiError::Invalid(errors) = self {
+            return (status, Json(serde_json::json!({ "errors": errors }))).into_response();
         }
         (
             status,

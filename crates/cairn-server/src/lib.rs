@@ -21,4 +21,4 @@ pub mod tls;
 pub mod web;
 
 pub use api::router;
-pub use error::ApiError;
+pub use error::{ApiError, FieldError};

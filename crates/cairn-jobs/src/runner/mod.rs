@@ -270,7 +270,8 @@ impl Run<'_, '_> {
                         plan.repository, plan.name
                     ))
                 })?;
-                self.step("offsite", |run| run.offsite(&repo, &offsite))
+                let name = entry.name.clone();
+                self.step("offsite", |run| run.offsite(&repo, &name, &offsite))
             }
             other => Err(JobError::InvalidInput(format!(
                 "a {other} job is not a step of plan {}",
@@ -297,8 +298,9 @@ impl Run<'_, '_> {
                 self.step("check", |run| run.check(&repo, policy, reason))?;
             }
         }
-        if let Some(offsite) = &self.request.config.repository_of(plan).offsite {
-            self.step("offsite", |run| run.offsite(&repo, offsite))?;
+        let entry = self.request.config.repository_of(plan);
+        if let Some(offsite) = &entry.offsite {
+            self.step("offsite", |run| run.offsite(&repo, &entry.name, offsite))?;
         }
         Ok(())
     }

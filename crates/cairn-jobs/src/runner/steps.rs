@@ -16,7 +16,7 @@ use cairn_repo::snapshots::{load_all_snapshots, SnapshotFilter};
 use cairn_repo::{RepoError, Repository};
 
 use super::{plan_tag, Run};
-use crate::open::{store, S3Settings};
+use crate::open::{offsite_store, S3Settings};
 use crate::{JobError, Result};
 
 impl Run<'_, '_> {
@@ -213,17 +213,22 @@ impl Run<'_, '_> {
         ))
     }
 
-    pub(super) fn offsite(&mut self, repo: &Repository, offsite: &Offsite) -> Result<((), String)> {
+    pub(super) fn offsite(
+        &mut self,
+        repo: &Repository,
+        repository: &str,
+        offsite: &Offsite,
+    ) -> Result<((), String)> {
         let settings = S3Settings {
             transfers: offsite.transfers,
             storage_class: offsite.storage_class.clone(),
             sse: offsite.sse.clone(),
             bandwidth_limit: offsite.bwlimit.map(|b| b.bytes()).filter(|b| *b > 0),
         };
-        let dest = store(
-            &offsite.destination,
-            offsite.credentials_file.as_deref(),
-            &format!("offsite of repository {}", repo.location()),
+        let dest = offsite_store(
+            repository,
+            offsite,
+            &self.request.config.state_dir,
             &settings,
         )?;
         let options = SyncOptions {

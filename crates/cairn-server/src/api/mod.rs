@@ -1,15 +1,19 @@
-//! The API tree mirrors the URL tree: `/api/v1/health`, `/api/v1/jobs…`, `/api/v1/plans…`,
-//! `/api/v1/repositories…` (`repositories`, `browse`, `download`, `restore`),
-//! and `/metrics` at the root, as Prometheus expects it.
+//! The API tree mirrors the URL tree: `/api/v1/health`, `/api/v1/jobs…`, `/api/v1/plans…`
+//! (`plans`: status and run; `plan_edit`: the plan form), `/api/v1/repositories…`
+//! (`repositories`, `browse`, `download`, `restore`, `offsite`), and `/metrics` at the root, as
+//! Prometheus expects it.
 
 pub mod accounts;
 mod browse;
+mod config_commit;
 mod download;
 pub mod drills;
 mod health;
 mod jobs;
 pub mod notifications;
+mod offsite;
 pub mod openapi;
+mod plan_edit;
 mod plans;
 mod repositories;
 mod restore;
@@ -40,6 +44,28 @@ pub fn routes(daemon: Arc<Daemon>) -> Router {
         .route("/api/v1/jobs/{id}/events", get(jobs::events))
         .route("/api/v1/jobs/{id}/cancel", post(jobs::cancel))
         .route("/api/v1/jobs/{id}/retry", post(jobs::retry))
+        .route("/api/v1/plans", get(plans::list).post(plan_edit::create))
+        .route(
+            "/api/v1/plans/{name}",
+            get(plan_edit::show)
+                .put(plan_edit::update)
+                .delete(plan_edit::delete),
+        )
+        .route("/api/v1/plans/{name}/validate", post(plan_edit::validate))
+        .route("/api/v1/plans/{name}/run", post(plans::run))
+        .route(
+            "/api/v1/repositories/{repo}/offsite",
+            get(offsite::show).put(offsite::update),
+        )
+        .route(
+            "/api/v1/repositories/{repo}/offsite/test",
+            post(offsite::test),
+        )
+        .route(
+            "/api/v1/repositories/{repo}/offsite/sync",
+            post(offsite::sync),
+        )
+        .route("/api/v1/offsite/orphans", get(offsite::orphans))
         .route("/api/v1/drills", get(drills::list))
         .route("/api/v1/notifications", get(notifications::list))
         .route(
@@ -47,8 +73,6 @@ pub fn routes(daemon: Arc<Daemon>) -> Router {
             post(notifications::test),
         )
         .route("/api/v1/settings", get(settings::get))
-        .route("/api/v1/plans", get(plans::list))
-        .route("/api/v1/plans/{name}/run", post(plans::run))
         .route("/api/v1/repositories", get(repositories::list))
         .route("/api/v1/repositories/{repo}/snapshots", get(repositories::snapshots))
         .route("/api/v1/repositories/{repo}/snapshots/{snapshot}/tree", get(browse::tree))

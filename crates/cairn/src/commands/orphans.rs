@@ -1,29 +1,16 @@
 //! `cairn mirror orphans`: repositories in a bucket that no known local repository owns
-//! (a host that was retired, a mirror left behind after a rename).
+//! (a host that was retired, a mirror left behind after a rename). The search is
+//! `cairn_jobs::orphans::find`, which the API's `/api/v1/offsite/orphans` calls too.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
-use cairn_repo::snapshots::load_readable_snapshots;
-use cairn_repo::{RepoError, Repository};
-use cairn_storage::{FileKind, LocalStore, S3Location, S3Store, Storage};
-use serde::Serialize;
+use cairn_repo::Repository;
+use cairn_storage::{LocalStore, S3Location, Storage};
 
 use crate::cli::{GlobalArgs, MirrorOrphansArgs};
 use crate::password;
-
-#[derive(Debug, Serialize)]
-struct FoundRepository {
-    location: String,
-    prefix: String,
-    /// The repository id, when the password opens it.
-    id: Option<String>,
-    snapshots: usize,
-    newest_snapshot: Option<String>,
-    /// `known`, `orphan`, or `unopened` (the password does not open it).
-    status: &'static str,
-}
 
 pub fn run(global: &GlobalArgs, args: MirrorOrphansArgs) -> Result<u8> {
     if !S3Location::is_s3_url(&args.location) {
@@ -40,47 +27,13 @@ pub fn run(global: &GlobalArgs, args: MirrorOrphansArgs) -> Result<u8> {
         known_ids.insert(repo.config().id.to_string());
     }
 
-    let root = S3Store::open(location.clone(), options)?;
-    let mut found = Vec::new();
-    for prefix in root.find_repositories(args.max_depth)? {
-        let full = if location.prefix.is_empty() {
-            prefix.clone()
-        } else if prefix.is_empty() {
-            location.prefix.clone()
-        } else {
-            format!("{}/{prefix}", location.prefix)
-        };
-        let store = Arc::new(root.at_prefix(&full)?);
-        let url = store.s3_location().to_string();
-        let snapshots = store.list(FileKind::Snapshot)?.len();
-        let (id, newest_snapshot, status) = match Repository::open(store, password.expose()) {
-            Ok(repo) => {
-                let id = repo.config().id.to_string();
-                let newest = load_readable_snapshots(&repo)?
-                    .into_iter()
-                    .map(|(_, s)| s.time)
-                    .max()
-                    .map(|t| t.to_rfc3339());
-                let status = if known_ids.contains(&id) {
-                    "known"
-                } else {
-                    "orphan"
-                };
-                (Some(id), newest, status)
-            }
-            Err(RepoError::WrongPassword { .. }) => (None, None, "unopened"),
-            Err(e) => return Err(e.into()),
-        };
-        let entry = FoundRepository {
-            location: url,
-            prefix: full,
-            id,
-            snapshots,
-            newest_snapshot,
-            status,
-        };
-        found.push(entry);
-    }
+    let found = cairn_jobs::orphans::find(
+        &location,
+        options,
+        password.expose(),
+        &known_ids,
+        args.max_depth,
+    )?;
 
     if global.json {
         crate::commands::print_json(&found)?;

@@ -1,0 +1,163 @@
+//! Offsite settings over the API against the moto S3 server: Test Connection with unsaved
+//! values, a key pair sealed into the file (never plaintext, never in an answer), and the
+//! job's store opening it with the instance key.
+
+use axum::http::{Method, StatusCode};
+use cairn_access::Role;
+use cairn_storage::s3_test_server::{
+    unique_prefix, S3TestServer, ACCESS_KEY_ID, BUCKET, SECRET_ACCESS_KEY,
+};
+use cairn_storage::Storage;
+use serde_json::{json, Value};
+
+use crate::support::{call, TestDaemon, CONFIG};
+
+const WRONG_SECRET: &str = "wrong-secret-4f1d-never-shown";
+
+fn with_offsite(destination: &str) -> String {
+    format!(
+        "{CONFIG}\n# Mirrored offsite.\n[repositories.main.offsite]\ndestination = \"{destination}\"\ntransfers = 2            # gentle\n"
+    )
+}
+
+fn step<'v>(body: &'v Value, name: &str) -> &'v Value {
+    body["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["step"] == name)
+        .unwrap_or_else(|| panic!("no step {name} in {body}"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn test_connection_names_the_failing_step_and_never_the_secret() {
+    let server = S3TestServer::shared();
+    let destination = server.url(BUCKET, &unique_prefix("api-offsite-test"));
+    let test = TestDaemon::start(&with_offsite(&destination));
+    let admin = test.admin();
+    let uri = "/api/v1/repositories/main/offsite/test";
+
+    let right = json!({"destination": destination, "path_style": true,
+        "access_key_id": ACCESS_KEY_ID, "secret_access_key": SECRET_ACCESS_KEY});
+    let (status, text, body) = call(&admin, Method::POST, uri, Some(right)).await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    assert_eq!(body["ok"], true, "{text}");
+    assert!(body["steps"].as_array().unwrap().len() >= 5, "{text}");
+    assert!(body["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|s| s["ok"] == true));
+    assert!(!text.contains(SECRET_ACCESS_KEY), "{text}");
+
+    let wrong = json!({"destination": destination, "path_style": true,
+        "access_key_id": ACCESS_KEY_ID, "secret_access_key": WRONG_SECRET});
+    let (status, text, body) = call(&admin, Method::POST, uri, Some(wrong)).await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    assert_eq!(body["ok"], false, "{text}");
+    let credentials = step(&body, "credentials");
+    assert_eq!(credentials["ok"], false, "{text}");
+    assert!(credentials["fix"].as_str().is_some(), "{text}");
+    assert!(!text.contains(WRONG_SECRET), "{text}");
+
+    // Operators run jobs but do not edit the config: Test Connection is an edit's first step.
+    let operator = test.user(Role::Operator);
+    let (status, _, _) = call(
+        &operator,
+        Method::POST,
+        uri,
+        Some(json!({"destination": destination})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_key_pair_is_stored_sealed_and_opened_by_the_job() {
+    let server = S3TestServer::shared();
+    let prefix = unique_prefix("api-offsite-sealed");
+    let destination = server.url(BUCKET, &prefix);
+    let test = TestDaemon::start(&with_offsite(&destination));
+    let admin = test.admin();
+    let uri = "/api/v1/repositories/main/offsite";
+
+    let (status, text, shown) = call(&admin, Method::GET, uri, None).await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    assert_eq!(shown["destination"], destination.as_str());
+    assert_eq!(shown["credentials"]["source"], "environment");
+
+    // The form sends back what it got, changed, with the key pair typed in.
+    let mut form = shown.clone();
+    form["transfers"] = json!(4);
+    form["access_key_id"] = json!(ACCESS_KEY_ID);
+    form["secret_access_key"] = json!(SECRET_ACCESS_KEY);
+    let (status, text, saved) = call(&admin, Method::PUT, uri, Some(form)).await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    assert_eq!(saved["transfers"], 4);
+    assert_eq!(
+        saved["credentials"],
+        json!({"source": "sealed", "set": true})
+    );
+    for secret in [SECRET_ACCESS_KEY, ACCESS_KEY_ID] {
+        assert!(!text.contains(secret), "{text}");
+        assert!(!test.text().contains(secret), "{}", test.text());
+    }
+    let file = test.text();
+    assert!(
+        file.contains("access_key_id_sealed = \"sealed:v1:"),
+        "{file}"
+    );
+    assert!(file.contains("transfers = 4            # gentle"), "{file}");
+    assert!(file.contains("# Mirrored offsite."), "{file}");
+    let (_, text, _) = call(&admin, Method::GET, uri, None).await;
+    assert!(!text.contains("sealed:v1:"), "{text}");
+
+    // Test Connection without a key pair uses the saved, sealed one.
+    let (status, text, body) = call(
+        &admin,
+        Method::POST,
+        "/api/v1/repositories/main/offsite/test",
+        Some(json!({"destination": destination, "path_style": true})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["ok"], true, "{text}");
+
+    // What a plan's offsite step opens: the sealed pair, with the instance key. (S3 stores
+    // run a runtime of their own: opened and dropped off the test's runtime.)
+    let config = test.daemon.config();
+    tokio::task::spawn_blocking(move || {
+        let offsite = config.repositories["main"].offsite.clone().unwrap();
+        let settings = cairn_jobs::open::S3Settings::default();
+        let store = cairn_jobs::open::offsite_store("main", &offsite, &config.state_dir, &settings)
+            .unwrap();
+        store
+            .put(cairn_storage::FileKind::Config, "", b"probe")
+            .unwrap();
+        let written = server
+            .store(&prefix)
+            .get(cairn_storage::FileKind::Config, "")
+            .unwrap();
+        assert_eq!(written, b"probe");
+        // Another server's key does not open it, and says so without a value.
+        let other = tempfile::tempdir().unwrap();
+        let error = cairn_jobs::open::offsite_store("main", &offsite, other.path(), &settings)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(error.contains("enter the secret again"), "{error}");
+    })
+    .await
+    .unwrap();
+
+    // A half key pair is refused beside its field.
+    let (status, _, body) = call(
+        &admin,
+        Method::PUT,
+        uri,
+        Some(json!({"destination": destination, "secret_access_key": "x"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(body["errors"][0]["field"], "access_key_id");
+}
