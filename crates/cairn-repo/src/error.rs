@@ -81,7 +81,9 @@ pub enum RepoError {
     UnsafePath { path: String, reason: String },
 
     /// A path inside a snapshot that names no entry.
-    #[error("{path} is not in snapshot {snapshot}; browse its parent directory to see what it holds")]
+    #[error(
+        "{path} is not in snapshot {snapshot}; browse its parent directory to see what it holds"
+    )]
     NoSuchPath { path: String, snapshot: String },
 }
 

@@ -70,7 +70,11 @@ impl Fixture {
 
         let repo_dir = dir.path().join("repo");
         let key = KeyOptions {
-            kdf: Some(cairn_crypto::KdfParams { n: 1024, r: 8, p: 1 }),
+            kdf: Some(cairn_crypto::KdfParams {
+                n: 1024,
+                r: 8,
+                p: 1,
+            }),
             ..KeyOptions::default()
         };
         let repo = Repository::init(
@@ -93,7 +97,8 @@ impl Fixture {
                 ),
                 ..BackupOptions::default()
             };
-            let summary = backup(&repo, &[source.clone()], &options, &NoObserver).unwrap();
+            let summary =
+                backup(&repo, std::slice::from_ref(&source), &options, &NoObserver).unwrap();
             snapshots.push(summary.snapshot_id.unwrap().to_hex());
         }
 
@@ -194,7 +199,13 @@ async fn send(router: &Router, request: Request<Body>) -> Answer {
     let response = router.clone().oneshot(request).await.unwrap();
     let status = response.status();
     let headers = response.headers().clone();
-    let body = response.into_body().collect().await.unwrap().to_bytes().to_vec();
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .unwrap()
+        .to_bytes()
+        .to_vec();
     Answer {
         status,
         headers,
@@ -224,25 +235,61 @@ async fn repositories_and_snapshots_are_listed_newest_first() {
     let list = get(&router, "/api/v1/repositories").await;
     assert_eq!(list.status, StatusCode::OK);
     let list = list.json();
-    let main = list.as_array().unwrap().iter().find(|r| r["name"] == "main").unwrap();
+    let main = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "main")
+        .unwrap();
     assert_eq!(main["snapshot_count"], 3);
-    assert_eq!(main["location"], f.dir.path().join("repo").display().to_string());
-    assert!(main["last_snapshot"].as_str().unwrap().starts_with("2026-11-03T03:00:00"));
+    assert_eq!(
+        main["location"],
+        f.dir.path().join("repo").display().to_string()
+    );
+    assert!(main["last_snapshot"]
+        .as_str()
+        .unwrap()
+        .starts_with("2026-11-03T03:00:00"));
     assert_eq!(main["offsite"], Value::Null);
     // A repository that cannot be opened is listed with why.
-    let gone = list.as_array().unwrap().iter().find(|r| r["name"] == "gone").unwrap();
-    assert!(gone["error"].as_str().unwrap().contains("no-repository"), "{gone}");
+    let gone = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "gone")
+        .unwrap();
+    assert!(
+        gone["error"].as_str().unwrap().contains("no-repository"),
+        "{gone}"
+    );
 
-    let snapshots = get(&router, "/api/v1/repositories/main/snapshots").await.json();
-    let ids: Vec<&str> = snapshots.as_array().unwrap().iter().map(|s| s["id"].as_str().unwrap()).collect();
+    let snapshots = get(&router, "/api/v1/repositories/main/snapshots")
+        .await
+        .json();
+    let ids: Vec<&str> = snapshots
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap())
+        .collect();
     let mut newest_first = f.snapshots.clone();
     newest_first.reverse();
     assert_eq!(ids, newest_first);
     assert_eq!(snapshots[0]["short_id"], &f.snapshots[2][..8]);
     assert_eq!(snapshots[0]["paths"][0], f.source.display().to_string());
-    let none = get(&router, "/api/v1/repositories/main/snapshots?host=elsewhere").await.json();
+    let none = get(
+        &router,
+        "/api/v1/repositories/main/snapshots?host=elsewhere",
+    )
+    .await
+    .json();
     assert_eq!(none, serde_json::json!([]));
-    assert_eq!(get(&router, "/api/v1/repositories/nope/snapshots").await.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        get(&router, "/api/v1/repositories/nope/snapshots")
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -253,11 +300,19 @@ async fn a_directory_two_levels_down_lists_its_entries() {
         encode(&f.path("etc/app"))
     );
     let answer = get(&f.router(), &uri).await;
-    assert_eq!(answer.status, StatusCode::OK, "{}", String::from_utf8_lossy(&answer.body));
+    assert_eq!(
+        answer.status,
+        StatusCode::OK,
+        "{}",
+        String::from_utf8_lossy(&answer.body)
+    );
     let listing = answer.json();
     assert_eq!(listing["path"], f.path("etc/app"));
     let entries = listing["entries"].as_array().unwrap();
-    let names: Vec<&str> = entries.iter().map(|e| e["name"].as_str().unwrap()).collect();
+    let names: Vec<&str> = entries
+        .iter()
+        .map(|e| e["name"].as_str().unwrap())
+        .collect();
     assert_eq!(names, ["app.conf", "big.bin", "current", "empty.conf"]);
     assert_eq!(entries[0]["type"], "file");
     assert_eq!(entries[0]["size"], 14);
@@ -274,25 +329,47 @@ async fn a_directory_two_levels_down_lists_its_entries() {
     );
     let etc = get(&f.router(), &by_prefix).await.json();
     assert_eq!(etc["entries"].as_array().unwrap().len(), 2);
-    let file = uri.replace("etc%2Fapp", "etc/hosts").replace("etc/app", "etc/hosts");
-    assert_eq!(get(&f.router(), &file).await.status, StatusCode::BAD_REQUEST);
+    let file = uri
+        .replace("etc%2Fapp", "etc/hosts")
+        .replace("etc/app", "etc/hosts");
+    assert_eq!(
+        get(&f.router(), &file).await.status,
+        StatusCode::BAD_REQUEST
+    );
     let missing = uri.replace("etc/app", "etc/nothing");
     let answer = get(&f.router(), &missing).await;
     assert_eq!(answer.status, StatusCode::NOT_FOUND);
-    assert!(answer.json()["error"].as_str().unwrap().contains("etc/nothing"));
+    assert!(answer.json()["error"]
+        .as_str()
+        .unwrap()
+        .contains("etc/nothing"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn history_marks_the_versions_whose_content_changed() {
     let f = Fixture::new();
-    let uri = format!("/api/v1/repositories/main/history?path={}", encode(&f.path("etc/hosts")));
+    let uri = format!(
+        "/api/v1/repositories/main/history?path={}",
+        encode(&f.path("etc/hosts"))
+    );
     let answer = get(&f.router(), &uri).await;
-    assert_eq!(answer.status, StatusCode::OK, "{}", String::from_utf8_lossy(&answer.body));
+    assert_eq!(
+        answer.status,
+        StatusCode::OK,
+        "{}",
+        String::from_utf8_lossy(&answer.body)
+    );
     let history = answer.json();
     let versions = history["versions"].as_array().unwrap();
     let got: Vec<(&str, bool, u64)> = versions
         .iter()
-        .map(|v| (v["snapshot"].as_str().unwrap(), v["changed"].as_bool().unwrap(), v["size"].as_u64().unwrap()))
+        .map(|v| {
+            (
+                v["snapshot"].as_str().unwrap(),
+                v["changed"].as_bool().unwrap(),
+                v["size"].as_u64().unwrap(),
+            )
+        })
         .collect();
     let (old, new) = (HOSTS_OLD.len() as u64, HOSTS_NEW.len() as u64);
     assert_eq!(
@@ -303,22 +380,47 @@ async fn history_marks_the_versions_whose_content_changed() {
             (f.snapshots[0].as_str(), true, old),
         ]
     );
-    assert!(versions[0]["time"].as_str().unwrap().starts_with("2026-11-03T03:00:00"));
+    assert!(versions[0]["time"]
+        .as_str()
+        .unwrap()
+        .starts_with("2026-11-03T03:00:00"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn search_finds_names_newest_snapshot_first_up_to_the_limit() {
     let f = Fixture::new();
-    let answer = get(&f.router(), "/api/v1/repositories/main/search?pattern=app.conf").await;
-    assert_eq!(answer.status, StatusCode::OK, "{}", String::from_utf8_lossy(&answer.body));
+    let answer = get(
+        &f.router(),
+        "/api/v1/repositories/main/search?pattern=app.conf",
+    )
+    .await;
+    assert_eq!(
+        answer.status,
+        StatusCode::OK,
+        "{}",
+        String::from_utf8_lossy(&answer.body)
+    );
     let found = answer.json();
     let matches = found["matches"].as_array().unwrap();
     assert_eq!(found["truncated"], false);
-    let snapshots: Vec<&str> = matches.iter().map(|m| m["snapshot"].as_str().unwrap()).collect();
-    assert_eq!(snapshots, [&f.snapshots[2], &f.snapshots[1], &f.snapshots[0]]);
-    assert!(matches.iter().all(|m| m["path"] == f.path("etc/app/app.conf") && m["type"] == "file"));
+    let snapshots: Vec<&str> = matches
+        .iter()
+        .map(|m| m["snapshot"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        snapshots,
+        [&f.snapshots[2], &f.snapshots[1], &f.snapshots[0]]
+    );
+    assert!(matches
+        .iter()
+        .all(|m| m["path"] == f.path("etc/app/app.conf") && m["type"] == "file"));
 
-    let limited = get(&f.router(), "/api/v1/repositories/main/search?pattern=*.conf&limit=3").await.json();
+    let limited = get(
+        &f.router(),
+        "/api/v1/repositories/main/search?pattern=*.conf&limit=3",
+    )
+    .await
+    .json();
     assert_eq!(limited["matches"].as_array().unwrap().len(), 3);
     assert_eq!(limited["truncated"], true);
     assert_eq!(limited["matches"][0]["snapshot"], f.snapshots[2].as_str());
@@ -339,9 +441,15 @@ async fn downloads_stream_the_bytes_and_honour_one_range() {
     let whole = get(&router, &uri("latest", "etc/hosts")).await;
     assert_eq!(whole.status, StatusCode::OK);
     assert_eq!(whole.body, HOSTS_NEW);
-    assert_eq!(whole.header(header::CONTENT_DISPOSITION), "attachment; filename=\"hosts\"");
+    assert_eq!(
+        whole.header(header::CONTENT_DISPOSITION),
+        "attachment; filename=\"hosts\""
+    );
     assert_eq!(whole.header(header::ACCEPT_RANGES), "bytes");
-    assert_eq!(whole.header(header::CONTENT_LENGTH), HOSTS_NEW.len().to_string());
+    assert_eq!(
+        whole.header(header::CONTENT_LENGTH),
+        HOSTS_NEW.len().to_string()
+    );
     let older = get(&router, &uri(&f.snapshots[0], "etc/hosts")).await;
     assert_eq!(older.body, HOSTS_OLD);
 
@@ -360,19 +468,32 @@ async fn downloads_stream_the_bytes_and_honour_one_range() {
     );
     let beyond = send(&router, ranged("bytes=5000-6000", "etc/hosts")).await;
     assert_eq!(beyond.status, StatusCode::RANGE_NOT_SATISFIABLE);
-    assert_eq!(beyond.header(header::CONTENT_RANGE), format!("bytes */{}", HOSTS_NEW.len()));
+    assert_eq!(
+        beyond.header(header::CONTENT_RANGE),
+        format!("bytes */{}", HOSTS_NEW.len())
+    );
 
     // A range across blob boundaries of a multi-blob file, and the whole file.
     let (first, last) = (1_000_000usize, 2_600_000usize);
-    let big_part = send(&router, ranged(&format!("bytes={first}-{last}"), "etc/app/big.bin")).await;
+    let big_part = send(
+        &router,
+        ranged(&format!("bytes={first}-{last}"), "etc/app/big.bin"),
+    )
+    .await;
     assert_eq!(big_part.status, StatusCode::PARTIAL_CONTENT);
-    assert!(big_part.body == f.big[first..=last], "the range differs from the source");
+    assert!(
+        big_part.body == f.big[first..=last],
+        "the range differs from the source"
+    );
     let big = get(&router, &uri("latest", "etc/app/big.bin")).await;
     assert!(big.body == f.big, "the download differs from the source");
     let empty = get(&router, &uri("latest", "etc/app/empty.conf")).await;
     assert_eq!((empty.status, empty.body.len()), (StatusCode::OK, 0));
     // A directory is not a file.
-    assert_eq!(get(&router, &uri("latest", "etc")).await.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        get(&router, &uri("latest", "etc")).await.status,
+        StatusCode::BAD_REQUEST
+    );
 }
 
 /// Unpacks `archive` with the system tool into a new directory and returns it.
@@ -382,9 +503,19 @@ fn unpack(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
     let into = dir.join(format!("{name}.d"));
     std::fs::create_dir_all(&into).unwrap();
     let status = if name.ends_with(".zip") {
-        std::process::Command::new("unzip").arg("-q").arg(&file).arg("-d").arg(&into).status()
+        std::process::Command::new("unzip")
+            .arg("-q")
+            .arg(&file)
+            .arg("-d")
+            .arg(&into)
+            .status()
     } else {
-        std::process::Command::new("tar").arg("-xzf").arg(&file).arg("-C").arg(&into).status()
+        std::process::Command::new("tar")
+            .arg("-xzf")
+            .arg(&file)
+            .arg("-C")
+            .arg(&into)
+            .status()
     }
     .unwrap();
     assert!(status.success(), "unpacking {name} failed");
@@ -402,7 +533,12 @@ async fn archives_unpack_to_the_source_tree() {
             encode(&f.path("etc"))
         );
         let answer = get(&f.router(), &uri).await;
-        assert_eq!(answer.status, StatusCode::OK, "{format}: {}", String::from_utf8_lossy(&answer.body));
+        assert_eq!(
+            answer.status,
+            StatusCode::OK,
+            "{format}: {}",
+            String::from_utf8_lossy(&answer.body)
+        );
         assert_eq!(
             answer.header(header::CONTENT_DISPOSITION),
             format!("attachment; filename=\"etc.{format}\"")
@@ -434,7 +570,15 @@ async fn archives_unpack_to_the_source_tree() {
 async fn paths_that_climb_out_are_refused_before_anything_is_read() {
     let f = Fixture::new();
     let router = f.router();
-    let escapes = ["/../etc", "..", "%2e%2e", "/%2e%2e/%2e%2e/etc/passwd", "/etc/./hosts", "etc/hosts", "/a//b"];
+    let escapes = [
+        "/../etc",
+        "..",
+        "%2e%2e",
+        "/%2e%2e/%2e%2e/etc/passwd",
+        "/etc/./hosts",
+        "etc/hosts",
+        "/a//b",
+    ];
     for escape in escapes {
         // `gone` cannot be opened: a path checked after opening would answer 404 there.
         for repo in ["main", "gone"] {
@@ -460,7 +604,12 @@ async fn paths_that_climb_out_are_refused_before_anything_is_read() {
 
     let root = f.restore_root();
     let outside = f.dir.path().join("outside");
-    for target in ["../outside", "a/../../outside", outside.to_str().unwrap(), ""] {
+    for target in [
+        "../outside",
+        "a/../../outside",
+        outside.to_str().unwrap(),
+        "",
+    ] {
         let answer = post(
             &router,
             "/api/v1/repositories/main/restore",
@@ -478,7 +627,10 @@ async fn paths_that_climb_out_are_refused_before_anything_is_read() {
     )
     .await;
     assert_eq!(escape_path.status, StatusCode::BAD_REQUEST);
-    assert!(!outside.exists() && !root.exists(), "a refused restore wrote something");
+    assert!(
+        !outside.exists() && !root.exists(),
+        "a refused restore wrote something"
+    );
     let jobs = get(&router, "/api/v1/jobs").await.json();
     assert_eq!(jobs, serde_json::json!([]), "a refused restore was queued");
 }
@@ -498,7 +650,12 @@ async fn a_restore_job_brings_the_file_back() {
         }),
     )
     .await;
-    assert_eq!(answer.status, StatusCode::ACCEPTED, "{}", String::from_utf8_lossy(&answer.body));
+    assert_eq!(
+        answer.status,
+        StatusCode::ACCEPTED,
+        "{}",
+        String::from_utf8_lossy(&answer.body)
+    );
     let job = answer.json();
     assert_eq!(job["kind"], "restore");
     assert_eq!(job["repository"], "main");
@@ -519,8 +676,16 @@ async fn a_restore_job_brings_the_file_back() {
     let restored = target.join(f.path("etc/hosts").trim_start_matches('/'));
     assert_eq!(std::fs::read(&restored).unwrap(), HOSTS_OLD);
     // Only the path asked for.
-    assert!(!target.join(f.path("etc/app").trim_start_matches('/')).exists());
-    assert!(finished["job"]["progress"]["files_done"].as_u64().unwrap_or(0) >= 1, "{finished}");
+    assert!(!target
+        .join(f.path("etc/app").trim_start_matches('/'))
+        .exists());
+    assert!(
+        finished["job"]["progress"]["files_done"]
+            .as_u64()
+            .unwrap_or(0)
+            >= 1,
+        "{finished}"
+    );
     f.daemon.shutdown(Duration::from_secs(5)).await;
     running.abort();
 }
@@ -535,12 +700,16 @@ async fn a_viewer_may_browse_but_not_download_or_restore() {
     );
     assert_eq!(get(&viewer, &tree).await.status, StatusCode::OK);
     for uri in [
-        tree.replace("/tree?", "/download?").replace("etc", "etc/hosts"),
+        tree.replace("/tree?", "/download?")
+            .replace("etc", "etc/hosts"),
         tree.replace("/tree?", "/archive?"),
     ] {
         let answer = get(&viewer, &uri).await;
         assert_eq!(answer.status, StatusCode::FORBIDDEN, "{uri}");
-        assert!(answer.json()["error"].as_str().unwrap().contains("viewer vera may not download"));
+        assert!(answer.json()["error"]
+            .as_str()
+            .unwrap()
+            .contains("viewer vera may not download"));
     }
     let restore = post(
         &viewer,

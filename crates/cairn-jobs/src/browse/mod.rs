@@ -289,7 +289,13 @@ impl Browser {
     }
 
     /// Entries matching `pattern` across the snapshots of `name`, newest snapshot first.
-    pub fn search(&self, config: &Config, name: &str, pattern: &str, limit: usize) -> Result<SearchResult> {
+    pub fn search(
+        &self,
+        config: &Config,
+        name: &str,
+        pattern: &str,
+        limit: usize,
+    ) -> Result<SearchResult> {
         let opened = self.opened(config, name)?;
         let snapshots: Vec<(Id, Snapshot)> = load_readable_snapshots(&opened.repo)?;
         Ok(browse::search(
@@ -302,7 +308,13 @@ impl Browser {
     }
 
     /// The file at `path` of `snapshot`, ready to be read.
-    pub fn file(&self, config: &Config, name: &str, snapshot: &str, path: &str) -> Result<FileToRead> {
+    pub fn file(
+        &self,
+        config: &Config,
+        name: &str,
+        snapshot: &str,
+        path: &str,
+    ) -> Result<FileToRead> {
         let path = SnapshotPath::parse(path)?;
         let file_name = path
             .file_name()
@@ -314,15 +326,16 @@ impl Browser {
             })?;
         let opened = self.opened(config, name)?;
         let (id, found) = find_snapshot(&opened.repo, snapshot, &SnapshotFilter::default())?;
-        let node = match browse::resolve(&opened.repo, &opened.index, &found.tree, &path, &id.short())? {
-            browse::Resolved::Node(node) if node.node_type == NodeType::File => *node,
-            _ => {
-                return Err(JobError::InvalidInput(format!(
-                    "{path} in snapshot {} is not a file; list it or download it as an archive",
-                    id.short()
-                )))
-            }
-        };
+        let node =
+            match browse::resolve(&opened.repo, &opened.index, &found.tree, &path, &id.short())? {
+                browse::Resolved::Node(node) if node.node_type == NodeType::File => *node,
+                _ => {
+                    return Err(JobError::InvalidInput(format!(
+                        "{path} in snapshot {} is not a file; list it or download it as an archive",
+                        id.short()
+                    )))
+                }
+            };
         Ok(FileToRead {
             opened,
             size: node.size,
@@ -344,7 +357,8 @@ impl Browser {
         let path = SnapshotPath::parse(path)?;
         let opened = self.opened(config, name)?;
         let (id, found) = find_snapshot(&opened.repo, snapshot, &SnapshotFilter::default())?;
-        let resolved = browse::resolve(&opened.repo, &opened.index, &found.tree, &path, &id.short())?;
+        let resolved =
+            browse::resolve(&opened.repo, &opened.index, &found.tree, &path, &id.short())?;
         let tree = resolved.directory_tree().ok_or_else(|| {
             JobError::InvalidInput(format!(
                 "{path} in snapshot {} is not a directory; download it as a file",

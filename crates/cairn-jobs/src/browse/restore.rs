@@ -180,8 +180,19 @@ pub fn run_job(
         Err(_) if cancelled => (StepState::Failed, None, Some("cancelled".to_string())),
         Err(e) => (StepState::Failed, None, Some(e.to_string())),
     };
-    state.finish_step(job.id, seq, step_state, detail.as_deref(), error.as_deref(), now())?;
-    observer.step_finished("restore", step_state, error.as_deref().or(detail.as_deref()).unwrap_or(""));
+    state.finish_step(
+        job.id,
+        seq,
+        step_state,
+        detail.as_deref(),
+        error.as_deref(),
+        now(),
+    )?;
+    observer.step_finished(
+        "restore",
+        step_state,
+        error.as_deref().or(detail.as_deref()).unwrap_or(""),
+    );
     match &result {
         Ok(detail) => log(detail),
         Err(_) if cancelled => log("cancelled"),
@@ -226,12 +237,18 @@ fn restore_step(
         .ok_or_else(|| JobError::InvalidInput(format!("restore job {} has no request", job.id)))
         .and_then(|value| {
             serde_json::from_value(value).map_err(|e| {
-                JobError::InvalidInput(format!("restore job {} has an unreadable request: {e}", job.id))
+                JobError::InvalidInput(format!(
+                    "restore job {} has an unreadable request: {e}",
+                    job.id
+                ))
             })
         })?;
     let name = job.repository.as_deref().unwrap_or_default();
     let entry = config.repositories.get(name).ok_or_else(|| {
-        JobError::NotFound(format!("restore job {}: no repository {name:?} in the config", job.id))
+        JobError::NotFound(format!(
+            "restore job {}: no repository {name:?} in the config",
+            job.id
+        ))
     })?;
     // The target was checked when the job was queued; the root may have moved since.
     let root = restore_root(config);
@@ -246,7 +263,10 @@ fn restore_step(
     let repo = crate::open::repository(entry, open)?;
     repo.set_cancel(Some(cancel));
     let id = request.snapshot.parse::<Id>().map_err(|_| {
-        JobError::InvalidInput(format!("restore job {}: {:?} is not a snapshot id", job.id, request.snapshot))
+        JobError::InvalidInput(format!(
+            "restore job {}: {:?} is not a snapshot id",
+            job.id, request.snapshot
+        ))
     })?;
     let snapshot = load_snapshot(&repo, &id)?;
     let _lock = repo.lock(false)?;
@@ -274,7 +294,14 @@ fn restore_step(
             &unread
         }
     };
-    let summary = restore(&repo, &index, &snapshot.tree, &request.target, &options, &Tracked(progress))?;
+    let summary = restore(
+        &repo,
+        &index,
+        &snapshot.tree,
+        &request.target,
+        &options,
+        &Tracked(progress),
+    )?;
     if let Some(first) = summary.errors.first() {
         return Err(JobError::InvalidInput(format!(
             "{} entries could not be restored; first {}: {}",
@@ -315,7 +342,14 @@ mod tests {
             root.join("a")
         );
         assert_eq!(restore_target(root, "./a/./b").unwrap(), root.join("a/b"));
-        for bad in ["../etc", "a/../../etc", "/etc", "/var/lib/cairn/restores/../x", "/var/lib/cairn/restoresX", ""] {
+        for bad in [
+            "../etc",
+            "a/../../etc",
+            "/etc",
+            "/var/lib/cairn/restores/../x",
+            "/var/lib/cairn/restoresX",
+            "",
+        ] {
             let error = restore_target(root, bad).unwrap_err().to_string();
             assert!(error.contains(&format!("{bad:?}")), "{error}");
             assert!(error.contains("/var/lib/cairn/restores"), "{error}");

@@ -274,8 +274,9 @@ impl Daemon {
     ) -> Result<JobRecord> {
         let config = self.config();
         let checked = crate::browse::restore::prepare(&self.browser, &config, name, request)?;
-        let request = serde_json::to_value(&checked)
-            .map_err(|e| JobError::InvalidInput(format!("cannot record the restore request: {e}")))?;
+        let request = serde_json::to_value(&checked).map_err(|e| {
+            JobError::InvalidInput(format!("cannot record the restore request: {e}"))
+        })?;
         self.queue_job(NewJob {
             request: Some(request),
             ..NewJob::first(

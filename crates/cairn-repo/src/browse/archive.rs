@@ -100,8 +100,8 @@ fn append_zip(
         } else {
             format!("{prefix}/{name}")
         };
-        let mut options = SimpleFileOptions::default()
-            .unix_permissions(go_mode::to_unix_permissions(node.mode));
+        let mut options =
+            SimpleFileOptions::default().unix_permissions(go_mode::to_unix_permissions(node.mode));
         if let Some(time) = go_time(&node.mtime).and_then(|t| {
             zip::DateTime::from_date_and_time(
                 u16::try_from(t.year()).ok()?,

@@ -70,16 +70,21 @@ pub fn versions(
     let mut out = Vec::new();
     let mut previous: Option<Content> = None;
     for (id, snapshot) in ordered {
-        let (content, entry_type, size, mtime) = match resolve_with(&snapshot.tree, path, &mut load)? {
-            Some(Resolved::Node(node)) => {
-                let entry_type = EntryType::of(&node.node_type);
-                let size = if entry_type == EntryType::File { node.size } else { 0 };
-                (content_of(&node), entry_type, size, go_time(&node.mtime))
-            }
-            // The root is in every snapshot; it has no node of its own, so no mtime.
-            Some(Resolved::Root(tree)) => (Content::Tree(Some(tree)), EntryType::Dir, 0, None),
-            None => continue,
-        };
+        let (content, entry_type, size, mtime) =
+            match resolve_with(&snapshot.tree, path, &mut load)? {
+                Some(Resolved::Node(node)) => {
+                    let entry_type = EntryType::of(&node.node_type);
+                    let size = if entry_type == EntryType::File {
+                        node.size
+                    } else {
+                        0
+                    };
+                    (content_of(&node), entry_type, size, go_time(&node.mtime))
+                }
+                // The root is in every snapshot; it has no node of its own, so no mtime.
+                Some(Resolved::Root(tree)) => (Content::Tree(Some(tree)), EntryType::Dir, 0, None),
+                None => continue,
+            };
         out.push(Version {
             snapshot: id.to_hex(),
             time: snapshot.time,

@@ -5,8 +5,8 @@ use cairn_format::Id;
 use chrono::{DateTime, FixedOffset};
 use serde::Serialize;
 
-use super::path::{resolve, SnapshotPath};
 use super::go_time;
+use super::path::{resolve, SnapshotPath};
 use crate::index::Index;
 use crate::{RepoError, Repository, Result};
 
@@ -88,7 +88,11 @@ pub fn list_directory(
             "{path} in snapshot {snapshot} is not a directory; download it or look at its history"
         ))
     })?;
-    let entries = repo.load_tree(index, &tree)?.iter().map(Entry::of).collect();
+    let entries = repo
+        .load_tree(index, &tree)?
+        .iter()
+        .map(Entry::of)
+        .collect();
     Ok(Listing {
         path: path.to_string(),
         entries,

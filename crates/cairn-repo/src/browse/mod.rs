@@ -41,12 +41,12 @@ pub use path::{resolve, Resolved, SnapshotPath};
 pub use range::write_range;
 pub use search::{search, SearchMatch, SearchResult};
 
-use chrono::{DateTime, FixedOffset};
 use cairn_format::tree::GoTime;
+use chrono::{DateTime, FixedOffset};
 
 /// A node's time as a zoned instant (its recorded offset kept); `None` when out of range.
 pub(crate) fn go_time(time: &GoTime) -> Option<DateTime<FixedOffset>> {
-    let offset = FixedOffset::east_opt(time.utc_offset_secs)
-        .or_else(|| FixedOffset::east_opt(0))?;
+    let offset =
+        FixedOffset::east_opt(time.utc_offset_secs).or_else(|| FixedOffset::east_opt(0))?;
     DateTime::from_timestamp(time.unix_secs, time.nanos).map(|t| t.with_timezone(&offset))
 }

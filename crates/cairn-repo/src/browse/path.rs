@@ -156,7 +156,17 @@ mod tests {
 
     #[test]
     fn paths_that_could_leave_the_root_are_refused_naming_the_path() {
-        for bad in ["/../etc", "/etc/..", "..", "/a/./b", "etc/hosts", "", "/a//b", "//", "/a\0b"] {
+        for bad in [
+            "/../etc",
+            "/etc/..",
+            "..",
+            "/a/./b",
+            "etc/hosts",
+            "",
+            "/a//b",
+            "//",
+            "/a\0b",
+        ] {
             let error = SnapshotPath::parse(bad).unwrap_err();
             assert!(matches!(error, RepoError::UnsafePath { .. }), "{bad:?}");
             assert_eq!(error.kind(), crate::ErrorKind::InvalidInput);

@@ -39,7 +39,12 @@ pub async fn tree(
     blocking(&daemon, move |daemon| {
         caller.require(Action::Read, Resource::Repository(&repo))?;
         let path = query.path.as_deref().unwrap_or("/");
-        Ok(Json(daemon.browser().tree(&daemon.config(), &repo, &snapshot, path)?))
+        Ok(Json(daemon.browser().tree(
+            &daemon.config(),
+            &repo,
+            &snapshot,
+            path,
+        )?))
     })
     .await
 }
@@ -60,7 +65,11 @@ pub async fn history(
         let path = query.path.ok_or_else(|| {
             ApiError::BadRequest("give the path whose history to show: ?path=/etc/hosts".into())
         })?;
-        Ok(Json(daemon.browser().history(&daemon.config(), &repo, &path)?))
+        Ok(Json(daemon.browser().history(
+            &daemon.config(),
+            &repo,
+            &path,
+        )?))
     })
     .await
 }

@@ -61,7 +61,9 @@ pub async fn download(
         let path = query.path.ok_or_else(|| {
             ApiError::BadRequest("give the file to download: ?path=/etc/hosts".into())
         })?;
-        Ok(daemon.browser().file(&daemon.config(), &repo, &snapshot, &path)?)
+        Ok(daemon
+            .browser()
+            .file(&daemon.config(), &repo, &snapshot, &path)?)
     })
     .await?;
     let size = file.size;
@@ -92,7 +94,10 @@ pub async fn download(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/octet-stream"),
     );
-    headers.insert(header::CONTENT_LENGTH, header_value(&(end - start).to_string()));
+    headers.insert(
+        header::CONTENT_LENGTH,
+        header_value(&(end - start).to_string()),
+    );
     headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     headers.insert(header::CONTENT_DISPOSITION, header_value(&disposition));
     if status == StatusCode::PARTIAL_CONTENT {
@@ -147,7 +152,10 @@ pub async fn archive(
 enum Requested {
     Whole,
     /// Bytes `first..=last`.
-    Part { first: u64, last: u64 },
+    Part {
+        first: u64,
+        last: u64,
+    },
     Unsatisfiable,
 }
 
@@ -199,7 +207,13 @@ fn requested_range(header: Option<&str>, size: u64) -> Requested {
 fn content_disposition(name: &str) -> String {
     let plain: String = name
         .chars()
-        .map(|c| if c == ' ' || c.is_ascii_graphic() { c } else { '_' })
+        .map(|c| {
+            if c == ' ' || c.is_ascii_graphic() {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     let quoted = plain.replace('\\', "\\\\").replace('"', "\\\"");
     if plain == name {
@@ -243,9 +257,10 @@ fn streamed(
             }
         }
     });
-    Body::from_stream(futures::stream::unfold(receiver, |mut receiver| async move {
-        receiver.recv().await.map(|item| (item, receiver))
-    }))
+    Body::from_stream(futures::stream::unfold(
+        receiver,
+        |mut receiver| async move { receiver.recv().await.map(|item| (item, receiver)) },
+    ))
 }
 
 /// Collects writes into chunks and sends each full one, waiting while the channel is full.
@@ -298,18 +313,40 @@ mod tests {
         assert_eq!(requested_range(Some("bytes=90-500"), 100), part(90, 99));
         assert_eq!(requested_range(Some("bytes=-10"), 100), part(90, 99));
         assert_eq!(requested_range(Some("bytes=-500"), 100), part(0, 99));
-        assert_eq!(requested_range(Some("bytes=100-"), 100), Requested::Unsatisfiable);
-        assert_eq!(requested_range(Some("bytes=-0"), 100), Requested::Unsatisfiable);
-        assert_eq!(requested_range(Some("bytes=0-"), 0), Requested::Unsatisfiable);
+        assert_eq!(
+            requested_range(Some("bytes=100-"), 100),
+            Requested::Unsatisfiable
+        );
+        assert_eq!(
+            requested_range(Some("bytes=-0"), 100),
+            Requested::Unsatisfiable
+        );
+        assert_eq!(
+            requested_range(Some("bytes=0-"), 0),
+            Requested::Unsatisfiable
+        );
         // Not understood, or several ranges: the whole file.
-        for ignored in ["items=1-2", "bytes=5-2", "bytes=a-b", "bytes=1-2,4-5", "bytes=7"] {
-            assert_eq!(requested_range(Some(ignored), 100), Requested::Whole, "{ignored}");
+        for ignored in [
+            "items=1-2",
+            "bytes=5-2",
+            "bytes=a-b",
+            "bytes=1-2,4-5",
+            "bytes=7",
+        ] {
+            assert_eq!(
+                requested_range(Some(ignored), 100),
+                Requested::Whole,
+                "{ignored}"
+            );
         }
     }
 
     #[test]
     fn file_names_are_quoted_and_encoded() {
-        assert_eq!(content_disposition("hosts"), "attachment; filename=\"hosts\"");
+        assert_eq!(
+            content_disposition("hosts"),
+            "attachment; filename=\"hosts\""
+        );
         assert_eq!(
             content_disposition("a\"b\\c"),
             "attachment; filename=\"a\\\"b\\\\c\""

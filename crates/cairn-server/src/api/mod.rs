@@ -74,13 +74,28 @@ pub fn routes(daemon: Arc<Daemon>) -> Router {
         )
         .route("/api/v1/settings", get(settings::get))
         .route("/api/v1/repositories", get(repositories::list))
-        .route("/api/v1/repositories/{repo}/snapshots", get(repositories::snapshots))
-        .route("/api/v1/repositories/{repo}/snapshots/{snapshot}/tree", get(browse::tree))
-        .route("/api/v1/repositories/{repo}/snapshots/{snapshot}/download", get(download::download))
-        .route("/api/v1/repositories/{repo}/snapshots/{snapshot}/archive", get(download::archive))
+        .route(
+            "/api/v1/repositories/{repo}/snapshots",
+            get(repositories::snapshots),
+        )
+        .route(
+            "/api/v1/repositories/{repo}/snapshots/{snapshot}/tree",
+            get(browse::tree),
+        )
+        .route(
+            "/api/v1/repositories/{repo}/snapshots/{snapshot}/download",
+            get(download::download),
+        )
+        .route(
+            "/api/v1/repositories/{repo}/snapshots/{snapshot}/archive",
+            get(download::archive),
+        )
         .route("/api/v1/repositories/{repo}/history", get(browse::history))
         .route("/api/v1/repositories/{repo}/search", get(browse::search))
-        .route("/api/v1/repositories/{repo}/restore", post(restore::restore))
+        .route(
+            "/api/v1/repositories/{repo}/restore",
+            post(restore::restore),
+        )
         .route("/metrics", get(health::metrics))
         .with_state(daemon)
 }

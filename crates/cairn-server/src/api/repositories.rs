@@ -58,7 +58,11 @@ pub async fn snapshots(
             tags: query.tag.into_iter().collect(),
             paths: query.path.into_iter().collect(),
         };
-        Ok(Json(daemon.browser().snapshots(&daemon.config(), &repo, &filter)?))
+        Ok(Json(daemon.browser().snapshots(
+            &daemon.config(),
+            &repo,
+            &filter,
+        )?))
     })
     .await
 }
