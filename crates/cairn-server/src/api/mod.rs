@@ -56,6 +56,7 @@ pub fn routes(daemon: Arc<Daemon>) -> Router {
             "/api/v1/repositories/{repo}/offsite/sync",
             post(offsite::sync),
         )
+        .route("/api/v1/offsite/orphans", get(offsite::orphans))
         .route("/metrics", get(health::metrics))
         .with_state(daemon)
 }
