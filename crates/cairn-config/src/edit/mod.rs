@@ -17,7 +17,7 @@
 //! # Layout
 //! - [`fields`]: the editable fields of a plan and of an offsite, with their TOML types.
 //! - [`value`]: [`EditValue`], the JSON-shaped values an edit writes.
-//! - [`write`]: [`write_atomically`].
+//! - `write`: [`write_atomically`].
 
 pub mod fields;
 mod value;
@@ -373,10 +373,7 @@ fn set_field(
 }
 
 /// The table a subfield lives in, created in the field's style when missing.
-fn container<'t>(
-    table: &'t mut dyn TableLike,
-    field: Field,
-) -> Result<&'t mut dyn TableLike, EditError> {
+fn container(table: &mut dyn TableLike, field: Field) -> Result<&mut dyn TableLike, EditError> {
     table
         .entry(field.name)
         .or_insert_with(|| match field.kind {

@@ -161,3 +161,95 @@ async fn a_key_pair_is_stored_sealed_and_opened_by_the_job() {
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(body["errors"][0]["field"], "access_key_id");
 }
+
+/// A repository at `location` with the password `password`, made quickly (cheap scrypt).
+fn init(store: std::sync::Arc<dyn Storage>, password: &[u8]) -> cairn_repo::Repository {
+    let options = cairn_repo::keys::KeyOptions {
+        kdf: Some(cairn_crypto::KdfParams {
+            n: 1024,
+            r: 8,
+            p: 1,
+        }),
+        ..Default::default()
+    };
+    cairn_repo::Repository::init(store, password, &options).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn orphans_beside_the_mirror_are_told_from_known_ones() {
+    let server = S3TestServer::shared();
+    let base = unique_prefix("api-orphans");
+    let text = format!(
+        "state_dir = \"STATE\"\n[repositories.main]\nlocation = \"REPO\"\npassword_file = \"PASSFILE\"\n\
+         [repositories.main.offsite]\ndestination = \"{}\"\ncredentials_file = \"S3ENV\"\n",
+        server.url(BUCKET, &format!("{base}/main"))
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let env = dir.path().join("s3.env");
+    std::fs::write(
+        &env,
+        format!("AWS_ACCESS_KEY_ID={ACCESS_KEY_ID}\nAWS_SECRET_ACCESS_KEY={SECRET_ACCESS_KEY}\n"),
+    )
+    .unwrap();
+    std::fs::set_permissions(&env, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let text = text.replace("S3ENV", env.to_str().unwrap());
+    let test = TestDaemon::start(&text);
+    tokio::task::spawn_blocking({
+        let base = base.clone();
+        let repo_path = test.dir().join("repo");
+        move || {
+            let local = init(
+                std::sync::Arc::new(cairn_storage::LocalStore::new(&repo_path)),
+                b"pw",
+            );
+            // Its mirror: the same config and key files, so the same id.
+            let mirror = server.store(&format!("{base}/main"));
+            let local_store = cairn_storage::LocalStore::new(&repo_path);
+            for kind in [
+                cairn_storage::FileKind::Config,
+                cairn_storage::FileKind::Key,
+            ] {
+                for object in local_store.list(kind).unwrap() {
+                    let bytes = local_store.get(kind, &object.name).unwrap();
+                    mirror.put(kind, &object.name, &bytes).unwrap();
+                }
+            }
+            drop(local);
+            init(
+                std::sync::Arc::new(server.store(&format!("{base}/retired"))),
+                b"pw",
+            );
+            init(
+                std::sync::Arc::new(server.store(&format!("{base}/stranger"))),
+                b"other",
+            );
+        }
+    })
+    .await
+    .unwrap();
+
+    let uri = "/api/v1/offsite/orphans?repository=main";
+    let (status, text, body) = call(&test.admin(), Method::GET, uri, None).await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    let mut found: Vec<(String, String)> = body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["prefix"].as_str().unwrap().to_string(),
+                f["status"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    found.sort();
+    assert_eq!(
+        found,
+        [
+            (format!("{base}/main"), "known".to_string()),
+            (format!("{base}/retired"), "orphan".to_string()),
+            (format!("{base}/stranger"), "unopened".to_string()),
+        ],
+        "{text}"
+    );
+}

@@ -41,12 +41,18 @@ before_backup = ["true"]
 "#;
 
 impl TestDaemon {
-    /// `text` with STATE and REPO replaced by paths in a new temporary directory.
+    /// `text` with STATE, REPO and PASSFILE replaced by paths in a new temporary directory
+    /// (PASSFILE holds the password `pw`, mode 0600).
     pub fn start(text: &str) -> TestDaemon {
+        use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
         let state = dir.path().join("state");
+        let pass = dir.path().join("main.pass");
+        std::fs::write(&pass, "pw\n").unwrap();
+        std::fs::set_permissions(&pass, std::fs::Permissions::from_mode(0o600)).unwrap();
         let text = text
             .replace("STATE", state.to_str().unwrap())
+            .replace("PASSFILE", pass.to_str().unwrap())
             .replace("REPO", dir.path().join("repo").to_str().unwrap());
         let path = dir.path().join("cairn.toml");
         std::fs::write(&path, &text).unwrap();
@@ -63,6 +69,10 @@ impl TestDaemon {
             path,
             daemon,
         }
+    }
+
+    pub fn dir(&self) -> &std::path::Path {
+        self._dir.path()
     }
 
     pub fn text(&self) -> String {
