@@ -57,7 +57,11 @@ pub async fn directory(
     require_read(&context, &name)?;
     let listing = blocking_page(&daemon, {
         let (name, snapshot, path) = (name.clone(), snapshot.clone(), query.path.clone());
-        move |daemon| Ok(daemon.browser().tree(&daemon.config(), &name, &snapshot, &path)?)
+        move |daemon| {
+            Ok(daemon
+                .browser()
+                .tree(&daemon.config(), &name, &snapshot, &path)?)
+        }
     })
     .await?;
     let may_download = context.may(Action::Download, Resource::Repository(&name));
@@ -125,7 +129,12 @@ pub async fn directory(
             }
         }
     };
-    Ok(page(&context, Section::Repositories, &format!("Snapshot {} of {name}", &snapshot[..snapshot.len().min(8)]), body))
+    Ok(page(
+        &context,
+        Section::Repositories,
+        &format!("Snapshot {} of {name}", &snapshot[..snapshot.len().min(8)]),
+        body,
+    ))
 }
 
 pub async fn history(
@@ -206,7 +215,10 @@ pub async fn restore(
     })
     .await;
     Ok(match result {
-        Ok(job) => redirect_ok(&format!("/jobs/{}", job.id), &format!("restore queued as job {}", job.id)),
+        Ok(job) => redirect_ok(
+            &format!("/jobs/{}", job.id),
+            &format!("restore queued as job {}", job.id),
+        ),
         Err(error) => {
             // `back` already has a query; the message goes after it.
             let message = percent_encode(&error.to_string());
@@ -224,7 +236,11 @@ mod tests {
         let crumbs = breadcrumbs("/etc/nginx/");
         assert_eq!(
             crumbs,
-            [("/".into(), "/".into()), ("etc".into(), "/etc".into()), ("nginx".into(), "/etc/nginx".into())]
+            [
+                ("/".into(), "/".into()),
+                ("etc".into(), "/etc".into()),
+                ("nginx".into(), "/etc/nginx".into())
+            ]
         );
         assert_eq!(breadcrumbs("/").len(), 1);
     }

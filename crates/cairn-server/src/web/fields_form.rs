@@ -51,7 +51,11 @@ fn input(name: &str, kind: FieldType, value: Option<&EditValue>, editable: bool)
 }
 
 /// Inputs for `fields` with `values` as the file has them.
-pub fn fields_form(fields: &[Field], values: &BTreeMap<String, EditValue>, editable: bool) -> Markup {
+pub fn fields_form(
+    fields: &[Field],
+    values: &BTreeMap<String, EditValue>,
+    editable: bool,
+) -> Markup {
     html! {
         @for field in fields {
             @match field.kind.subfields() {

@@ -11,14 +11,19 @@
 pub mod account;
 pub mod assets;
 pub mod audit;
+pub mod browse;
 pub mod context;
 pub mod dashboard;
 pub mod drills;
+pub mod fields_form;
 pub mod format;
 pub mod layout;
 pub mod notifications;
+pub mod offsite;
+pub mod plan;
 pub mod plans;
 pub mod queue;
+pub mod repositories;
 pub mod settings;
 pub mod sparkline;
 pub mod tokens;
@@ -41,11 +46,22 @@ pub fn routes(daemon: Arc<Daemon>) -> Router {
     Router::new()
         .route("/", get(dashboard::dashboard))
         .route("/plans", get(plans::list))
+        .route("/plans/{name}", get(plan::show))
         .route("/plans/{name}/run", post(plans::run))
         .route("/drills", get(drills::list))
         .route("/notifications", get(notifications::list))
         .route("/notifications/{name}/test", post(notifications::test))
         .route("/settings", get(settings::show))
+        .route("/repositories", get(repositories::list))
+        .route("/repositories/{name}", get(repositories::snapshots))
+        .route("/repositories/{name}/search", get(repositories::search))
+        .route("/repositories/{name}/offsite", get(offsite::show))
+        .route("/repositories/{name}/history", get(browse::history))
+        .route("/repositories/{name}/restore", post(browse::restore))
+        .route(
+            "/repositories/{name}/snapshots/{snapshot}/browse",
+            get(browse::directory),
+        )
         .route("/queue", get(queue::queue))
         .route("/jobs/{id}", get(queue::job))
         .route("/jobs/{id}/cancel", post(queue::cancel))

@@ -30,7 +30,9 @@ pub async fn show(
         move |daemon| {
             let config = daemon.config();
             if !config.repositories.contains_key(&name) {
-                return Err(ApiError::NotFound(format!("the config has no repository {name:?}")));
+                return Err(ApiError::NotFound(format!(
+                    "the config has no repository {name:?}"
+                )));
             }
             let edit = ConfigEdit::new(&config).map_err(|e| ApiError::BadRequest(e.to_string()))?;
             Ok(edit.offsite_fields(&name).unwrap_or_default())
@@ -79,5 +81,10 @@ pub async fn show(
             ul id="orphans" aria-live="polite" {}
         }
     };
-    Ok(page(&context, Section::Repositories, &format!("Offsite of {name}"), body))
+    Ok(page(
+        &context,
+        Section::Repositories,
+        &format!("Offsite of {name}"),
+        body,
+    ))
 }

@@ -32,17 +32,34 @@ pub async fn show(
             let plan = config.plan(&name).map_err(ApiError::NotFound)?;
             context
                 .principal
-                .require(Action::Read, Resource::Plan { name: &name, repository: &plan.repository })
+                .require(
+                    Action::Read,
+                    Resource::Plan {
+                        name: &name,
+                        repository: &plan.repository,
+                    },
+                )
                 .map_err(ApiError::from)?;
             let status = daemon.plan_statuses()?.into_iter().find(|p| p.name == name);
             let edit = ConfigEdit::new(&config).map_err(|e| ApiError::BadRequest(e.to_string()))?;
             let values = edit.plan_fields(&name).unwrap_or_default();
-            Ok((status, values, config.source().path().to_path_buf(), daemon.now()))
+            Ok((
+                status,
+                values,
+                config.source().path().to_path_buf(),
+                daemon.now(),
+            ))
         }
     })
     .await?;
-    let repository = status.as_ref().map(|s| s.repository.clone()).unwrap_or_default();
-    let resource = Resource::Plan { name: &name, repository: &repository };
+    let repository = status
+        .as_ref()
+        .map(|s| s.repository.clone())
+        .unwrap_or_default();
+    let resource = Resource::Plan {
+        name: &name,
+        repository: &repository,
+    };
     let may_edit = context.may(Action::EditConfig, resource);
     let may_run = context.may(Action::Run, resource);
     let body = html! {
@@ -75,5 +92,10 @@ pub async fn show(
             }
         }
     };
-    Ok(page(&context, Section::Plans, &format!("Plan {name}"), body))
+    Ok(page(
+        &context,
+        Section::Plans,
+        &format!("Plan {name}"),
+        body,
+    ))
 }

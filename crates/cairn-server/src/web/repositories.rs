@@ -26,7 +26,9 @@ pub async fn list(
         move |daemon| {
             let config = daemon.config();
             let visible = |name: &str| context.may(Action::Read, Resource::Repository(name));
-            Ok(daemon.browser().repositories(&config, daemon.state(), &visible)?)
+            Ok(daemon
+                .browser()
+                .repositories(&config, daemon.state(), &visible)?)
         }
     })
     .await?;
@@ -80,7 +82,11 @@ pub async fn snapshots(
     };
     let snapshots = blocking_page(&daemon, {
         let name = name.clone();
-        move |daemon| Ok(daemon.browser().snapshots(&daemon.config(), &name, &filter)?)
+        move |daemon| {
+            Ok(daemon
+                .browser()
+                .snapshots(&daemon.config(), &name, &filter)?)
+        }
     })
     .await?;
     let body = html! {
@@ -109,7 +115,12 @@ pub async fn snapshots(
             } } }
         } }
     };
-    Ok(page(&context, Section::Repositories, &format!("Repository {name}"), body))
+    Ok(page(
+        &context,
+        Section::Repositories,
+        &format!("Repository {name}"),
+        body,
+    ))
 }
 
 #[derive(Debug, Deserialize)]
@@ -126,7 +137,11 @@ pub async fn search(
     require_read(&context, &name)?;
     let result = blocking_page(&daemon, {
         let (name, pattern) = (name.clone(), query.pattern.clone());
-        move |daemon| Ok(daemon.browser().search(&daemon.config(), &name, &pattern, 200)?)
+        move |daemon| {
+            Ok(daemon
+                .browser()
+                .search(&daemon.config(), &name, &pattern, 200)?)
+        }
     })
     .await?;
     let body = html! {
@@ -141,7 +156,12 @@ pub async fn search(
             } } }
         } }
     };
-    Ok(page(&context, Section::Repositories, &format!("Search in {name}"), body))
+    Ok(page(
+        &context,
+        Section::Repositories,
+        &format!("Search in {name}"),
+        body,
+    ))
 }
 
 fn non_empty(text: &str) -> Vec<String> {
