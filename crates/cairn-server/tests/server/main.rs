@@ -3,6 +3,7 @@
 //! temporary directory.
 
 mod auth;
+mod pages;
 mod roles;
 mod support;
 mod tls;

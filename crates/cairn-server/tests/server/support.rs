@@ -126,6 +126,8 @@ impl TestServer {
         let state_dir = dir.path().join("state");
         std::fs::create_dir_all(&state_dir).unwrap();
         let text = config_text(&state_dir, extra);
+        // The file exists, as a daemon's does: config edits write it back.
+        std::fs::write(dir.path().join("cairn.toml"), &text).unwrap();
         let config = Config::parse(SourceText::new(dir.path().join("cairn.toml"), text)).unwrap();
         let clock: Clock = Arc::new(Mutex::new(
             DateTime::parse_from_rfc3339("2026-11-29T12:00:00Z")
