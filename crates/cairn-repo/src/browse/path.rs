@@ -34,6 +34,9 @@ impl SnapshotPath {
         if text.contains('\0') {
             return Err(refuse("it contains a NUL byte"));
         }
+        if rest.starts_with('/') {
+            return Err(refuse("it has an empty component (//)"));
+        }
         let rest = rest.strip_suffix('/').unwrap_or(rest);
         if rest.is_empty() {
             return Ok(SnapshotPath::root());
