@@ -12,9 +12,10 @@
 //! - Errors ([`ConfigError`]) are one line each, `FILE:LINE:COLUMN: what is wrong; what to
 //!   write instead`, carry a matchable [`ErrorKind`] and the [`KeyPath`] they are about.
 //!
-//! The model is read-only: it never writes the file. The text and positions stay in the
-//! [`Config`] so an editor can write changes back in place later (`toml_edit` reads the same
-//! spans). Nothing here runs a command, opens a repository or touches the network.
+//! The model is read-only. Changes go through [`edit`]: a `toml_edit` document of the text
+//! the [`Config`] keeps, checked by [`Config::parse`] before [`edit::write_atomically`]
+//! replaces the file (the web UI's plan and offsite forms). Nothing here runs a command,
+//! opens a repository or touches the network.
 
 mod config;
 mod daemon;
