@@ -20,4 +20,5 @@ mod repair;
 mod retention;
 mod s3;
 mod unattended;
+mod web_ui;
 mod wire;
