@@ -5,8 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
-# The dump tests run the database clients against the PostgreSQL and MariaDB servers.
-for tool in restic borg rclone setfattr pg_dump mariadb-dump sqlite3; do
+# The dump tests run the database clients against the PostgreSQL and MariaDB servers; the web
+# UI tests drive headless Chromium through chromedriver.
+for tool in restic borg rclone setfattr pg_dump mariadb-dump sqlite3 chromedriver; do
   command -v "$tool" >/dev/null 2>&1 || need+=("$tool")
 done
 if [ ${#need[@]} -gt 0 ]; then
@@ -14,7 +15,7 @@ if [ ${#need[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq restic borgbackup rclone attr postgresql-client mariadb-client \
-    sqlite3 >/dev/null
+    sqlite3 chromium chromium-driver >/dev/null
 fi
 restic version
 # The S3 tests start their own server: moto, through scripts/s3-test-server.py.

@@ -29,9 +29,9 @@ pub async fn list(
     })
     .await?;
     let body = html! {
-        div.table-scroll { table {
+        div.table-scroll { table id="audit" {
             thead { tr { th scope="col" { "When" } th scope="col" { "Who" } th scope="col" { "From" } th scope="col" { "What" } th scope="col" { "Result" } } }
-            tbody { @for record in &records { tr {
+            tbody { @for record in &records { tr data-action=(record.action) data-result=(record.result) {
                 td { (time(Some(record.at))) }
                 td { (record.actor) }
                 td { (record.address) }

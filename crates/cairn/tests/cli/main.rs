@@ -21,4 +21,5 @@ mod repair;
 mod retention;
 mod s3;
 mod unattended;
+mod web_ui;
 mod wire;

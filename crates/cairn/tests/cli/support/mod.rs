@@ -1,5 +1,6 @@
 //! Shared test machinery: running cairn and restic, building fixture trees, comparing trees.
 
+pub mod browser;
 pub mod compare;
 pub mod damage;
 pub mod fixture;
