@@ -22,4 +22,5 @@ mod retention;
 mod s3;
 mod unattended;
 mod web_ui;
+mod web_ui_pages;
 mod wire;
