@@ -169,9 +169,12 @@ impl Daemon {
                 }
             }
             JobState::Failed => {
-                let raised = self.state.raise_alert(&plan_name, "failure", self.now());
-                if let Err(e) = &raised {
-                    tracing::warn!("cannot record an alert: {e}");
+                // A plan's alert stays raised until its next success; a job of no plan (a
+                // restore from the UI) is told about once and leaves no alert behind.
+                if job.plan.is_some() {
+                    if let Err(e) = self.state.raise_alert(&plan_name, "failure", self.now()) {
+                        tracing::warn!("cannot record an alert: {e}");
+                    }
                 }
                 self.options.alerts.alert(Alert {
                     event: match job.kind {

@@ -29,7 +29,11 @@ fn wait_for_file(path: &std::path::Path) -> Vec<u8> {
             }
             last = Some(meta.len());
         }
-        assert!(std::time::Instant::now() < until, "no download at {}", path.display());
+        assert!(
+            std::time::Instant::now() < until,
+            "no download at {}",
+            path.display()
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
 }
@@ -72,13 +76,19 @@ async fn browse_a_snapshot_download_a_file_and_see_its_versions() {
 
     ui.click("a[aria-label=\"Download notes.txt\"]").await;
     let downloaded = wait_for_file(&ui.downloads.join("notes.txt"));
-    assert!(downloaded == new, "the download is the newest version's bytes");
+    assert!(
+        downloaded == new,
+        "the download is the newest version's bytes"
+    );
 
     ui.click("a[aria-label=\"Versions of notes.txt\"]").await;
     let versions = ui.find_all("table#versions tbody tr").await;
     assert_eq!(versions.len(), 3, "one version per snapshot");
     let changed = ui.find_all("table#versions .badge.running").await.len();
-    assert_eq!(changed, 2, "the newest and the first are changes; the middle is the same");
+    assert_eq!(
+        changed, 2,
+        "the newest and the first are changes; the middle is the same"
+    );
     ui.screenshot("13-versions").await;
     ui.finish().await;
 }
@@ -90,7 +100,10 @@ async fn a_bad_schedule_is_refused_at_its_field_and_a_good_one_saved() {
     let before = std::fs::read_to_string(&ui.setup.config).unwrap();
 
     ui.goto("/plans/web").await;
-    assert_eq!(ui.attr("#field-schedule", "value").await.as_deref(), Some("@daily"));
+    assert_eq!(
+        ui.attr("#field-schedule", "value").await.as_deref(),
+        Some("@daily")
+    );
     ui.fill("#field-schedule", "every day").await;
     ui.click("#plan-form button[type=submit]").await;
     ui.wait_js(
@@ -99,10 +112,21 @@ async fn a_bad_schedule_is_refused_at_its_field_and_a_good_one_saved() {
         "const e = document.querySelector('#error-schedule'); return !e.hidden && e.textContent.length > 0;",
     )
     .await;
-    assert!(ui.text("#error-schedule").await.contains("cron"), "{}", ui.text("#error-schedule").await);
-    assert_eq!(ui.attr("#field-schedule", "aria-invalid").await.as_deref(), Some("true"));
+    assert!(
+        ui.text("#error-schedule").await.contains("cron"),
+        "{}",
+        ui.text("#error-schedule").await
+    );
+    assert_eq!(
+        ui.attr("#field-schedule", "aria-invalid").await.as_deref(),
+        Some("true")
+    );
     ui.screenshot("14-plan-edit").await;
-    assert_eq!(std::fs::read_to_string(&ui.setup.config).unwrap(), before, "nothing written");
+    assert_eq!(
+        std::fs::read_to_string(&ui.setup.config).unwrap(),
+        before,
+        "nothing written"
+    );
 
     ui.fill("#field-schedule", "0 5 * * *").await;
     ui.click("#plan-form button[type=submit]").await;
@@ -113,7 +137,10 @@ async fn a_bad_schedule_is_refused_at_its_field_and_a_good_one_saved() {
     )
     .await;
     let after = std::fs::read_to_string(&ui.setup.config).unwrap();
-    assert!(after.contains("schedule = \"0 5 * * *\"  # nightly"), "the comment is kept:\n{after}");
+    assert!(
+        after.contains("schedule = \"0 5 * * *\"  # nightly"),
+        "the comment is kept:\n{after}"
+    );
     ui.finish().await;
 }
 
@@ -126,7 +153,8 @@ async fn test_connection_with_a_wrong_secret_shows_the_failing_step() {
     ui.goto("/repositories/main/offsite").await;
     ui.fill("#field-destination", &destination).await;
     ui.fill("#access-key-id", s3::ACCESS_KEY_ID).await;
-    ui.fill("#secret-access-key", "a-wrong-secret-typed-in").await;
+    ui.fill("#secret-access-key", "a-wrong-secret-typed-in")
+        .await;
     ui.click("[data-action=test]").await;
     ui.wait_js(
         "the test's steps",
@@ -135,7 +163,11 @@ async fn test_connection_with_a_wrong_secret_shows_the_failing_step() {
     )
     .await;
     let failed = ui.find_all("#test-steps li[data-ok=false]").await;
-    assert!(!failed.is_empty(), "a failing step: {}", ui.text("#test-steps").await);
+    assert!(
+        !failed.is_empty(),
+        "a failing step: {}",
+        ui.text("#test-steps").await
+    );
     assert!(!ui.page_text().await.contains("a-wrong-secret-typed-in"));
     ui.screenshot("15-offsite-test").await;
 
