@@ -102,6 +102,24 @@ pub fn qr_svg(url: &str) -> String {
         .build()
 }
 
+/// The bytes of a base32 text (RFC 4648, padding and case ignored), as an authenticator app
+/// reads the secret the enrolment page shows; `None` for a character outside the alphabet.
+pub fn from_base32(text: &str) -> Option<Vec<u8>> {
+    const ALPHABET: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let (mut bits, mut count, mut out) = (0u64, 0u32, Vec::new());
+    for c in text.trim().trim_end_matches('=').bytes() {
+        let value = ALPHABET.iter().position(|a| *a == c.to_ascii_uppercase())? as u64;
+        bits = (bits << 5) | value;
+        count += 5;
+        if count >= 8 {
+            count -= 8;
+            out.push((bits >> count) as u8);
+            bits &= (1 << count) - 1;
+        }
+    }
+    Some(out)
+}
+
 fn percent_encode(text: &str) -> String {
     let mut out = String::new();
     for byte in text.bytes() {
@@ -122,6 +140,15 @@ mod tests {
 
     fn at(seconds: i64) -> DateTime<Utc> {
         Utc.timestamp_opt(seconds, 0).unwrap()
+    }
+
+    #[test]
+    fn base32_round_trips() {
+        for bytes in [&b""[..], b"f", b"12345678901234567890", &[0xff, 0x00, 0x7f]] {
+            assert_eq!(from_base32(&base32(bytes)).unwrap(), bytes);
+        }
+        assert_eq!(from_base32("mzxw6==="), Some(b"foo".to_vec()));
+        assert_eq!(from_base32("not base32!"), None);
     }
 
     #[test]

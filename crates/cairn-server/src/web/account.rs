@@ -11,24 +11,9 @@ use serde::Deserialize;
 
 use super::context::PageContext;
 use super::layout::{page, trusted_svg, Section};
-use super::{redirect_error, redirect_ok, WebError};
+use super::{redirect_error, redirect_ok, run_on_server as run, WebError};
 use crate::app::ServerState;
 use crate::ApiError;
-
-async fn run<T: Send + 'static>(
-    server: &Arc<ServerState>,
-    call: impl FnOnce(&ServerState) -> Result<T, ApiError> + Send + 'static,
-) -> Result<T, WebError> {
-    let server = server.clone();
-    tokio::task::spawn_blocking(move || call(&server))
-        .await
-        .map_err(|e| {
-            WebError(ApiError::BadRequest(format!(
-                "the request was dropped: {e}"
-            )))
-        })?
-        .map_err(WebError)
-}
 
 fn user_name(context: &PageContext) -> Result<String, WebError> {
     context

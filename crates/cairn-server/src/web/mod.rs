@@ -101,6 +101,14 @@ async fn run_admin<T: Send + 'static>(
             cairn_access::Resource::Global,
         )
         .map_err(|e| WebError(e.into()))?;
+    run_on_server(server, call).await
+}
+
+/// Runs an accounts call off the async threads.
+async fn run_on_server<T: Send + 'static>(
+    server: &Arc<crate::app::ServerState>,
+    call: impl FnOnce(&crate::app::ServerState) -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, WebError> {
     let server = server.clone();
     tokio::task::spawn_blocking(move || call(&server))
         .await

@@ -335,23 +335,7 @@ static STREAMS_OF: StreamsFn = cairn_jobs::dumps::streams_of;
 
 /// The current TOTP code of a base32 seed (RFC 4648, no padding), as an app would show it.
 pub fn totp_code(base32: &str, at: DateTime<Utc>) -> String {
-    let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-    let mut bits: u64 = 0;
-    let mut count = 0;
-    let mut seed = Vec::new();
-    for c in base32.trim_end_matches('=').bytes() {
-        let value = alphabet
-            .iter()
-            .position(|a| *a == c.to_ascii_uppercase())
-            .expect("base32") as u64;
-        bits = (bits << 5) | value;
-        count += 5;
-        if count >= 8 {
-            count -= 8;
-            seed.push((bits >> count) as u8);
-            bits &= (1 << count) - 1;
-        }
-    }
+    let seed = cairn_access::totp::from_base32(base32).expect("base32");
     let code = cairn_access::totp::code_at_step(&seed, cairn_access::totp::step_of(at));
     format!("{code:06}")
 }

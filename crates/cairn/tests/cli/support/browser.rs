@@ -368,21 +368,7 @@ pub fn screenshot_dir() -> PathBuf {
 /// step `offset` steps from now (the server accepts one step either side, and a step only
 /// once).
 pub fn totp_code(secret: &str, offset: i64) -> String {
-    let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-    let (mut bits, mut count, mut seed) = (0u64, 0, Vec::new());
-    for c in secret.trim().trim_end_matches('=').bytes() {
-        let value = alphabet
-            .iter()
-            .position(|a| *a == c.to_ascii_uppercase())
-            .expect("a base32 secret") as u64;
-        bits = (bits << 5) | value;
-        count += 5;
-        if count >= 8 {
-            count -= 8;
-            seed.push((bits >> count) as u8);
-            bits &= (1 << count) - 1;
-        }
-    }
+    let seed = cairn_access::totp::from_base32(secret).expect("a base32 secret");
     let step = cairn_access::totp::step_of(chrono::Utc::now()) + offset;
     format!("{:06}", cairn_access::totp::code_at_step(&seed, step))
 }
