@@ -32,6 +32,7 @@ pub mod dumps;
 pub mod error;
 pub mod hooks;
 pub mod notify;
+pub mod offsite_jobs;
 pub mod open;
 pub mod orphans;
 pub mod restore_db;

@@ -185,7 +185,12 @@ document.querySelectorAll("form[data-api-put]").forEach((form) => {
 document.querySelectorAll("form[data-api-post]").forEach((form) => {
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
-    const result = await send(form, "POST", form.dataset.apiPost, {});
+    if (form.dataset.replaceConfirm && !window.confirm(form.dataset.replaceConfirm)) return;
+    const body = {};
+    form.querySelectorAll("input[name], select[name], textarea[name]").forEach((input) => {
+      if (input.name !== "csrf" && input.value !== "") body[input.name] = input.value;
+    });
+    const result = await send(form, "POST", form.dataset.apiPost, body);
     if (result.ok && result.answer && result.answer.id) window.location.assign(`/jobs/${result.answer.id}`);
     else window.alert((result.answer && result.answer.error) || "refused");
   });
@@ -201,9 +206,24 @@ document.querySelectorAll("[data-orphans]").forEach((button) => {
     const found = Array.isArray(answer) ? answer : (answer.orphans || []);
     if (!response.ok) { list.textContent = answer.error || "failed"; return; }
     if (found.length === 0) { list.textContent = "No orphans: every repository under the bucket is known here."; return; }
+    const form = document.querySelector("form[data-api-post]");
     for (const orphan of found) {
       const item = document.createElement("li");
-      item.textContent = typeof orphan === "string" ? orphan : (orphan.prefix || orphan.location || JSON.stringify(orphan));
+      item.dataset.status = orphan.status;
+      item.textContent = `${orphan.location} (${orphan.status}, ${orphan.snapshots} snapshots) `;
+      if (orphan.status === "orphan" && form) {
+        const restore = document.createElement("button");
+        restore.type = "button"; restore.className = "secondary"; restore.textContent = "Restore as a copy";
+        restore.addEventListener("click", async () => {
+          const target = window.prompt("Target directory (relative to the restore directory)", orphan.prefix.split("/").pop());
+          if (!target) return;
+          const result = await send(form, "POST", "/api/v1/offsite/orphans/restore",
+            { repository: button.dataset.repository, source: orphan.location, target });
+          if (result.ok && result.answer.id) window.location.assign(`/jobs/${result.answer.id}`);
+          else window.alert((result.answer && result.answer.error) || "refused");
+        });
+        item.append(restore);
+      }
       list.append(item);
     }
   });

@@ -65,6 +65,10 @@ named_enum! {
         Prune => "prune",
         Check => "check",
         Mirror => "mirror",
+        /// An offsite mirror compared with its repository (a sample read back).
+        MirrorVerify => "mirror-verify",
+        /// A repository restored from its offsite mirror (in place, or as a copy).
+        MirrorRestore => "mirror-restore",
         Restore => "restore",
         RestoreDb => "restore-db",
         Drill => "drill",

@@ -66,6 +66,9 @@ pub struct RepositorySummary {
     pub location: String,
     pub snapshot_count: Option<usize>,
     pub last_snapshot: Option<DateTime<FixedOffset>>,
+    /// Bytes the repository's files take, as measured after its last successful backup
+    /// (`cairn_repository_size_bytes`); `None` before the first.
+    pub size_bytes: Option<u64>,
     pub offsite: Option<OffsiteSummary>,
     /// Why the repository could not be read (the counts are then absent).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -226,11 +229,20 @@ impl Browser {
                 }
                 None => None,
             };
+            let size_key = format!(
+                "{}{}",
+                crate::daemon::metrics::REPOSITORY_SIZE_KEY,
+                entry.name
+            );
+            let size_bytes = state
+                .daemon_value(&size_key)?
+                .and_then(|text| text.parse().ok());
             out.push(RepositorySummary {
                 name: entry.name.clone(),
                 location: entry.location.to_string(),
                 snapshot_count,
                 last_snapshot,
+                size_bytes,
                 offsite,
                 error,
             });

@@ -265,6 +265,26 @@ impl Daemon {
         ))
     }
 
+    /// Queues a job of the offsite of repository `name` (`mirror-verify` or
+    /// `mirror-restore`) with its checked request; see [`crate::offsite_jobs`].
+    pub fn queue_offsite_job(
+        &self,
+        name: &str,
+        kind: JobKind,
+        request: serde_json::Value,
+    ) -> Result<JobRecord> {
+        self.queue_job(NewJob {
+            request: Some(request),
+            ..NewJob::first(
+                kind,
+                None,
+                Some(name.to_string()),
+                Trigger::Manual,
+                self.now(),
+            )
+        })
+    }
+
     /// Checks `request` and queues a restore from repository `name` (a job of its own, no
     /// plan); returns its record. See [`crate::browse::restore`].
     pub fn queue_restore(

@@ -35,7 +35,10 @@ impl Daemon {
             streams_of: self.options.streams_of,
             now: &now,
         };
-        let outcome = if job.kind == JobKind::Restore {
+        let outcome = if matches!(
+            job.kind,
+            JobKind::Restore | JobKind::MirrorVerify | JobKind::MirrorRestore
+        ) {
             self.run_restore(&config, &job, cancel, &observer)
         } else {
             run_plan(&request, &self.state, &observer)
@@ -85,7 +88,12 @@ impl Daemon {
         observer: &JobObserver,
     ) -> crate::Result<crate::runner::RunOutcome> {
         let now = || self.now();
-        let end = crate::browse::restore::run_job(
+        // Jobs of a repository, not of a plan: each runs its own one-step body.
+        let run = match job.kind {
+            JobKind::Restore => crate::browse::restore::run_job,
+            _ => crate::offsite_jobs::run_job,
+        };
+        let end = run(
             config,
             &self.state,
             job,

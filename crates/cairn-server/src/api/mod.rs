@@ -12,6 +12,7 @@ mod health;
 mod jobs;
 pub mod notifications;
 mod offsite;
+mod offsite_jobs;
 pub mod openapi;
 mod plan_edit;
 mod plans;
@@ -29,7 +30,12 @@ use crate::ApiError;
 
 /// The API as the daemon's unix socket serves it: every request is the local user's.
 pub fn router(daemon: Arc<Daemon>) -> Router {
-    routes(daemon).layer(axum::Extension(cairn_access::Principal::local()))
+    routes(daemon.clone())
+        .layer(axum::middleware::from_fn_with_state(
+            daemon,
+            crate::auth::socket_audit::audit_socket,
+        ))
+        .layer(axum::Extension(cairn_access::Principal::local()))
 }
 
 /// Every API route over `daemon`, without a principal: a layer in front must say who calls
@@ -66,6 +72,18 @@ pub fn routes(daemon: Arc<Daemon>) -> Router {
             post(offsite::sync),
         )
         .route("/api/v1/offsite/orphans", get(offsite::orphans))
+        .route(
+            "/api/v1/offsite/orphans/restore",
+            post(offsite_jobs::restore_orphan),
+        )
+        .route(
+            "/api/v1/repositories/{repo}/offsite/verify",
+            post(offsite_jobs::verify),
+        )
+        .route(
+            "/api/v1/repositories/{repo}/offsite/restore",
+            post(offsite_jobs::restore),
+        )
         .route("/api/v1/drills", get(drills::list))
         .route("/api/v1/notifications", get(notifications::list))
         .route(

@@ -8,6 +8,7 @@ pub mod cookies;
 pub mod layer;
 pub mod login;
 pub mod origin;
+pub mod socket_audit;
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;

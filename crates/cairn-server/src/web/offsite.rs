@@ -1,7 +1,8 @@
 //! `/repositories/{name}/offsite`: the repository's offsite mirror: its settings (an admin
 //! edits them; the S3 key pair is write-only and stored sealed), Test Connection on the
-//! values as typed (each step's result), "Sync now", and repositories under the bucket that
-//! no config here knows (orphans). The script talks to `/api/v1/repositories/{name}/offsite…`.
+//! values as typed (each step's result), "Sync now", "Verify", restore from the mirror (a copy,
+//! or in place), and repositories under the bucket that no config here knows (orphans), each
+//! restorable as a copy. The script talks to `/api/v1/repositories/{name}/offsite…`.
 
 use std::sync::Arc;
 
@@ -41,6 +42,7 @@ pub async fn show(
     .await?;
     let may_edit = context.may(Action::EditConfig, Resource::Repository(&name));
     let may_run = context.may(Action::Run, Resource::Repository(&name));
+    let may_restore = context.may(Action::Restore, Resource::Repository(&name));
     let api = format!("/api/v1/repositories/{name}/offsite");
     let body = html! {
         @if values.is_empty() {
@@ -76,9 +78,32 @@ pub async fn show(
                     (context.csrf_field())
                     button type="submit" { "Sync now" }
                 }
-                button.secondary type="button" data-orphans={ "/api/v1/offsite/orphans?repository=" (name) } { "Look for orphans" }
+                form.inline data-api-post={ (api) "/verify" } {
+                    (context.csrf_field())
+                    input type="hidden" name="read_sample" value="5%";
+                    button.secondary type="submit" { "Verify (read back 5%)" }
+                }
+                button.secondary type="button" data-orphans={ "/api/v1/offsite/orphans?repository=" (name) } data-repository=(name) { "Look for orphans" }
             }
             ul id="orphans" aria-live="polite" {}
+        }
+        @if may_restore && !values.is_empty() {
+            h2 { "Restore from the mirror" }
+            form.panel id="mirror-copy" data-api-post={ (api) "/restore" } {
+                (context.csrf_field())
+                input type="hidden" name="mode" value="copy";
+                label for="copy-target" { "A copy into a new directory" }
+                input id="copy-target" name="target" type="text" required placeholder={ (name) "-from-mirror" } aria-describedby="copy-hint";
+                p.hint id="copy-hint" { "Relative to the server's restore directory; the copy is a whole repository (same password)." }
+                button type="submit" { "Restore a copy" }
+            }
+            @if may_edit {
+                form.inline id="mirror-replace" data-api-post={ (api) "/restore" } data-replace-confirm={ "Replace repository " (name) " with its mirror's state?" } {
+                    (context.csrf_field())
+                    input type="hidden" name="mode" value="replace";
+                    button.danger type="submit" { "Replace the repository with its mirror" }
+                }
+            }
         }
     };
     Ok(page(

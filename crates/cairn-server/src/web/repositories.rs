@@ -35,12 +35,13 @@ pub async fn list(
     let body = html! {
         div.table-scroll { table id="repositories" {
             thead { tr {
-                th scope="col" { "Repository" } th scope="col" class="num" { "Snapshots" }
+                th scope="col" { "Repository" } th scope="col" class="num" { "Snapshots" } th scope="col" class="num" { "Size" }
                 th scope="col" { "Last snapshot" } th scope="col" { "Offsite" }
             } }
             tbody { @for repository in &repositories { tr data-repository=(repository.name) {
                 td { a href={ "/repositories/" (repository.name) } { (repository.name) } br; span.muted { (repository.location) } }
                 td.num { @if let Some(count) = repository.snapshot_count { (count) } }
+                td.num { @if let Some(size) = repository.size_bytes { (bytes(size)) } @else { span.muted { "not measured yet" } } }
                 td {
                     @if let Some(error) = &repository.error { span.error-text { (error) } }
                     @else { (time(repository.last_snapshot.map(|t| t.with_timezone(&chrono::Utc)))) }

@@ -253,3 +253,198 @@ async fn orphans_beside_the_mirror_are_told_from_known_ones() {
         "{text}"
     );
 }
+
+/// Waits for job `id` to end and returns its record.
+async fn finished(test: &TestDaemon, id: i64) -> cairn_state::JobRecord {
+    for _ in 0..300 {
+        let job = test.daemon.state().job(id).unwrap();
+        if job.state.is_final() {
+            return job;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("job {id} did not end within 30 s");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn verify_restore_and_orphan_restore_run_as_jobs() {
+    let server = S3TestServer::shared();
+    let base = unique_prefix("api-offsite-jobs");
+    let text = format!(
+        "state_dir = \"STATE\"\n[repositories.main]\nlocation = \"REPO\"\npassword_file = \"PASSFILE\"\n\
+         [repositories.main.offsite]\ndestination = \"{}\"\ncredentials_file = \"S3ENV\"\n",
+        server.url(BUCKET, &format!("{base}/main"))
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let env = dir.path().join("s3.env");
+    std::fs::write(
+        &env,
+        format!("AWS_ACCESS_KEY_ID={ACCESS_KEY_ID}\nAWS_SECRET_ACCESS_KEY={SECRET_ACCESS_KEY}\n"),
+    )
+    .unwrap();
+    std::fs::set_permissions(&env, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let test = TestDaemon::start(&text.replace("S3ENV", env.to_str().unwrap()));
+    let repo_path = test.dir().join("repo");
+    tokio::task::spawn_blocking({
+        let (base, repo_path) = (base.clone(), repo_path.clone());
+        move || {
+            drop(init(
+                std::sync::Arc::new(cairn_storage::LocalStore::new(&repo_path)),
+                b"pw",
+            ));
+            // The mirror holds what the repository holds (a fresh one: config and key).
+            let mirror = server.store(&format!("{base}/main"));
+            let local = cairn_storage::LocalStore::new(&repo_path);
+            for kind in [
+                cairn_storage::FileKind::Config,
+                cairn_storage::FileKind::Key,
+            ] {
+                for object in local.list(kind).unwrap() {
+                    mirror
+                        .put(kind, &object.name, &local.get(kind, &object.name).unwrap())
+                        .unwrap();
+                }
+            }
+            drop(init(
+                std::sync::Arc::new(server.store(&format!("{base}/retired"))),
+                b"old",
+            ));
+        }
+    })
+    .await
+    .unwrap();
+    let engine = tokio::spawn(test.daemon.clone().run());
+    let admin = test.admin();
+
+    // Verify: the mirror matches.
+    let (status, text, job) = call(
+        &admin,
+        Method::POST,
+        "/api/v1/repositories/main/offsite/verify",
+        Some(json!({"read_sample": "100%"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{text}");
+    assert_eq!(job["kind"], "mirror-verify");
+    let verified = finished(&test, job["id"].as_i64().unwrap()).await;
+    assert_eq!(
+        verified.state,
+        cairn_state::JobState::Succeeded,
+        "{:?}",
+        verified.error
+    );
+
+    // A copy of the repository from its mirror, below the restore root.
+    let (status, text, job) = call(
+        &admin,
+        Method::POST,
+        "/api/v1/repositories/main/offsite/restore",
+        Some(json!({"mode": "copy", "target": "main-copy"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{text}");
+    let copied = finished(&test, job["id"].as_i64().unwrap()).await;
+    assert_eq!(
+        copied.state,
+        cairn_state::JobState::Succeeded,
+        "{:?}",
+        copied.error
+    );
+    let copy = test.dir().join("state/restores/main-copy");
+    // An orphan (another host's repository under the bucket) as a copy of its own.
+    let orphan = server.url(BUCKET, &format!("{base}/retired"));
+    let (status, text, job) = call(
+        &admin,
+        Method::POST,
+        "/api/v1/offsite/orphans/restore",
+        Some(json!({"repository": "main", "source": orphan, "target": "retired"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{text}");
+    let adopted = finished(&test, job["id"].as_i64().unwrap()).await;
+    assert_eq!(
+        adopted.state,
+        cairn_state::JobState::Succeeded,
+        "{:?}",
+        adopted.error
+    );
+    let retired = test.dir().join("state/restores/retired");
+    tokio::task::spawn_blocking(move || {
+        let open = |path: &std::path::Path, password: &[u8]| {
+            cairn_repo::Repository::open(
+                std::sync::Arc::new(cairn_storage::LocalStore::new(path)),
+                password,
+            )
+        };
+        assert!(
+            open(&copy, b"pw").is_ok(),
+            "the copy opens with the repository's password"
+        );
+        assert!(
+            open(&retired, b"old").is_ok(),
+            "the orphan's copy opens with its own password"
+        );
+    })
+    .await
+    .unwrap();
+
+    // Refused before anything runs: a copy over a non-empty directory, an orphan from another
+    // bucket, a target outside the restore root; replace needs an admin.
+    for (uri, body) in [
+        (
+            "/api/v1/repositories/main/offsite/restore",
+            json!({"mode": "copy", "target": "main-copy"}),
+        ),
+        (
+            "/api/v1/repositories/main/offsite/restore",
+            json!({"mode": "copy", "target": "../../escape"}),
+        ),
+        (
+            "/api/v1/offsite/orphans/restore",
+            json!({"repository": "main", "source": "s3:http://127.0.0.1:1/elsewhere/x", "target": "x"}),
+        ),
+    ] {
+        let (status, text, _) = call(&admin, Method::POST, uri, Some(body)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{uri}: {text}");
+    }
+    let (status, _, _) = call(
+        &test.user(Role::Operator),
+        Method::POST,
+        "/api/v1/repositories/main/offsite/restore",
+        Some(json!({"mode": "replace"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    // A mirror that lost an object: verify fails and names it.
+    let key = tokio::task::spawn_blocking({
+        let base = base.clone();
+        move || {
+            let mirror = server.store(&format!("{base}/main"));
+            let key = mirror
+                .list(cairn_storage::FileKind::Key)
+                .unwrap()
+                .remove(0)
+                .name;
+            mirror.remove(cairn_storage::FileKind::Key, &key).unwrap();
+            key
+        }
+    })
+    .await
+    .unwrap();
+    let (_, _, job) = call(
+        &admin,
+        Method::POST,
+        "/api/v1/repositories/main/offsite/verify",
+        None,
+    )
+    .await;
+    let failed = finished(&test, job["id"].as_i64().unwrap()).await;
+    assert_eq!(failed.state, cairn_state::JobState::Failed);
+    let error = failed.error.unwrap_or_default();
+    assert!(
+        error.contains(&key[..8]) && error.contains("missing"),
+        "{error}"
+    );
+    engine.abort();
+}
