@@ -5,7 +5,7 @@ use axum::http::{Method, StatusCode};
 use cairn_access::Role;
 use serde_json::json;
 
-use crate::support::{call, TestDaemon, CONFIG};
+use super::support::{call, TestDaemon, CONFIG};
 
 /// The lines that differ between two texts of the same length.
 fn changed_lines(before: &str, after: &str) -> Vec<String> {

@@ -10,7 +10,7 @@ use cairn_storage::s3_test_server::{
 use cairn_storage::Storage;
 use serde_json::{json, Value};
 
-use crate::support::{call, TestDaemon, CONFIG};
+use super::support::{call, TestDaemon, CONFIG};
 
 const WRONG_SECRET: &str = "wrong-secret-4f1d-never-shown";
 
