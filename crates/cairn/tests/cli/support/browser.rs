@@ -260,10 +260,19 @@ impl WebUi {
             .unwrap_or_else(|e| panic!("script failed: {e}\n{script}"))
     }
 
+    /// Whether `condition` holds on the page shown; a script that fails (the element it reads
+    /// is not there yet, the page is between loads) does not hold.
+    async fn holds(&self, condition: &str) -> bool {
+        matches!(
+            self.client.execute(condition, vec![]).await,
+            Ok(Value::Bool(true))
+        )
+    }
+
     /// Polls `condition` (a script returning a boolean) on the page shown until it holds.
     pub async fn wait_js(&self, what: &str, limit: Duration, condition: &str) {
         let deadline = Instant::now() + limit;
-        while self.js(condition, vec![]).await != Value::Bool(true) {
+        while !self.holds(condition).await {
             assert!(
                 Instant::now() < deadline,
                 "{what}: not true after {limit:?} on {}; page text:\n{}\ndaemon log:\n{}",
@@ -281,7 +290,7 @@ impl WebUi {
         let deadline = Instant::now() + limit;
         loop {
             self.goto(path).await;
-            if self.js(condition, vec![]).await == Value::Bool(true) {
+            if self.holds(condition).await {
                 return;
             }
             assert!(
