@@ -8,12 +8,12 @@
 //! queued (so a bad request is a 400, not a failed job) and again when it runs.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use cairn_config::{Config, StoreLocation};
 use cairn_repo::mirror::{restore_from_mirror, verify, MirrorRestoreOptions, RestoreMode};
-use cairn_state::{JobEnd, JobKind, JobRecord, JobState, StateStore, StepState};
+use cairn_state::{JobEnd, JobKind, JobRecord, StateStore};
 use cairn_storage::{LocalStore, Storage};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -206,48 +206,11 @@ pub fn run_job(
         JobKind::MirrorVerify => "verify",
         _ => "mirror restore",
     };
-    let log = |line: &str| match state.append_log(job.id, "cairn", &[line], now()) {
-        Ok(seq) => observer.log(seq, "cairn", line),
-        Err(e) => tracing::warn!("cannot record a log line of job {}: {e}", job.id),
-    };
-    let seq = state.begin_step(job.id, step, now())?;
-    observer.step_started(step);
-    let result = match job.kind {
-        JobKind::MirrorVerify => verify_step(config, job, open),
-        _ => restore_step(config, job, observer),
-    };
-    let cancelled = cancel.load(Ordering::Relaxed);
-    let (step_state, detail, error) = match &result {
-        Ok(detail) => (StepState::Succeeded, Some(detail.clone()), None),
-        Err(_) if cancelled => (StepState::Failed, None, Some("cancelled".to_string())),
-        Err(e) => (StepState::Failed, None, Some(e.to_string())),
-    };
-    state.finish_step(
-        job.id,
-        seq,
-        step_state,
-        detail.as_deref(),
-        error.as_deref(),
-        now(),
-    )?;
-    observer.step_finished(
-        step,
-        step_state,
-        error.as_deref().or(detail.as_deref()).unwrap_or(""),
-    );
-    log(&match &result {
-        Ok(detail) => detail.clone(),
-        Err(e) => format!("error: {e}"),
-    });
-    Ok(JobEnd {
-        state: match (&result, cancelled) {
-            (Ok(_), _) => JobState::Succeeded,
-            (Err(_), true) => JobState::Cancelled,
-            (Err(_), false) => JobState::Failed,
-        },
-        snapshot: None,
-        bytes_added: None,
-        error,
+    crate::runner::single_step::run_single_step(state, job, step, &cancel, observer, now, |_| {
+        match job.kind {
+            JobKind::MirrorVerify => verify_step(config, job, open),
+            _ => restore_step(config, job, observer),
+        }
     })
 }
 

@@ -13,7 +13,7 @@
 //! follows them: the root is the administrator's.)
 
 use std::path::{Component, Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use cairn_config::Config;
@@ -24,7 +24,7 @@ use cairn_repo::index::Index;
 use cairn_repo::progress::{Operation, Progress};
 use cairn_repo::restore::{restore, RestoreObserver, RestoreOptions};
 use cairn_repo::snapshots::{find_snapshot, load_snapshot, SnapshotFilter};
-use cairn_state::{JobEnd, JobRecord, JobState, StateStore, StepState};
+use cairn_state::{JobEnd, JobRecord, StateStore};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -167,52 +167,22 @@ pub fn run_job(
     observer: &dyn RunObserver,
     now: &dyn Fn() -> DateTime<Utc>,
 ) -> Result<JobEnd> {
-    let log = |line: &str| match state.append_log(job.id, "cairn", &[line], now()) {
-        Ok(seq) => observer.log(seq, "cairn", line),
-        Err(e) => tracing::warn!("cannot record a log line of job {}: {e}", job.id),
-    };
-    let seq = state.begin_step(job.id, "restore", now())?;
-    observer.step_started("restore");
-    let result = restore_step(config, job, open, cancel.clone(), observer, &log);
-    let cancelled = cancel.load(Ordering::Relaxed);
-    let (step_state, detail, error) = match &result {
-        Ok(detail) => (StepState::Succeeded, Some(detail.clone()), None),
-        Err(_) if cancelled => (StepState::Failed, None, Some("cancelled".to_string())),
-        Err(e) => (StepState::Failed, None, Some(e.to_string())),
-    };
-    state.finish_step(
-        job.id,
-        seq,
-        step_state,
-        detail.as_deref(),
-        error.as_deref(),
-        now(),
-    )?;
-    observer.step_finished(
+    let mut end = crate::runner::single_step::run_single_step(
+        state,
+        job,
         "restore",
-        step_state,
-        error.as_deref().or(detail.as_deref()).unwrap_or(""),
-    );
-    match &result {
-        Ok(detail) => log(detail),
-        Err(_) if cancelled => log("cancelled"),
-        Err(e) => log(&format!("error: {e}")),
-    }
-    Ok(JobEnd {
-        state: match (&result, cancelled) {
-            (Ok(_), _) => JobState::Succeeded,
-            (Err(_), true) => JobState::Cancelled,
-            (Err(_), false) => JobState::Failed,
-        },
-        snapshot: job
-            .request
-            .as_ref()
-            .and_then(|r| r.get("snapshot"))
-            .and_then(|s| s.as_str())
-            .map(str::to_string),
-        bytes_added: None,
-        error,
-    })
+        &cancel,
+        observer,
+        now,
+        |log| restore_step(config, job, open, cancel.clone(), observer, log),
+    )?;
+    end.snapshot = job
+        .request
+        .as_ref()
+        .and_then(|r| r.get("snapshot"))
+        .and_then(|s| s.as_str())
+        .map(str::to_string);
+    Ok(end)
 }
 
 struct Tracked<'p>(&'p Progress);

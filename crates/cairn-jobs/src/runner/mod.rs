@@ -14,6 +14,7 @@
 //! mirror say whether they would run.
 
 mod drill;
+pub mod single_step;
 mod steps;
 
 use std::path::{Path, PathBuf};

@@ -35,10 +35,7 @@ async fn run<T: Send + 'static>(
     accounts: &Arc<Accounts>,
     call: impl FnOnce(&Accounts) -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
-    let accounts = accounts.clone();
-    tokio::task::spawn_blocking(move || call(&accounts))
-        .await
-        .map_err(|e| ApiError::BadRequest(format!("the request was dropped: {e}")))?
+    super::off_async_threads(accounts, call).await
 }
 
 fn admin(caller: &Caller) -> Result<(), ApiError> {

@@ -123,8 +123,18 @@ async fn blocking<T: Send + 'static>(
     daemon: &Arc<Daemon>,
     call: impl FnOnce(&Daemon) -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
-    let daemon = daemon.clone();
-    tokio::task::spawn_blocking(move || call(&daemon))
+    off_async_threads(daemon, call).await
+}
+
+/// Runs a synchronous call on `shared` (the daemon, the accounts, the server state) on a
+/// blocking thread: SQLite, argon2 and repository reads must not hold up the async threads.
+/// Every handler and page that calls the library goes through here.
+pub(crate) async fn off_async_threads<S: Send + Sync + 'static, T: Send + 'static>(
+    shared: &Arc<S>,
+    call: impl FnOnce(&S) -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let shared = shared.clone();
+    tokio::task::spawn_blocking(move || call(&shared))
         .await
         .map_err(|e| ApiError::BadRequest(format!("the request was dropped: {e}")))?
 }

@@ -109,14 +109,8 @@ async fn run_on_server<T: Send + 'static>(
     server: &Arc<crate::app::ServerState>,
     call: impl FnOnce(&crate::app::ServerState) -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, WebError> {
-    let server = server.clone();
-    tokio::task::spawn_blocking(move || call(&server))
+    crate::api::off_async_threads(server, call)
         .await
-        .map_err(|e| {
-            WebError(ApiError::BadRequest(format!(
-                "the request was dropped: {e}"
-            )))
-        })?
         .map_err(WebError)
 }
 
@@ -153,14 +147,8 @@ async fn blocking_page<T: Send + 'static>(
     daemon: &Arc<Daemon>,
     call: impl FnOnce(&Daemon) -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, WebError> {
-    let daemon = daemon.clone();
-    tokio::task::spawn_blocking(move || call(&daemon))
+    crate::api::off_async_threads(daemon, call)
         .await
-        .map_err(|e| {
-            WebError(ApiError::BadRequest(format!(
-                "the request was dropped: {e}"
-            )))
-        })?
         .map_err(WebError)
 }
 

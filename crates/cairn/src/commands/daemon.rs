@@ -114,9 +114,8 @@ async fn serve(global: &GlobalArgs, config: cairn_config::Config) -> Result<u8> 
         let _ = task.await;
     }
     if let Some(task) = web_task {
-        if let Ok(Err(error)) = task.await {
-            tracing::error!("{error}");
-        }
+        // Its error, if any, was logged when it happened.
+        let _ = task.await;
     }
     let _ = std::fs::remove_file(&socket);
     if !clean {
@@ -181,7 +180,14 @@ async fn start_web(
         settings,
     }));
     Ok(tokio::spawn(async move {
-        cairn_server::serve::serve_app(listener, app, server.tls.as_ref(), stopped).await
+        let served =
+            cairn_server::serve::serve_app(listener, app, server.tls.as_ref(), stopped).await;
+        // Said when it happens, not at shutdown: a daemon whose UI died keeps running jobs,
+        // and someone must learn that the UI and API are gone.
+        if let Err(error) = &served {
+            tracing::error!("the web UI and API on {base} stopped: {error}");
+        }
+        served
     }))
 }
 
