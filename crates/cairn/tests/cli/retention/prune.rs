@@ -295,8 +295,10 @@ fn max_repack_size_bounds_the_rewriting_and_repack_small_merges_small_packs() {
     }
     let unbounded = prune_json(&scratch, &repo, &["--dry-run", "--max-unused", "0%"]);
     let unbounded_bytes = unbounded["stats"]["repack_bytes"].as_u64().unwrap();
+    // Which blobs share a pack depends on the order the backup's threads finished them, so
+    // the byte count varies from run to run; two packs to repack is what the bound needs.
     assert!(
-        unbounded_bytes > 256 << 10,
+        unbounded["packs_repacked"].as_u64().unwrap() >= 2 && unbounded_bytes > 0,
         "the history must need repacking: {unbounded}"
     );
     let bound = unbounded_bytes / 2;
