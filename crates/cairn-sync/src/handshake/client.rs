@@ -40,6 +40,7 @@ pub struct ClientHandshake {
     noise: snow::HandshakeState,
     kem_key: DecapsulationKey,
     expectation: ServerExpectation,
+    versions: Vec<u16>,
 }
 
 impl ClientHandshake {
@@ -47,6 +48,16 @@ impl ClientHandshake {
     pub fn start(
         identity: &Identity,
         expectation: ServerExpectation,
+        rng: &mut (impl RngCore + CryptoRng),
+    ) -> Result<(ClientHandshake, Vec<u8>), SyncError> {
+        ClientHandshake::start_offering(identity, expectation, SUPPORTED_VERSIONS, rng)
+    }
+
+    /// `start` offering `versions` (tests play an older or newer client with it).
+    pub(crate) fn start_offering(
+        identity: &Identity,
+        expectation: ServerExpectation,
+        versions: &[u16],
         rng: &mut (impl RngCore + CryptoRng),
     ) -> Result<(ClientHandshake, Vec<u8>), SyncError> {
         let private_key = identity.noise_private_key();
@@ -57,7 +68,7 @@ impl ClientHandshake {
             .map_err(|e| noise_error("setup", e))?;
         let (kem_key, encapsulation_key) = MlKem768::generate(rng);
         let offer = ClientOffer {
-            versions: SUPPORTED_VERSIONS.to_vec(),
+            versions: versions.to_vec(),
             encapsulation_key: encapsulation_key.as_bytes().to_vec(),
         };
         let mut message = vec![0u8; NOISE_MESSAGE_LEN_MAX];
@@ -70,6 +81,7 @@ impl ClientHandshake {
                 noise,
                 kem_key,
                 expectation,
+                versions: versions.to_vec(),
             },
             message,
         ))
@@ -110,7 +122,8 @@ impl ClientHandshake {
                 ServerAnswer::NoSharedVersion { server_versions } => {
                     return Err(SyncError::VersionNotShared(format!(
                         "the server speaks protocol versions {server_versions:?} and this cairn \
-                         {SUPPORTED_VERSIONS:?}; upgrade the older one"
+                         {:?}; upgrade the older one",
+                        self.versions
                     )))
                 }
                 ServerAnswer::Accepted {
@@ -120,7 +133,7 @@ impl ClientHandshake {
                     ciphertext,
                 } => (version, public_key, signature, ciphertext),
             };
-        if !SUPPORTED_VERSIONS.contains(&version) {
+        if !self.versions.contains(&version) {
             return Err(SyncError::protocol(format!(
                 "the server chose protocol version {version}, which this cairn did not offer"
             )));

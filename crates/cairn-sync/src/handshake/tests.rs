@@ -445,3 +445,18 @@ fn a_message_too_large_for_a_frame_is_refused_before_sealing() {
     let error = client.channel.seal(&huge).unwrap_err().to_string();
     assert!(error.contains("split it into chunks"), "{error}");
 }
+
+#[test]
+fn a_client_without_a_shared_version_learns_the_servers_versions() {
+    let mut world = World::new(23);
+    let pinned = ServerExpectation::Pinned(world.server.public().fingerprint());
+    let (client_state, message1) =
+        ClientHandshake::start_offering(&world.client, pinned, &[7, 8], &mut world.rng).unwrap();
+    let (state, message2) =
+        ServerHandshake::respond(&world.server, &message1, &mut world.rng).unwrap();
+    assert!(state.is_none(), "the server goes no further");
+    let error = client_state.finish(&world.client, &message2).err().unwrap();
+    assert_eq!(error.kind(), ErrorKind::Refused);
+    let text = error.to_string();
+    assert!(text.contains("[1]") && text.contains("[7, 8]"), "{text}");
+}

@@ -2,6 +2,8 @@
 //! permission checks of every message, and the frame decoder on garbage.
 
 mod common;
+mod end_to_end;
 mod frames;
 mod permissions;
 mod reconcile;
+mod sessions;
