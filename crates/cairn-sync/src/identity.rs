@@ -5,8 +5,11 @@
 //!   id is what permissions, replicas and sessions are keyed by.
 //! - Fingerprint: `SHA256:` + standard base64 without padding of SHA-256(public key), as
 //!   OpenSSH prints key fingerprints. Tokens carry it; users compare it.
-//! - Noise static key: the X25519 form of the same key (the clamped scalar of the ed25519
-//!   secret, and the Montgomery form of the public key), so one key is the identity in both.
+//! - Noise static key: the X25519 form of the same key (secret: the first 32 bytes of
+//!   SHA-512(seed), which X25519 clamps as ed25519 does; public: the Montgomery form of the
+//!   ed25519 public key), so one key is the identity in both. Using one key for signatures
+//!   and Diffie-Hellman is analysed in "On using the same key pair for Ed25519 and an X25519
+//!   based KEM" (IACR ePrint 2021/509); the signatures here cover context-prefixed transcripts.
 //!
 //! The key file is text: `cairn-identity-v1:` + standard base64 of the 32-byte ed25519 seed
 //! and a newline, mode 0600. It is created atomically (temporary file, then a hard link that

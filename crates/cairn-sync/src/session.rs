@@ -6,7 +6,8 @@
 //! Life of a session:
 //! 1. Both sides send `Hello` first (the server only after admitting the client; a refused
 //!    client gets `Refused {Pairing(..)}` and `Bye` instead). Until the peer's `Hello`
-//!    arrives, anything but `Hello`, `Refused` and `Bye` is a protocol error.
+//!    arrives, anything but `Hello`, `Bye` and (at the client) that refusal is a protocol
+//!    error.
 //! 2. The server, on the client's `Hello` (instance id = handshake identity), registers the
 //!    session ([`crate::SessionRegistry`]) and, with `ops.read`, sends `OpsSince`.
 //! 3. Reconciliation runs ([`crate::reconcile`]); config, shared repositories and commands
