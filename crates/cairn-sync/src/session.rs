@@ -65,6 +65,13 @@ pub enum SessionEvent {
     RefusedByPeer { about: String, reason: Refusal },
     /// Client: the server refused the pairing or admission; the session closes.
     PairingRefused(PairingRefusal),
+    /// Client: the server holds changes up to `server_high_water` of this incarnation but the
+    /// log's last seq is `last_seq`: the client's state went back in time (restored from an
+    /// older copy). The session closes; the caller starts a new incarnation and dials again.
+    IncarnationBehind {
+        server_high_water: u64,
+        last_seq: u64,
+    },
     /// Server: a batch was applied.
     OpsApplied { high_water: u64, changes: usize },
     /// Client: the server holds everything up to `upto`.
@@ -542,6 +549,18 @@ impl Session {
                         &message,
                         Refusal::Protocol("OpsSince for another incarnation".into()),
                     );
+                    return Ok(());
+                }
+                let last_seq = match log.last_seq() {
+                    Ok(last_seq) => last_seq,
+                    Err(error) => return self.send_all(Err(error)),
+                };
+                if high_water > last_seq {
+                    self.events.push_back(SessionEvent::IncarnationBehind {
+                        server_high_water: high_water,
+                        last_seq,
+                    });
+                    self.close(ByeReason::Shutdown);
                     return Ok(());
                 }
                 let out = sync.on_ops_since(high_water, now_ms, log.as_ref(), grant);

@@ -212,6 +212,17 @@ impl MemoryChangeLog {
         self.last_seq
     }
 
+    /// Starts numbering as a restored, older copy of this log would (tests).
+    pub fn rewind_to(&mut self, last_seq: u64) {
+        self.last_seq = self.last_seq.min(last_seq);
+        let dropped: Vec<u64> = self.by_seq.range(last_seq + 1..).map(|(s, _)| *s).collect();
+        for seq in dropped {
+            if let Some(job_id) = self.by_seq.remove(&seq) {
+                self.by_job.remove(&job_id);
+            }
+        }
+    }
+
     /// The live records (tombstones left out).
     pub fn live_records(&self) -> BTreeMap<JobId, SyncJob> {
         self.by_job
@@ -252,5 +263,9 @@ impl ChangeLog for MemoryChangeLog {
                 kind: self.by_job[job_id].1.clone(),
             })
             .collect())
+    }
+
+    fn last_seq(&self) -> Result<u64, StoreError> {
+        Ok(self.last_seq)
     }
 }

@@ -13,7 +13,9 @@
 //!   gap: it answers `OpsSince` again), upserts by job id ignoring any change whose seq is not
 //!   above the record's, raises the high water to `upto` and answers `OpsAck`.
 //! - A wiped client starts a new incarnation: the server starts a new replica at 0 and keeps
-//!   the old one.
+//!   the old one. A client whose state went back in time (restored from an older copy) sees
+//!   a high-water mark above its last seq: its numbers would be reused for other changes, so
+//!   it must start a new incarnation too ([`crate::SessionEvent::IncarnationBehind`]).
 //!
 //! [`ClientSync`] and [`ServerSync`] are the two state machines; the session drives them.
 
@@ -88,6 +90,9 @@ pub trait ChangeLog {
     /// Changes with `seq > after`, in seq order, at most `limit`; each job at most once
     /// (its latest change).
     fn changes_after(&self, after: u64, limit: usize) -> Result<Vec<JobChange>, StoreError>;
+
+    /// The highest change seq ever given out in this incarnation (0 if none).
+    fn last_seq(&self) -> Result<u64, StoreError>;
 }
 
 /// The server's persistent replicas (the state database implements it).
@@ -117,6 +122,10 @@ impl<T: ChangeLog> ChangeLog for Arc<Mutex<T>> {
         self.lock()
             .expect("change log lock")
             .changes_after(after, limit)
+    }
+
+    fn last_seq(&self) -> Result<u64, StoreError> {
+        self.lock().expect("change log lock").last_seq()
     }
 }
 

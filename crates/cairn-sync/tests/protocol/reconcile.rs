@@ -254,3 +254,35 @@ fn a_long_history_goes_in_bounded_batches() {
         2_000
     );
 }
+
+#[test]
+fn a_client_restored_from_an_older_copy_is_told_to_start_a_new_incarnation() {
+    let ends = Ends {
+        client_id: instance(210),
+        server_id: instance(211),
+        grant: full_grant(),
+        log: Arc::new(Mutex::new(MemoryChangeLog::new(incarnation(4)))),
+        replica: Arc::new(Mutex::new(MemoryReplica::default())),
+    };
+    for id in 1..=10 {
+        ends.log
+            .lock()
+            .unwrap()
+            .upsert(job(id, "web", "main", "succeeded"));
+    }
+    assert!(ends.connect(0).run_clean(0));
+    // The state directory comes back from a backup taken after change 6.
+    ends.log.lock().unwrap().rewind_to(6);
+    let mut link = ends.connect(1);
+    link.run_clean(1);
+    let events: Vec<_> = std::iter::from_fn(|| link.client.poll_event()).collect();
+    assert!(
+        events.contains(&cairn_sync::SessionEvent::IncarnationBehind {
+            server_high_water: 10,
+            last_seq: 6
+        }),
+        "{events:?}"
+    );
+    assert!(link.client.is_closed());
+    assert_eq!(link.client.changes_sent(), 0);
+}
