@@ -7,6 +7,13 @@ use crate::error::SyncError;
 use crate::message::ByeReason;
 use crate::session::{Session, SessionEvent};
 
+/// One thing for the driver to do: send a frame, or act on an event.
+#[derive(Debug)]
+pub enum Output {
+    Frame(Vec<u8>),
+    Event(SessionEvent),
+}
+
 pub struct Connection {
     channel: Channel,
     session: Session,
@@ -53,5 +60,15 @@ impl Connection {
 
     pub fn poll_event(&mut self) -> Option<SessionEvent> {
         self.session.poll_event()
+    }
+
+    /// Frames and events in one stream: events first (so `Closed` is seen with the `Bye`
+    /// still to send), then frames. A frame that cannot be sealed is an error; the session
+    /// is then closed.
+    pub fn poll_output(&mut self) -> Option<Result<Output, SyncError>> {
+        if let Some(event) = self.session.poll_event() {
+            return Some(Ok(Output::Event(event)));
+        }
+        self.poll_frame().map(|frame| frame.map(Output::Frame))
     }
 }

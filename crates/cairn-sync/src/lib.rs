@@ -37,7 +37,7 @@ pub mod token;
 pub use authorize::{authorize, permitted_items, LocalResources, NoLocalResources, Side};
 pub use backoff::Backoff;
 pub use channel::Channel;
-pub use connection::Connection;
+pub use connection::{Connection, Output};
 pub use error::{ErrorKind, StoreError, SyncError};
 pub use handshake::{ClientHandshake, Established, ServerExpectation, ServerHandshake};
 pub use identity::{Fingerprint, Identity, InstanceId, PublicIdentity};

@@ -7,7 +7,7 @@ use cairn_access::Scopes;
 use cairn_sync::reconcile::{MemoryChangeLog, MemoryReplica};
 use cairn_sync::{
     admit, ClientHandshake, CommandKind, Connection, Identity, KnownPeer, MemoryPairings, Message,
-    NoLocalResources, PairingRefusal, PeerGrant, PeerPermission, ServerExpectation,
+    NoLocalResources, Output, PairingRefusal, PeerGrant, PeerPermission, ServerExpectation,
     ServerHandshake, Session, SessionConfig, SessionEvent,
 };
 use chrono::{TimeZone, Utc};
@@ -87,17 +87,27 @@ fn pump(
     let (mut client_events, mut server_events) = (Vec::new(), Vec::new());
     loop {
         let mut moved = false;
-        while let Some(frame) = client.poll_frame() {
-            server.handle_frame(&frame.unwrap(), 0).unwrap();
-            moved = true;
+        while let Some(output) = client.poll_output() {
+            match output.unwrap() {
+                Output::Frame(frame) => {
+                    server.handle_frame(&frame, 0).unwrap();
+                    moved = true;
+                }
+                Output::Event(event) => client_events.push(event),
+            }
         }
-        while let Some(frame) = server.poll_frame() {
-            client.handle_frame(&frame.unwrap(), 0).unwrap();
-            moved = true;
+        while let Some(output) = server.poll_output() {
+            match output.unwrap() {
+                Output::Frame(frame) => {
+                    client.handle_frame(&frame, 0).unwrap();
+                    moved = true;
+                }
+                Output::Event(event) => server_events.push(event),
+            }
         }
-        client_events.extend(std::iter::from_fn(|| client.poll_event()));
-        server_events.extend(std::iter::from_fn(|| server.poll_event()));
         if !moved {
+            client_events.extend(std::iter::from_fn(|| client.poll_event()));
+            server_events.extend(std::iter::from_fn(|| server.poll_event()));
             return (client_events, server_events);
         }
     }
