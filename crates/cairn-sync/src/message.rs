@@ -4,7 +4,8 @@
 //! follow in declaration order. So variants and fields are only ever appended in a new
 //! message version, never reordered, and a decoder refuses a version it does not know.
 //!
-//! Who sends what, and the permission the receiver checks, is [`crate::authorize`]'s table.
+//! Who sends what, and the permission the receiver checks: the table of
+//! [`crate::authorize`](mod@crate::authorize).
 
 use serde::{Deserialize, Serialize};
 

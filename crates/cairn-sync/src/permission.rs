@@ -4,7 +4,8 @@
 //! A [`PeerGrant`] belongs to a pairing: the server sets it when the token is redeemed and
 //! tells the client in its `Hello`; both sides keep it and both check it with the one function
 //! [`PeerGrant::allows`]: the sender before it sends (a change about a repository outside the
-//! scopes is never sent) and the receiver on every inbound message ([`crate::authorize`]).
+//! scopes is never sent) and the receiver on every inbound message
+//! ([`crate::authorize`](mod@crate::authorize)).
 
 use std::collections::BTreeSet;
 use std::fmt;

@@ -11,7 +11,8 @@
 //! 2. The server, on the client's `Hello` (instance id = handshake identity), registers the
 //!    session ([`crate::SessionRegistry`]) and, with `ops.read`, sends `OpsSince`.
 //! 3. Reconciliation runs ([`crate::reconcile`]); config, shared repositories and commands
-//!    flow as the callers send them; every inbound message passes [`crate::authorize`].
+//!    flow as the callers send them; every inbound message passes
+//!    [`crate::authorize`](mod@crate::authorize).
 //! 4. Heartbeats every 20 s from each side; 3 intervals without any inbound message and the
 //!    session is dead (`Bye {Timeout}`, `Closed`).
 

@@ -1,7 +1,7 @@
 //! Pairing tokens, the proof that redeems one, and why a pairing may be refused.
 //!
 //! # Token text (version 1)
-//! `cairn-pair-v1:` + base64url without padding of a postcard-encoded [`TokenBody`]:
+//! `cairn-pair-v1:` + base64url without padding of a postcard-encoded body:
 //! `version: u8 = 1`, `server_urls: [string]` (1 to 4, `https://` or `http://`),
 //! `server_fingerprint: [u8; 32]` (SHA-256 of the server's ed25519 public key), `token_id:
 //! string` (1 to 64 of `a-z0-9`), `secret: [u8; 32]`, `expires_at: i64` (Unix seconds).
