@@ -102,3 +102,23 @@ pub fn unpacked(data: &[u8]) {
         lock(&json);
     }
 }
+
+/// A multihost frame's plaintext (`cairn_sync::frame::decode_plaintext`): a message it
+/// accepts re-encodes to a plaintext that decodes to the same message. The same bytes also go
+/// through the handshake payload decoders and the pairing token parser, which take untrusted
+/// input before any key is known.
+pub fn sync_frame(data: &[u8]) {
+    if let Ok(message) = cairn_sync::frame::decode_plaintext(data) {
+        let again =
+            cairn_sync::frame::encode_plaintext(&message).expect("a decoded message encodes");
+        assert_eq!(
+            cairn_sync::frame::decode_plaintext(&again).unwrap(),
+            message
+        );
+    }
+    let body = data.get(1..).unwrap_or_default();
+    cairn_sync::handshake::payload::decode_any_payload(body);
+    if let Ok(text) = std::str::from_utf8(body) {
+        let _ = cairn_sync::PairingToken::parse(text);
+    }
+}
