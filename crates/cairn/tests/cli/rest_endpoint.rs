@@ -281,6 +281,11 @@ fn restic_backs_up_through_the_endpoint_and_cannot_destroy_its_history() {
         );
     }
 
+    // cairn init through rest: (the stranger's own repository), which restic then opens.
+    let spare_url = server.url("stranger", &STRANGER_PASSWORD.replace(' ', "%20"), "spare");
+    run_ok(server.scratch.cairn(Path::new(&spare_url)).arg("init"));
+    assert_eq!(snapshot_count(&mut server.restic(&spare_url)), 0);
+
     // Hostile uploads: wrong hash, overwrite, traversal and malformed names.
     let laptop = ("laptop", password.as_str());
     let outside_before = files_without_locks(server.scratch.dir.path());
