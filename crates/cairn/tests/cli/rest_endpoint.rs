@@ -373,6 +373,17 @@ fn restic_backs_up_through_the_endpoint_and_cannot_destroy_its_history() {
     ));
     assert!(!listed.contains(&password), "no password in output");
 
+    // While a client's backup holds restic's shared lock, the maintenance run deletes nothing.
+    {
+        let storage = std::sync::Arc::new(cairn_storage::LocalStore::new(&server.clients));
+        let repo = cairn_repo::Repository::open(storage, b"correct horse battery staple").unwrap();
+        let _client_lock = repo.lock(false).unwrap();
+        let locked = run_fail(server.cairn().args(["run", "clients-maintenance"]));
+        let said = format!("{}{}", stdout(&locked), stderr(&locked));
+        assert!(said.contains("lock"), "{said}");
+        assert_eq!(snapshot_count(&mut server.restic(&url)), 3);
+    }
+
     // The server's maintenance plan forgets (keep_last 1 per host and paths) and prunes.
     run_ok(server.cairn().args(["run", "clients-maintenance"]));
     assert_eq!(snapshot_count(&mut server.restic(&url)), 2);
