@@ -27,8 +27,8 @@ pub mod totp;
 
 pub use accounts::Accounts;
 pub use accounts::{
-    AccountsError, AuditEntry, AuditRecord, Clock, LoginStep, NewSession, SessionInfo,
-    SessionPolicy, TokenRecord, TotpEnrolment, UserRecord,
+    AccountsError, AuditEntry, AuditRecord, Clock, LoginStep, NewSession, RestLoginCache,
+    RestUserRecord, SessionInfo, SessionPolicy, TokenRecord, TotpEnrolment, UserRecord,
 };
 pub use error::AccessError;
 pub use instance_key::{InstanceKey, KeyError};

@@ -218,8 +218,14 @@ fn build(document: DeTable<'_>, reporter: &mut Reporter<'_>) -> Model {
             Err(error) => serde_errors::report(reporter, &path, &error),
         }
     }
+    let rest_repositories: BTreeSet<String> = repositories
+        .values()
+        .filter(|repository| repository.rest_enabled())
+        .map(|repository| repository.name.clone())
+        .collect();
     let context = PlanContext {
         repository_names: &repository_names,
+        rest_repositories: &rest_repositories,
         default_zone: timezone,
     };
     let mut plans = BTreeMap::new();
@@ -235,6 +241,7 @@ fn build(document: DeTable<'_>, reporter: &mut Reporter<'_>) -> Model {
             Err(error) => serde_errors::report(reporter, &path, &error),
         }
     }
+    crate::plan::one_maintenance_plan_per_repository(reporter, &plans);
     let mut daemon = Daemon::default();
     if let Some(value) = daemon_table {
         let path = KeyPath::of(&["daemon"]);

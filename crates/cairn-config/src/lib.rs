@@ -62,7 +62,7 @@ pub use plan::{
 };
 pub use positions::{EntrySpan, KeyPath, Positions, Segment};
 pub use repository::{
-    Offsite, Repository, SealedCredentials, OFFSITE_DELETE_AFTER_DEFAULT,
+    Offsite, Repository, RestEndpoint, SealedCredentials, OFFSITE_DELETE_AFTER_DEFAULT,
     OFFSITE_TRANSFERS_DEFAULT, SEALED_PREFIX,
 };
 pub use schedule::{Schedule, Zone};

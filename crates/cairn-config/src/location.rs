@@ -1,20 +1,22 @@
-//! Where a repository or an offsite copy lives: a local directory or an S3 location.
+//! Where a repository or an offsite copy lives: a local directory, an S3 location or a REST
+//! server.
 
 use std::fmt;
 use std::path::PathBuf;
 
-use cairn_storage::S3Location;
+use cairn_storage::{RestLocation, S3Location};
 
 /// A store location as written on the command line and in the config: a directory,
-/// `local:PATH`, or `s3:https://HOST/BUCKET[/PREFIX]`.
+/// `local:PATH`, `s3:https://HOST/BUCKET[/PREFIX]` or `rest:http(s)://[USER:PASSWORD@]HOST/PATH/`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StoreLocation {
     Local(PathBuf),
     S3(S3Location),
+    Rest(RestLocation),
 }
 
 /// Location schemes restic knows and cairn does not serve (yet).
-const UNSUPPORTED_SCHEMES: [&str; 7] = ["rest", "sftp", "b2", "azure", "gs", "rclone", "swift"];
+const UNSUPPORTED_SCHEMES: [&str; 6] = ["sftp", "b2", "azure", "gs", "rclone", "swift"];
 
 impl StoreLocation {
     /// Reads a location; the error says what to write instead.
@@ -30,10 +32,15 @@ impl StoreLocation {
                 .map(StoreLocation::S3)
                 .map_err(|e| e.to_string());
         }
+        if RestLocation::is_rest_url(text) {
+            return RestLocation::parse(text)
+                .map(StoreLocation::Rest)
+                .map_err(|e| e.to_string());
+        }
         if let Some((scheme, _)) = text.split_once(':') {
             if UNSUPPORTED_SCHEMES.contains(&scheme) {
                 return Err(format!(
-                    "{scheme} repositories are not supported by this version; use a local directory or s3:"
+                    "{scheme} repositories are not supported by this version; use a local directory, s3: or rest:"
                 ));
             }
         }
@@ -43,6 +50,12 @@ impl StoreLocation {
     pub fn is_s3(&self) -> bool {
         matches!(self, StoreLocation::S3(_))
     }
+
+    /// Reached over a network with a login (S3 keys, a REST login), which a
+    /// `credentials_file` may hold.
+    pub fn is_remote(&self) -> bool {
+        !matches!(self, StoreLocation::Local(_))
+    }
 }
 
 impl fmt::Display for StoreLocation {
@@ -50,6 +63,7 @@ impl fmt::Display for StoreLocation {
         match self {
             StoreLocation::Local(path) => write!(f, "{}", path.display()),
             StoreLocation::S3(location) => write!(f, "{location}"),
+            StoreLocation::Rest(location) => write!(f, "{location}"),
         }
     }
 }
@@ -76,7 +90,9 @@ mod tests {
             .contains("names no bucket"));
         assert_eq!(
             StoreLocation::parse("sftp:host:/srv").unwrap_err(),
-            "sftp repositories are not supported by this version; use a local directory or s3:"
+            "sftp repositories are not supported by this version; use a local directory, s3: or rest:"
         );
+        let rest = StoreLocation::parse("rest:http://127.0.0.1:8470/rest/main").unwrap();
+        assert_eq!(rest.to_string(), "rest:http://127.0.0.1:8470/rest/main/");
     }
 }

@@ -77,6 +77,40 @@ pub const RETRIES_DEFAULT: u32 = 3;
 /// Files a sampled drill restores at least.
 pub const DRILL_MIN_FILES_DEFAULT: u64 = 10;
 
+impl Plan {
+    /// A plan with nothing to back up, on a repository restic clients fill through the REST
+    /// endpoint: its runs forget (over every snapshot of the repository), prune, check and
+    /// mirror, and never back up. Validation allows it only on such a repository.
+    pub fn is_maintenance(&self) -> bool {
+        self.sources.is_empty()
+            && self.postgresql.is_empty()
+            && self.mariadb.is_empty()
+            && self.sqlite.is_empty()
+    }
+}
+
+/// Two maintenance plans on one repository would each apply their retention to every
+/// snapshot, so only what both keep would survive: the second one is refused.
+pub(crate) fn one_maintenance_plan_per_repository(
+    reporter: &mut crate::error::Reporter<'_>,
+    plans: &BTreeMap<String, Plan>,
+) {
+    let mut seen: BTreeMap<&str, &str> = BTreeMap::new();
+    for plan in plans.values().filter(|plan| plan.is_maintenance()) {
+        if let Some(first) = seen.insert(plan.repository.as_str(), plan.name.as_str()) {
+            seen.insert(plan.repository.as_str(), first);
+            reporter.at_key(
+                ErrorKind::Conflict,
+                &KeyPath::of(&["plans", &plan.name, "repository"]),
+                format!(
+                    "plan {:?} and plan {first:?} both maintain repository {:?}; keep one plan without sources per repository",
+                    plan.name, plan.repository
+                ),
+            );
+        }
+    }
+}
+
 /// `check = { every = "7d", read_data_subset = "5%" }`.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct CheckPolicy {
@@ -117,6 +151,9 @@ pub(crate) struct PlanContext<'c> {
     /// Every repository table in the file, including ones with errors (a plan naming one of
     /// those is not reported a second time).
     pub repository_names: &'c BTreeSet<String>,
+    /// Repositories served to restic clients (`rest` enabled): a plan on one of them may
+    /// back up nothing and only maintain it.
+    pub rest_repositories: &'c BTreeSet<String>,
     pub default_zone: Zone,
 }
 
@@ -201,12 +238,32 @@ pub(crate) fn build_plan(
         let path = section.key("drill");
         build_drill(&mut Section::new(section.reporter(), path), raw)
     });
-    if sources.is_empty()
-        && postgresql.is_empty()
-        && mariadb.is_empty()
-        && sqlite.is_empty()
-        && !section.failed()
-    {
+    let backs_up_nothing =
+        sources.is_empty() && postgresql.is_empty() && mariadb.is_empty() && sqlite.is_empty();
+    let maintains_rest_repository = repository
+        .as_ref()
+        .is_some_and(|name| context.rest_repositories.contains(name));
+    if backs_up_nothing && maintains_rest_repository {
+        // A maintenance plan: no backup runs, so hooks around one would never run either.
+        for (key, commands) in [
+            (
+                "before_backup",
+                &raw.hooks.as_ref().and_then(|h| h.before_backup.clone()),
+            ),
+            (
+                "after_backup",
+                &raw.hooks.as_ref().and_then(|h| h.after_backup.clone()),
+            ),
+        ] {
+            if commands.as_ref().is_some_and(|c| !c.is_empty()) {
+                section.wrong(
+                    &section.key("hooks").key(key),
+                    "never runs: this plan has no sources and only maintains a rest repository; \
+                     use on_error or finally",
+                );
+            }
+        }
+    } else if backs_up_nothing && !section.failed() {
         let label = section.label();
         section.report(
             ErrorKind::MissingKey,

@@ -17,6 +17,17 @@ pub struct RawRepository {
     pub password_env: Option<String>,
     pub credentials_file: Option<String>,
     pub offsite: Option<RawOffsite>,
+    pub rest: Option<RawRest>,
+}
+
+/// `rest = { enabled = true, append_only = true, quota = "500G" }`: the repository served in
+/// restic's REST protocol at `/rest/NAME/`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRest {
+    pub enabled: Option<bool>,
+    pub append_only: Option<bool>,
+    pub quota: Option<String>,
 }
 
 /// `[repositories.NAME.offsite]`.

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use cairn_storage::s3::ServerSideEncryption;
 
 use crate::location::StoreLocation;
-use crate::raw::{RawOffsite, RawRepository};
+use crate::raw::{RawOffsite, RawRepository, RawRest};
 use crate::secret::{SecretKeys, SecretSource};
 use crate::section::Section;
 use crate::units::{parse_rate, ByteSize, Duration};
@@ -20,6 +20,26 @@ pub struct Repository {
     /// variables of cairn's environment.
     pub credentials_file: Option<PathBuf>,
     pub offsite: Option<Offsite>,
+    /// Served to restic clients at `/rest/NAME/` by the daemon's web server; `None`: not
+    /// served (no `rest` table, or `enabled = false`).
+    pub rest: Option<RestEndpoint>,
+}
+
+/// `rest = { enabled = true, append_only = true, quota = "500G" }`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RestEndpoint {
+    /// Clients may add objects and remove their own locks, nothing else (as restic's
+    /// rest-server `--append-only`); only the server's maintenance plan forgets and prunes.
+    pub append_only: bool,
+    /// Uploads that would take the repository above this many bytes are refused (507).
+    pub quota: Option<ByteSize>,
+}
+
+impl Repository {
+    /// Whether the web server serves this repository to restic clients.
+    pub fn rest_enabled(&self) -> bool {
+        self.rest.is_some()
+    }
 }
 
 /// The offsite mirror of a repository, synced after a plan's prune.
@@ -108,6 +128,10 @@ pub(crate) fn build_repository(
         let mut offsite_section = Section::new(section.reporter(), path);
         build_offsite(&mut offsite_section, raw)
     });
+    let rest = raw.rest.as_ref().and_then(|raw| {
+        let path = section.key("rest");
+        build_rest(&mut Section::new(section.reporter(), path), raw)
+    });
     if section.failed() {
         return None;
     }
@@ -117,6 +141,29 @@ pub(crate) fn build_repository(
         password: password?,
         credentials_file,
         offsite,
+        rest,
+    })
+}
+
+/// A `rest` table means the endpoint is wanted, so `enabled` defaults to true; `enabled =
+/// false` turns it off and keeps the settings. Append-only unless said otherwise: the point of
+/// the endpoint is clients that cannot destroy their own history.
+fn build_rest(section: &mut Section<'_, '_>, raw: &RawRest) -> Option<RestEndpoint> {
+    let quota = section.parse("quota", raw.quota.as_deref(), |text| {
+        match text.parse::<ByteSize>() {
+            Ok(size) if size.bytes() == 0 => Err(
+                "0 would refuse every upload; write a size such as \"500G\", or remove quota"
+                    .to_string(),
+            ),
+            other => other.map_err(|e| e.to_string()),
+        }
+    });
+    if section.failed() || raw.enabled == Some(false) {
+        return None;
+    }
+    Some(RestEndpoint {
+        append_only: raw.append_only.unwrap_or(true),
+        quota,
     })
 }
 
@@ -133,6 +180,13 @@ fn build_offsite(section: &mut Section<'_, '_>, raw: &RawOffsite) -> Option<Offs
         raw.credentials_file.as_deref(),
         destination.as_ref(),
     );
+    if let Some(StoreLocation::Rest(_)) = destination {
+        // A REST server keeps objects it holds and has no place for the mirror's state.
+        section.wrong(
+            &section.key("destination"),
+            "is a rest: URL; an offsite mirror goes to s3: or a local directory",
+        );
+    }
     let sealed_credentials = sealed_credentials(section, raw, destination.as_ref());
     let bwlimit = section
         .parse("bwlimit", raw.bwlimit.as_deref(), parse_rate)
@@ -274,10 +328,21 @@ fn location(section: &mut Section<'_, '_>, key: &str, text: &str) -> Option<Stor
         let path = path.to_string_lossy().into_owned();
         section.absolute_path(&section.key(key), &path, "/srv/backup/main")?;
     }
+    if let StoreLocation::Rest(rest) = &location {
+        // The value is not repeated: it holds a password.
+        if rest.has_password() {
+            section.wrong(
+                &section.key(key),
+                "holds a password; write the URL without USER:PASSWORD@ and put \
+                 RESTIC_REST_USERNAME=… and RESTIC_REST_PASSWORD=… lines in a credentials_file (mode 0600)",
+            );
+            return None;
+        }
+    }
     Some(location)
 }
 
-/// A credentials file, allowed only beside an `s3:` location.
+/// A credentials file, allowed only beside an `s3:` or `rest:` location.
 fn credentials_file(
     section: &mut Section<'_, '_>,
     text: Option<&str>,
@@ -288,7 +353,7 @@ fn credentials_file(
     if let Some(StoreLocation::Local(_)) = location {
         section.wrong(
             &key,
-            "applies to s3: locations only; remove it for a local directory",
+            "applies to s3: and rest: locations only; remove it for a local directory",
         );
         return None;
     }

@@ -115,9 +115,9 @@ pub fn prepare_restore(
             }
             match &entry.location {
                 StoreLocation::Local(path) => path.clone(),
-                StoreLocation::S3(_) => {
+                StoreLocation::S3(_) | StoreLocation::Rest(_) => {
                     return Err(JobError::InvalidInput(format!(
-                        "repository {repository} lives on S3; restore its mirror as a copy, or with `cairn mirror restore`"
+                        "repository {repository} is not a local directory; restore its mirror as a copy, or with `cairn mirror restore`"
                     )))
                 }
             }

@@ -53,7 +53,34 @@ pub fn store(
             let (credentials, region) = s3_credentials(credentials_file, what)?;
             s3_store(location, credentials, region, settings)
         }
+        StoreLocation::Rest(location) => rest_store(location, credentials_file, what),
     }
+}
+
+/// A REST repository; its login from `credentials_file` (`RESTIC_REST_USERNAME=…`,
+/// `RESTIC_REST_PASSWORD=…` lines) or the environment (the config refuses one in the URL).
+fn rest_store(
+    location: &cairn_storage::RestLocation,
+    credentials_file: Option<&Path>,
+    what: &str,
+) -> Result<Arc<dyn Storage>> {
+    let variables = match credentials_file {
+        Some(file) => read_environment_file(file, what)?,
+        None => std::env::vars().collect(),
+    };
+    let credentials =
+        cairn_storage::rest::RestCredentials::from_variables(|name| variables.get(name).cloned())
+            .map_err(|e| JobError::Secret {
+            what: format!("REST login of {what}"),
+            reason: e.to_string(),
+        })?;
+    let store = cairn_storage::RestStore::open(
+        location.clone(),
+        credentials,
+        cairn_storage::rest::RestRetry::default(),
+    )
+    .map_err(JobError::Storage)?;
+    Ok(Arc::new(store))
 }
 
 /// An S3 key pair (and the region, when set) from `credentials_file` or, without one, the

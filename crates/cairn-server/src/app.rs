@@ -9,7 +9,7 @@ use axum::Router;
 use cairn_access::{Accounts, LoginThrottle};
 use cairn_jobs::daemon::Daemon;
 
-use crate::{api, auth, headers, web};
+use crate::{api, auth, headers, rest, web};
 
 /// How the server is reached, from `[server]`.
 #[derive(Debug, Clone)]
@@ -62,7 +62,9 @@ impl ServerState {
     }
 }
 
-/// The whole TCP application.
+/// The whole TCP application. The restic REST endpoint (`/rest/…`) is merged after the
+/// authentication layer, so it is not wrapped by it: it authenticates its own clients (HTTP
+/// Basic with REST logins) and takes no session, token or CSRF token.
 pub fn tcp_app(server: Arc<ServerState>) -> Router {
     let tls = server.settings.tls;
     Router::new()
@@ -71,7 +73,11 @@ pub fn tcp_app(server: Arc<ServerState>) -> Router {
         .merge(web::routes(server.daemon.clone()))
         .merge(web::account_routes(server.clone()))
         .merge(auth::login::routes(server.clone()))
-        .layer(from_fn_with_state(server, auth::layer::authenticate))
+        .layer(from_fn_with_state(
+            server.clone(),
+            auth::layer::authenticate,
+        ))
+        .merge(rest::routes(server))
         .layer(from_fn(move |request, next| {
             headers::security_headers(tls, request, next)
         }))

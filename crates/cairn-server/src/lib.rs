@@ -6,6 +6,8 @@
 //!   only translate HTTP to calls on [`cairn_jobs::daemon::Daemon`] and back.
 //! - [`auth`] — [`auth::Caller`], the principal of a request, and the checks handlers make.
 //! - [`error`] — [`ApiError`], mapping job errors to status codes and a JSON body.
+//! - [`rest`] — restic's REST protocol at `/rest/NAME/` for repositories with `rest` enabled,
+//!   with its own HTTP Basic logins (outside the web application's authentication).
 //! - [`serve`] — serving a router on a unix socket (mode 0600) or a TCP address until shutdown.
 //!
 //! Invariant: handlers hold no business logic; what the API does, the daemon (or the CLI
@@ -16,6 +18,7 @@ pub mod app;
 pub mod auth;
 pub mod error;
 pub mod headers;
+pub mod rest;
 pub mod serve;
 pub mod tls;
 pub mod web;

@@ -12,6 +12,7 @@
 //! - [`users`], [`sessions`], [`tokens`], [`audit`] — the web server's accounts as
 //!   `cairn-access` computes them (hashes and sealed secrets only; records serialize without
 //!   them), and its audit log.
+//! - [`rest_users`] — logins of restic clients at the REST endpoint (argon2id hashes).
 //! - [`error`] — [`StateError`].
 //!
 //! # Invariants
@@ -28,6 +29,7 @@ pub mod drill;
 pub mod error;
 pub mod job;
 pub mod migrations;
+pub mod rest_users;
 pub mod sessions;
 pub mod store;
 pub mod tokens;
@@ -39,6 +41,7 @@ pub use error::{Result, StateError};
 pub use job::{
     JobId, JobKind, JobRecord, JobState, LogLine, NewJob, StepRecord, StepState, Trigger,
 };
+pub use rest_users::{NewRestUser, StoredRestUser};
 pub use sessions::StoredSession;
 pub use store::{JobEnd, StateStore};
 pub use tokens::{NewToken, StoredToken};

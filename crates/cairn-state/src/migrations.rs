@@ -153,6 +153,19 @@ pub const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE jobs ADD COLUMN request TEXT;
     "#,
+    // 7: logins of restic clients at the REST endpoint: an argon2id hash of the password and
+    // the repositories (a JSON list of names) each may use.
+    r#"
+    CREATE TABLE rest_users (
+        id            INTEGER PRIMARY KEY,
+        name          TEXT    NOT NULL UNIQUE,
+        password_hash TEXT    NOT NULL,
+        repositories  TEXT    NOT NULL,
+        created_at    INTEGER NOT NULL,
+        created_by    TEXT    NOT NULL,
+        last_used_at  INTEGER
+    );
+    "#,
 ];
 
 /// The schema version this cairn writes.

@@ -1,29 +1,70 @@
 //! The behaviour every [`Storage`] must show, as one suite each store's tests run.
 //!
 //! Each check starts from an empty store (the caller passes a fresh one to `run_all`) and panics
-//! with a message naming the broken rule.
+//! with a message naming the broken rule. Objects are named by the SHA-256 of their bytes, as
+//! in a repository, so stores that check names against content (a REST server) run it too.
 
 use std::collections::BTreeSet;
 
+use sha2::{Digest, Sha256};
+
 use crate::{ErrorKind, FileKind, Storage};
 
-/// A 64-hex-digit name for test object `i` of a given run.
+/// A 64-hex-digit name for test object `i` of a given run (for objects never written).
 pub fn name(i: u64) -> String {
     format!("{i:064x}")
 }
 
+/// The name of an object holding `data`: its SHA-256, as repository files are named.
+pub fn named(data: &[u8]) -> String {
+    Sha256::digest(data)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// What a store does that not every store can.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Capabilities {
+    /// A `put` of an existing name replaces the object. A REST server refuses that (its
+    /// objects are immutable); the suite then checks the refusal instead.
+    pub replaces_objects: bool,
+    /// Holds cairn's sidecar files beside the repository.
+    pub sidecars: bool,
+}
+
+impl Default for Capabilities {
+    fn default() -> Capabilities {
+        Capabilities {
+            replaces_objects: true,
+            sidecars: true,
+        }
+    }
+}
+
 /// Runs every check against an empty store.
 pub fn run_all(store: &dyn Storage) {
+    run_with(store, Capabilities::default());
+}
+
+/// Runs every check against an empty store that has `capabilities`.
+pub fn run_with(store: &dyn Storage, capabilities: Capabilities) {
     creates_a_repository_once(store);
     round_trips_every_kind(store);
     reads_ranges(store);
     reports_missing_files_as_not_found(store);
-    overwrites_atomically(store);
+    if capabilities.replaces_objects {
+        overwrites_atomically(store);
+    } else {
+        refuses_to_replace_objects(store);
+    }
     removes(store);
     lists_past_a_thousand_objects(store);
     takes_concurrent_writers(store);
     writes_pending_files(store);
-    keeps_sidecars_apart(store);
+    if capabilities.sidecars {
+        keeps_sidecars_apart(store);
+    }
     leaves_no_temporaries(store);
     store.sync().expect("sync after the suite");
 }
@@ -62,7 +103,7 @@ pub fn round_trips_every_kind(store: &dyn Storage) {
     .enumerate()
     {
         let data: Vec<u8> = (0..1000 + i * 7).map(|b| (b * 31 % 251) as u8).collect();
-        let object = name(0x1000 + i as u64);
+        let object = named(&data);
         store.put(kind, &object, &data).expect("put");
         assert_eq!(
             store.get(kind, &object).expect("get"),
@@ -91,7 +132,7 @@ pub fn round_trips_every_kind(store: &dyn Storage) {
             "{kind} object shows up in the {other} listing"
         );
     }
-    let empty = name(0x2000);
+    let empty = named(b"");
     store
         .put(FileKind::Snapshot, &empty, b"")
         .expect("put empty");
@@ -106,7 +147,7 @@ pub fn round_trips_every_kind(store: &dyn Storage) {
 
 pub fn reads_ranges(store: &dyn Storage) {
     let data: Vec<u8> = (0..10_000u32).map(|b| (b % 256) as u8).collect();
-    let object = name(0x3000);
+    let object = named(&data);
     store.put(FileKind::Pack, &object, &data).expect("put");
     for (offset, length) in [
         (0u64, 1u64),
@@ -189,8 +230,28 @@ pub fn overwrites_atomically(store: &dyn Storage) {
     store.remove(FileKind::Lock, &object).expect("remove");
 }
 
+/// Stores whose objects are immutable refuse a different body under an existing name, keep
+/// the first, and accept the same body again (a retried upload).
+pub fn refuses_to_replace_objects(store: &dyn Storage) {
+    let object = named(b"first");
+    store.put(FileKind::Lock, &object, b"first").expect("put");
+    let err = store
+        .put(FileKind::Lock, &object, b"second version")
+        .expect_err("a different body under an existing name must be refused");
+    assert_eq!(
+        err.kind,
+        ErrorKind::PermissionDenied,
+        "refused overwrite: {err}"
+    );
+    assert_eq!(store.get(FileKind::Lock, &object).expect("get"), b"first");
+    store
+        .put(FileKind::Lock, &object, b"first")
+        .expect("the same object written again");
+    store.remove(FileKind::Lock, &object).expect("remove");
+}
+
 pub fn removes(store: &dyn Storage) {
-    let object = name(0x5000);
+    let object = named(b"index");
     store.put(FileKind::Index, &object, b"index").expect("put");
     store.remove(FileKind::Index, &object).expect("remove");
     assert!(store
@@ -206,9 +267,13 @@ pub fn removes(store: &dyn Storage) {
 
 pub fn lists_past_a_thousand_objects(store: &dyn Storage) {
     let count = 1_100u64;
+    let expected: BTreeSet<String> = (0..count)
+        .map(|i| named(&(0x10_0000 + i).to_le_bytes()))
+        .collect();
     for i in 0..count {
+        let data = (0x10_0000 + i).to_le_bytes();
         store
-            .put(FileKind::Snapshot, &name(0x10_0000 + i), &i.to_le_bytes())
+            .put(FileKind::Snapshot, &named(&data), &data)
             .expect("put");
     }
     let listed: BTreeSet<String> = store
@@ -216,11 +281,8 @@ pub fn lists_past_a_thousand_objects(store: &dyn Storage) {
         .expect("list")
         .into_iter()
         .map(|o| o.name)
-        .filter(|n| {
-            u64::from_str_radix(n, 16).is_ok_and(|v| (0x10_0000..0x10_0000 + count).contains(&v))
-        })
+        .filter(|n| expected.contains(n))
         .collect();
-    let expected: BTreeSet<String> = (0..count).map(|i| name(0x10_0000 + i)).collect();
     assert_eq!(listed, expected, "a listing of {count} objects");
 }
 
@@ -229,9 +291,9 @@ pub fn takes_concurrent_writers(store: &dyn Storage) {
         for writer in 0..8u64 {
             scope.spawn(move || {
                 for i in 0..25u64 {
-                    let object = name(0x20_0000 + writer * 1000 + i);
+                    let data = (0x20_0000 + writer * 1000 + i).to_le_bytes();
                     store
-                        .put(FileKind::Pack, &object, &object.as_bytes()[..16])
+                        .put(FileKind::Pack, &named(&data), &data)
                         .expect("concurrent put");
                 }
             });
@@ -240,9 +302,9 @@ pub fn takes_concurrent_writers(store: &dyn Storage) {
     let listed = store.list(FileKind::Pack).expect("list");
     for writer in 0..8u64 {
         for i in 0..25u64 {
-            let object = name(0x20_0000 + writer * 1000 + i);
+            let object = named(&(0x20_0000 + writer * 1000 + i).to_le_bytes());
             assert!(
-                listed.iter().any(|o| o.name == object && o.size == 16),
+                listed.iter().any(|o| o.name == object && o.size == 8),
                 "concurrent write {object} lost"
             );
         }
@@ -258,7 +320,7 @@ pub fn writes_pending_files(store: &dyn Storage) {
     else {
         return;
     };
-    let object = name(0x30_0000);
+    let object = named(b"first part, second part");
     let before = store.list(FileKind::Pack).expect("list").len();
     pending.write_all(b"first part, ").expect("write");
     pending.write_all(b"second part").expect("write");
@@ -332,7 +394,7 @@ pub fn leaves_no_temporaries(store: &dyn Storage) {
     let later = std::time::SystemTime::now() + std::time::Duration::from_secs(3600);
     let left = store.stale_temporaries(later).expect("stale_temporaries");
     assert!(left.is_empty(), "temporary files after the suite: {left:?}");
-    let object = name(0x40_0000);
+    let object = named(b"kept");
     store.put(FileKind::Pack, &object, b"kept").expect("put");
     let err = store
         .remove_temporary(&FileKind::Pack.path(&object))

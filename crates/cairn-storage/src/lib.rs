@@ -6,6 +6,8 @@
 //! - [`local`]: a directory on a local file system, laid out as restic's local backend.
 //! - [`memory`]: an in-memory store for tests.
 //! - [`s3`]: a bucket on any S3-compatible service, through OpenDAL.
+//! - [`rest`]: a repository behind a server speaking restic's REST protocol (rest-server, or
+//!   a cairn server's `/rest/NAME/` endpoint).
 //! - [`throttle`]: a bandwidth limit (token bucket drawn per chunk), kept by the S3 transport.
 //! - [`conformance`]: the suite every store must pass (feature `conformance`), with
 //!   `s3_test_server` (a real S3 server) and `s3_test_proxy` (a proxy that measures or
@@ -25,6 +27,7 @@ pub mod error;
 pub mod kind;
 pub mod local;
 pub mod memory;
+pub mod rest;
 pub mod s3;
 #[cfg(any(test, feature = "conformance"))]
 pub mod s3_test_proxy;
@@ -36,6 +39,7 @@ pub use error::{ErrorKind, StorageError};
 pub use kind::FileKind;
 pub use local::LocalStore;
 pub use memory::MemoryStore;
+pub use rest::{RestLocation, RestStore};
 pub use s3::{S3Location, S3Store};
 
 /// A file's name and size, as a listing returns them.

@@ -138,6 +138,25 @@ pub enum Command {
     /// API tokens of the web server: create, list, revoke
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Logins of restic clients at the REST endpoint (/rest/NAME/): add, list, remove
+    #[command(subcommand, name = "rest-user")]
+    RestUser(RestUserCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RestUserCommand {
+    /// Add a login; without --password-file a strong password is generated and printed, alone,
+    /// on standard output (it is stored only as a hash)
+    Add {
+        name: String,
+        /// A repository the login may use (repeatable); its config must have rest enabled
+        #[arg(long = "repository", value_name = "REPO", required = true)]
+        repositories: Vec<String>,
+    },
+    /// List the logins with their repositories and last use (never a password)
+    List,
+    /// Remove a login: its clients are refused from their next request
+    Remove { name: String },
 }
 
 #[derive(Debug, Subcommand)]

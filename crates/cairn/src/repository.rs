@@ -21,11 +21,21 @@ pub fn storage(global: &GlobalArgs) -> Result<Arc<dyn Storage>> {
     storage_at(global, location)
 }
 
-/// The storage a repository location names (a directory, `local:PATH`, or an `s3:` URL).
+/// The storage a repository location names (a directory, `local:PATH`, an `s3:` or a
+/// `rest:` URL).
 pub fn storage_at(global: &GlobalArgs, location: &str) -> Result<Arc<dyn Storage>> {
     match StoreLocation::parse(location).map_err(|e| anyhow::anyhow!(e))? {
         StoreLocation::Local(path) => Ok(Arc::new(LocalStore::new(path))),
         StoreLocation::S3(location) => Ok(Arc::new(crate::s3::open_location(global, location)?)),
+        StoreLocation::Rest(location) => {
+            // A login in the URL wins; else restic's variables.
+            let credentials = cairn_storage::rest::RestCredentials::from_env()?;
+            Ok(Arc::new(cairn_storage::RestStore::open(
+                location,
+                credentials,
+                cairn_storage::rest::RestRetry::default(),
+            )?))
+        }
     }
 }
 

@@ -19,10 +19,12 @@
 //! # Layout
 //! - [`users`](self::users): users, passwords, setup. [`second_factor`](self::second_factor):
 //!   TOTP enrolment and checks, recovery codes. [`sessions`](self::sessions),
-//!   [`tokens`](self::tokens), [`audit`](self::audit). [`error`]: [`AccountsError`].
+//!   [`tokens`](self::tokens), [`audit`](self::audit). [`rest_users`]: logins of restic
+//!   clients at the REST endpoint. [`error`]: [`AccountsError`].
 
 mod audit;
 pub mod error;
+pub mod rest_users;
 mod second_factor;
 mod sessions;
 mod tokens;
@@ -37,6 +39,7 @@ use serde::Serialize;
 pub use audit::AuditEntry;
 pub use cairn_state::AuditRecord;
 pub use error::{AccountsError, Result};
+pub use rest_users::{RestLoginCache, RestUserRecord, REST_LOGIN_CACHE_TTL};
 
 use crate::{Identity, InstanceKey, Principal, Role, Scopes};
 

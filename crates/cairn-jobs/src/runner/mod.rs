@@ -3,7 +3,8 @@
 //! `before_backup` hooks → one backup holding the sources and the database dumps →
 //! `after_backup` hooks → forget by the plan's retention → prune when forget removed
 //! something → check when `check.every` has passed since the last one → offsite mirror sync →
-//! `finally` hooks. A failing step stops the chain: `on_error` hooks run, then `finally` (with
+//! `finally` hooks. A maintenance plan (no sources, on a repository served to restic clients)
+//! skips the backup and its hooks and forgets over every snapshot of the repository. A failing step stops the chain: `on_error` hooks run, then `finally` (with
 //! `CAIRN_STATUS=failure`), never `after_backup`. A failing `before_backup` hook stops before
 //! anything is read.
 //!
@@ -281,12 +282,24 @@ impl Run<'_, '_> {
         }
     }
 
-    /// The links of the chain, in order; the first failure ends it.
+    /// The links of the chain, in order; the first failure ends it. A maintenance plan (no
+    /// sources, on a repository restic clients fill through the REST endpoint) has no backup
+    /// link: it takes no backup lock and picks no parent; its forget covers every snapshot.
     fn chain(&mut self, plan: &Plan) -> Result<()> {
-        self.hooks("before_backup", &plan.hooks.before_backup, plan)?;
-        let repo = self.open_repository(plan)?;
-        self.step("backup", |run| run.backup(&repo, plan))?;
-        self.hooks("after_backup", &plan.hooks.after_backup, plan)?;
+        let repo = if plan.is_maintenance() {
+            let repo = self.open_repository(plan)?;
+            self.skipped(
+                "backup",
+                "maintenance plan: clients back up through the REST endpoint",
+            )?;
+            repo
+        } else {
+            self.hooks("before_backup", &plan.hooks.before_backup, plan)?;
+            let repo = self.open_repository(plan)?;
+            self.step("backup", |run| run.backup(&repo, plan))?;
+            self.hooks("after_backup", &plan.hooks.after_backup, plan)?;
+            repo
+        };
         let removed = match &plan.retention {
             Some(policy) => self.step("forget", |run| run.forget(&repo, plan, policy))?,
             None => 0,

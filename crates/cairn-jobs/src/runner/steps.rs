@@ -104,7 +104,8 @@ impl Run<'_, '_> {
         Ok(((), detail))
     }
 
-    /// Removes the plan's snapshots its retention does not keep; returns how many.
+    /// Removes the plan's snapshots its retention does not keep (a maintenance plan: the
+    /// repository's); returns how many.
     pub(super) fn forget(
         &mut self,
         repo: &Repository,
@@ -116,9 +117,15 @@ impl Run<'_, '_> {
         } else {
             Some(repo.lock(true)?)
         };
-        let filter = SnapshotFilter {
-            tags: vec![plan_tag(&plan.name)],
-            ..SnapshotFilter::default()
+        // A maintenance plan owns the repository's retention: its snapshots come from restic
+        // clients, which carry no plan tag. Any other plan forgets only its own snapshots.
+        let filter = if plan.is_maintenance() {
+            SnapshotFilter::default()
+        } else {
+            SnapshotFilter {
+                tags: vec![plan_tag(&plan.name)],
+                ..SnapshotFilter::default()
+            }
         };
         // Strict: a policy applied to part of the snapshots could remove what it would keep.
         let groups = plan_forget(

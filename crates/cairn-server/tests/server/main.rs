@@ -8,6 +8,7 @@ mod api;
 mod auth;
 mod browse;
 mod pages;
+mod rest;
 mod roles;
 mod support;
 mod tls;

@@ -22,6 +22,7 @@ mod orphans;
 mod plans;
 mod prune;
 mod repair;
+mod rest_user;
 mod restore;
 mod restore_db;
 mod run;
@@ -72,6 +73,7 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Notify(command) => notify::run(global, command),
         Command::User(command) => user::run(global, command),
         Command::Token(command) => token::run(global, command),
+        Command::RestUser(command) => rest_user::run(global, command),
     }
 }
 

@@ -166,7 +166,7 @@ fn unix_user() -> String {
 /// The `--password-file` given on this command line. The global option also reads
 /// `CAIRN_PASSWORD_FILE`, which holds a *repository* password; that must never silently
 /// become a web user's password, so only the explicit flag counts here.
-fn explicit_password_file(global: &GlobalArgs) -> Option<&Path> {
+pub(super) fn explicit_password_file(global: &GlobalArgs) -> Option<&Path> {
     let given = std::env::args_os().any(|arg| {
         let arg = arg.to_string_lossy();
         arg == "--password-file" || arg.starts_with("--password-file=")

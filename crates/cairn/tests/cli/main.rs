@@ -18,6 +18,7 @@ mod notify;
 mod oracle;
 mod plans;
 mod repair;
+mod rest_endpoint;
 mod retention;
 mod s3;
 mod unattended;
