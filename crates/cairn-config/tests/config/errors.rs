@@ -505,9 +505,9 @@ object_lock = {{ mode = \"legal-hold\", days = 0 }}
     assert_eq!(
         error_lines(&text),
         [
-            "/etc/cairn/cairn.toml:7:29: mode: \"legal-hold\" is not a lock mode; write \
+            "/etc/cairn/cairn.toml:7:24: mode: \"legal-hold\" is not a lock mode; write \
              \"governance\" or \"compliance\"",
-            "/etc/cairn/cairn.toml:7:50: days: 0 is out of range; write a number of days from 1 \
+            "/etc/cairn/cairn.toml:7:45: days: 0 is out of range; write a number of days from 1 \
              to 36500, e.g. 30",
         ]
     );
