@@ -8,9 +8,12 @@ creates the buckets the tests use. One process is one independent server (moto's
 per process), so a test wanting a primary and an offsite store starts two.
 
 usage: s3-test-server.py --port P --user ID:SECRET[:POLICY] ... --bucket NAME ...
+                         [--locked-bucket NAME ...]
 
 POLICY is `full` (s3:*, the default) or `no-delete` (everything but s3:DeleteObject), the
-second for tests of `mirror test`'s permission probe. It prints `ready` on stdout once the
+second for tests of `mirror test`'s permission probe. A `--locked-bucket` is created as
+`aws s3api create-bucket --object-lock-enabled-for-bucket` creates one: versioning Enabled and
+Object Lock enabled, with no default retention. It prints `ready` on stdout once the
 server answers and runs until killed. Data lives in memory and is gone when it stops.
 
 Unlike moto, the server verifies Content-MD5 as AWS S3 does (moto stores whatever arrives):
@@ -154,6 +157,7 @@ def main():
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--user", action="append", default=[], required=True)
     ap.add_argument("--bucket", action="append", default=[])
+    ap.add_argument("--locked-bucket", action="append", default=[])
     args = ap.parse_args()
 
     canonical_query_signatures()
@@ -164,6 +168,11 @@ def main():
     s3 = s3_backends[DEFAULT_ACCOUNT_ID]["aws"]
     for bucket in args.bucket:
         s3.create_bucket(bucket, "us-east-1")
+    for bucket in args.locked_bucket:
+        s3.create_bucket(bucket, "us-east-1")
+        # As S3 does for ObjectLockEnabledForBucket=true: versioning comes with the lock.
+        s3.put_bucket_versioning(bucket, "Enabled")
+        s3.put_object_lock_configuration(bucket, lock_enabled=True)
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=args.port, verbose=False)

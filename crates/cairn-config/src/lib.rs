@@ -23,6 +23,7 @@ mod dumps;
 pub mod edit;
 mod error;
 mod files;
+pub mod instant;
 mod load;
 mod location;
 mod names;

@@ -45,6 +45,15 @@ pub struct RawOffsite {
     pub delete_after: Option<String>,
     pub transfers: Option<i64>,
     pub stale_after: Option<String>,
+    pub object_lock: Option<RawObjectLock>,
+}
+
+/// `object_lock = { mode = "governance", days = 30 }` of an offsite.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawObjectLock {
+    pub mode: Option<String>,
+    pub days: Option<i64>,
 }
 
 /// `[plans.NAME]`.

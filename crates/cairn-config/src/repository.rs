@@ -2,10 +2,12 @@
 
 use std::path::PathBuf;
 
+use cairn_repo::mirror::LockPolicy;
 use cairn_storage::s3::ServerSideEncryption;
+use cairn_storage::RetentionMode;
 
 use crate::location::StoreLocation;
-use crate::raw::{RawOffsite, RawRepository, RawRest};
+use crate::raw::{RawObjectLock, RawOffsite, RawRepository, RawRest};
 use crate::secret::{SecretKeys, SecretSource};
 use crate::section::Section;
 use crate::units::{parse_rate, ByteSize, Duration};
@@ -61,6 +63,8 @@ pub struct Offsite {
     pub transfers: usize,
     /// No successful sync for this long raises `offsite_stale`; `None`: two days.
     pub stale_after: Option<Duration>,
+    /// S3 Object Lock on every object mirrored (a bucket created with Object Lock enabled).
+    pub object_lock: Option<LockPolicy>,
 }
 
 /// An S3 key pair as the file holds it: both halves sealed (`sealed:v1:…`) with the instance
@@ -90,6 +94,8 @@ pub const SEALED_PREFIX: &str = "sealed:v1:";
 pub const OFFSITE_DELETE_AFTER_DEFAULT: Duration = Duration::from_secs(7 * 86_400);
 pub const OFFSITE_TRANSFERS_DEFAULT: usize = 8;
 const TRANSFERS_MAX: i64 = 256;
+/// A hundred years: beyond that a retention is a mistake, not a policy.
+const LOCK_DAYS_MAX: i64 = 36_500;
 
 const LOCATION_EXAMPLE: &str = "\"/srv/backup/main\" or \"s3:https://HOST/BUCKET/PREFIX\"";
 
@@ -224,12 +230,18 @@ fn build_offsite(section: &mut Section<'_, '_>, raw: &RawOffsite) -> Option<Offs
         raw.stale_after.as_deref(),
         str::parse::<Duration>,
     );
+    let object_lock = raw.object_lock.as_ref().and_then(|raw| {
+        let path = section.key("object_lock");
+        let mut lock_section = Section::new(section.reporter(), path);
+        build_object_lock(&mut lock_section, raw)
+    });
     if let Some(StoreLocation::Local(_)) = destination {
         // The same rules as `cairn mirror sync`: these settings mean nothing for a directory.
         for (key, set) in [
             ("bwlimit", bwlimit.is_some()),
             ("storage_class", raw.storage_class.is_some()),
             ("sse", raw.sse.is_some()),
+            ("object_lock", raw.object_lock.is_some()),
         ] {
             if set {
                 section.wrong(
@@ -252,6 +264,40 @@ fn build_offsite(section: &mut Section<'_, '_>, raw: &RawOffsite) -> Option<Offs
         delete_after,
         transfers,
         stale_after,
+        object_lock,
+    })
+}
+
+/// `object_lock = { mode = "governance" | "compliance", days = N }`, N from 1.
+fn build_object_lock(section: &mut Section<'_, '_>, raw: &RawObjectLock) -> Option<LockPolicy> {
+    let mode = section
+        .required(
+            "mode",
+            raw.mode.as_deref(),
+            "\"governance\" or \"compliance\"",
+        )
+        .and_then(|text| {
+            section.parse("mode", Some(text), |text| {
+                RetentionMode::parse(text).ok_or_else(|| {
+                    format!("{text:?} is not a lock mode; write \"governance\" or \"compliance\"")
+                })
+            })
+        });
+    let days = section
+        .required("days", raw.days, "30")
+        .and_then(|days| match days {
+            1..=LOCK_DAYS_MAX => Some(days as u32),
+            _ => {
+                section.invalid(
+                    &section.key("days"),
+                    format!("{days} is out of range; write a number of days from 1 to {LOCK_DAYS_MAX}, e.g. 30"),
+                );
+                None
+            }
+        });
+    Some(LockPolicy {
+        mode: mode?,
+        days: days?,
     })
 }
 

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use cairn_config::{Config, StoreLocation};
 use cairn_repo::mirror::{restore_from_mirror, verify, MirrorRestoreOptions, RestoreMode};
 use cairn_state::{JobEnd, JobKind, JobRecord, StateStore};
-use cairn_storage::{LocalStore, Storage};
+use cairn_storage::{LocalStore, PointInTimeStore, Storage};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -49,6 +49,10 @@ pub struct MirrorRestoreJob {
     pub target: PathBuf,
     /// An orphan's location (`s3:…` under the offsite's bucket); none: the offsite itself.
     pub source: Option<String>,
+    /// Restore the mirror as it was at this instant, from its object versions (a bucket with
+    /// versioning, e.g. under Object Lock); none: as it is now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at: Option<DateTime<Utc>>,
 }
 
 fn offsite_of<'c>(
@@ -101,7 +105,15 @@ pub fn prepare_restore(
     mode: MirrorRestoreKind,
     target: Option<&str>,
     source: Option<&str>,
+    at: Option<&str>,
 ) -> Result<MirrorRestoreJob> {
+    let at = match at.map(str::trim).filter(|t| !t.is_empty()) {
+        None => None,
+        Some(text) => Some(
+            cairn_config::instant::parse_instant(text)
+                .map_err(|e| JobError::InvalidInput(format!("at: {e}")))?,
+        ),
+    };
     let (entry, offsite) = offsite_of(config, repository)?;
     if let Some(source) = source {
         same_bucket(&offsite.destination, source)?;
@@ -136,6 +148,7 @@ pub fn prepare_restore(
         mode,
         target,
         source: source.map(str::to_string),
+        at,
     })
 }
 
@@ -280,6 +293,10 @@ fn restore_step(config: &Config, job: &JobRecord, observer: &dyn RunObserver) ->
     let (entry, offsite) = offsite_of(config, name)?;
     check_target(request.mode, &request.target)?;
     let mirror = mirror_store(config, name, offsite, request.source.as_deref())?;
+    let mirror: Arc<dyn Storage> = match request.at {
+        Some(at) => Arc::new(PointInTimeStore::open(mirror, at)?),
+        None => mirror,
+    };
     std::fs::create_dir_all(&request.target).map_err(|e| {
         JobError::InvalidInput(format!("cannot create {}: {e}", request.target.display()))
     })?;

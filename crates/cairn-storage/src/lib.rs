@@ -8,6 +8,8 @@
 //! - [`s3`]: a bucket on any S3-compatible service, through OpenDAL.
 //! - [`rest`]: a repository behind a server speaking restic's REST protocol (rest-server, or
 //!   a cairn server's `/rest/NAME/` endpoint).
+//! - [`retention`]: Object Lock retention dates and object versions (S3 with a locked bucket).
+//! - [`point_in_time`]: a read-only view of a versioned store as it was at an instant.
 //! - [`throttle`]: a bandwidth limit (token bucket drawn per chunk), kept by the S3 transport.
 //! - [`conformance`]: the suite every store must pass (feature `conformance`), with
 //!   `s3_test_server` (a real S3 server) and `s3_test_proxy` (a proxy that measures or
@@ -28,6 +30,8 @@ pub mod kind;
 pub mod local;
 pub mod memory;
 pub mod rest;
+pub mod point_in_time;
+pub mod retention;
 pub mod s3;
 #[cfg(any(test, feature = "conformance"))]
 pub mod s3_test_proxy;
@@ -40,6 +44,8 @@ pub use kind::FileKind;
 pub use local::LocalStore;
 pub use memory::MemoryStore;
 pub use rest::{RestLocation, RestStore};
+pub use point_in_time::PointInTimeStore;
+pub use retention::{ObjectVersion, Retention, RetentionMode};
 pub use s3::{S3Location, S3Store};
 
 /// A file's name and size, as a listing returns them.
@@ -108,6 +114,64 @@ pub trait Storage: Send + Sync {
     /// classes just `put`.
     fn put_bulk(&self, kind: FileKind, name: &str, data: &[u8]) -> Result<()> {
         self.put(kind, name, data)
+    }
+
+    /// Writes a whole file as `put` (or, with `bulk`, `put_bulk`) does, with a retention the
+    /// store enforces: the version written cannot be deleted or overwritten before
+    /// `retention.retain_until` (S3 Object Lock). Stores without locks refuse with
+    /// [`retention::unsupported`].
+    fn put_retained(
+        &self,
+        kind: FileKind,
+        name: &str,
+        _data: &[u8],
+        _bulk: bool,
+        _retention: &Retention,
+    ) -> Result<()> {
+        Err(retention::unsupported(
+            "write",
+            format!("{}/{}", self.location(), kind.path(name)),
+        ))
+    }
+
+    /// Sets the retention of a file's current version to `retention` (a later date than it
+    /// has; stores refuse to shorten one).
+    fn extend_retention(&self, kind: FileKind, name: &str, _retention: &Retention) -> Result<()> {
+        Err(retention::unsupported(
+            "extend retention of",
+            format!("{}/{}", self.location(), kind.path(name)),
+        ))
+    }
+
+    /// The retention of a file's current version; `None` when it has none.
+    fn retention(&self, kind: FileKind, name: &str) -> Result<Option<Retention>> {
+        Err(retention::unsupported(
+            "read retention of",
+            format!("{}/{}", self.location(), kind.path(name)),
+        ))
+    }
+
+    /// Every version of every file of a kind (older contents and delete markers included), in
+    /// no particular order. Names are validated as `list` validates them.
+    fn list_versions(&self, kind: FileKind) -> Result<Vec<ObjectVersion>> {
+        Err(retention::unsupported(
+            "list versions of",
+            format!("{}/{}", self.location(), kind.dir()),
+        ))
+    }
+
+    /// Fails, saying what to change, unless the store keeps versions and enforces retention
+    /// dates (S3: versioning Enabled and Object Lock enabled on the bucket).
+    fn check_object_lock(&self) -> Result<()> {
+        Err(retention::unsupported("use", self.location()))
+    }
+
+    /// Reads one version of a file whole.
+    fn get_version(&self, kind: FileKind, name: &str, _version_id: &str) -> Result<Vec<u8>> {
+        Err(retention::unsupported(
+            "read",
+            format!("{}/{}", self.location(), kind.path(name)),
+        ))
     }
 
     /// Reads a whole file.

@@ -26,11 +26,20 @@ pub struct S3TestServer {
     child: Option<Child>,
     port: u16,
     buckets: Vec<String>,
+    /// Buckets created with Object Lock (and so versioning) enabled.
+    locked_buckets: Vec<String>,
 }
 
 impl S3TestServer {
     /// Starts a server on a free loopback port with the bucket [`BUCKET`] and `extra_buckets`.
     pub fn start(extra_buckets: &[&str]) -> S3TestServer {
+        S3TestServer::start_with_locked(extra_buckets, &[])
+    }
+
+    /// As [`S3TestServer::start`], with `locked_buckets` created as
+    /// `create-bucket --object-lock-enabled-for-bucket` creates them (versioning on, Object
+    /// Lock on, no default retention).
+    pub fn start_with_locked(extra_buckets: &[&str], locked_buckets: &[&str]) -> S3TestServer {
         let port = free_port();
         let mut buckets = vec![BUCKET.to_string()];
         buckets.extend(extra_buckets.iter().map(|b| b.to_string()));
@@ -38,6 +47,7 @@ impl S3TestServer {
             child: None,
             port,
             buckets,
+            locked_buckets: locked_buckets.iter().map(|b| b.to_string()).collect(),
         };
         server.launch();
         server
@@ -58,6 +68,9 @@ impl S3TestServer {
             .stderr(Stdio::piped());
         for bucket in &self.buckets {
             command.arg("--bucket").arg(bucket);
+        }
+        for bucket in &self.locked_buckets {
+            command.arg("--locked-bucket").arg(bucket);
         }
         // The server dies with the thread that started it, so a test process that aborts
         // leaves no server behind.
@@ -157,7 +170,12 @@ impl S3TestServer {
 
     /// A store at `prefix` in [`BUCKET`] with the full-access key.
     pub fn store(&self, prefix: &str) -> S3Store {
-        let location = S3Location::parse(&self.url(BUCKET, prefix)).expect("test URL");
+        self.store_in(BUCKET, prefix)
+    }
+
+    /// A store at `prefix` in `bucket` with the full-access key.
+    pub fn store_in(&self, bucket: &str, prefix: &str) -> S3Store {
+        let location = S3Location::parse(&self.url(bucket, prefix)).expect("test URL");
         S3Store::open(location, S3Options::new(Self::credentials())).expect("open S3 store")
     }
 

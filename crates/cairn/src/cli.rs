@@ -722,12 +722,31 @@ pub struct MirrorRestoreArgs {
     /// Replace even when the mirror holds another repository than --target
     #[arg(long)]
     pub force_other_repository: bool,
+    /// Restore the mirror as it was at this time, from its object versions (a versioned bucket,
+    /// e.g. under Object Lock): RFC 3339 (2026-11-29T10:00:00Z) or local 2026-11-29 10:00
+    #[arg(long, value_name = "TIME")]
+    pub at: Option<String>,
 }
 
 #[derive(Debug, Args)]
 pub struct MirrorTestArgs {
     /// The mirror: s3:https://HOST/BUCKET[/PREFIX]
     pub dest: String,
+    #[command(flatten)]
+    pub object_lock: ObjectLockArgs,
+}
+
+/// S3 Object Lock on a mirror: both flags or neither.
+#[derive(Debug, Args)]
+pub struct ObjectLockArgs {
+    /// Keep every mirrored object under S3 Object Lock in this mode: governance or compliance
+    /// (with --object-lock-days; the bucket must be created with Object Lock enabled)
+    #[arg(long, value_name = "MODE")]
+    pub object_lock_mode: Option<String>,
+    /// Days each mirrored object is locked for, extended while the repository uses it (with
+    /// --object-lock-mode)
+    #[arg(long, value_name = "DAYS")]
+    pub object_lock_days: Option<i64>,
 }
 
 #[derive(Debug, Args)]
@@ -769,6 +788,8 @@ pub struct MirrorSyncArgs {
     /// Server-side encryption: aes256 or kms:KEY_ID
     #[arg(long, value_name = "MODE")]
     pub sse: Option<String>,
+    #[command(flatten)]
+    pub object_lock: ObjectLockArgs,
     /// Show what would be sent and deleted; change nothing
     #[arg(long)]
     pub dry_run: bool,

@@ -73,6 +73,8 @@ const HOOKS: &[Field] = &[
     field("timeout", String),
 ];
 
+const OBJECT_LOCK: &[Field] = &[field("mode", String), field("days", Integer)];
+
 const DRILL: &[Field] = &[
     field("schedule", String),
     field("sample", String),
@@ -110,6 +112,7 @@ pub const OFFSITE_FIELDS: &[Field] = &[
     field("delete_after", String),
     field("transfers", Integer),
     field("stale_after", String),
+    field("object_lock", InlineTable(OBJECT_LOCK)),
 ];
 
 /// The offsite keys that hold the sealed key pair.

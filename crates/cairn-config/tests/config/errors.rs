@@ -492,3 +492,43 @@ fn server_settings_are_checked_at_their_keys() {
         std::path::Path::new("/var/lib/cairn/restores")
     );
 }
+
+#[test]
+fn an_object_lock_needs_a_mode_and_at_least_one_day() {
+    let text = format!(
+        "{MAIN_REPOSITORY}
+[repositories.main.offsite]
+destination = \"s3:https://s3.example.com/locked/main\"
+object_lock = {{ mode = \"legal-hold\", days = 0 }}
+"
+    );
+    assert_eq!(
+        error_lines(&text),
+        [
+            "/etc/cairn/cairn.toml:7:24: mode: \"legal-hold\" is not a lock mode; write \
+             \"governance\" or \"compliance\"",
+            "/etc/cairn/cairn.toml:7:45: days: 0 is out of range; write a number of days from 1 \
+             to 36500, e.g. 30",
+        ]
+    );
+    let missing = format!(
+        "{MAIN_REPOSITORY}
+[repositories.main.offsite]
+destination = \"/srv/mirror\"
+object_lock = {{ days = 30 }}
+"
+    );
+    let lines = error_lines(&missing);
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("has no mode; add mode = \"governance\" or \"compliance\"")),
+        "{lines:#?}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("object_lock applies to s3: destinations only")),
+        "{lines:#?}"
+    );
+}

@@ -28,6 +28,7 @@ fn every_example_file_parses() {
             "databases.toml",
             "hooks.toml",
             "minimal-local.toml",
+            "offsite-object-lock.toml",
             "rest-endpoint.toml",
             "s3-offsite.toml"
         ]

@@ -243,6 +243,7 @@ impl Run<'_, '_> {
             delete_after: offsite.delete_after.map(|d| d.as_std()),
             dry_run: self.request.dry_run,
             now: self.now(),
+            object_lock: offsite.object_lock,
         };
         let summary = self.tracked(Operation::Mirror, |_, progress| {
             sync(repo, &dest, &options, progress)

@@ -12,7 +12,8 @@
 use std::sync::Arc;
 
 use cairn_storage::{
-    ErrorKind, FileKind, ObjectInfo, PendingFile, Storage, StorageError, TemporaryFile,
+    ErrorKind, FileKind, ObjectInfo, ObjectVersion, PendingFile, Retention, Storage, StorageError,
+    TemporaryFile,
 };
 
 use super::stop::{Stop, StopSignals};
@@ -92,6 +93,43 @@ impl Storage for GuardedStore {
     fn put_bulk(&self, kind: FileKind, name: &str, data: &[u8]) -> Result {
         self.check_write("write", kind, name)?;
         self.inner.put_bulk(kind, name, data)
+    }
+
+    fn put_retained(
+        &self,
+        kind: FileKind,
+        name: &str,
+        data: &[u8],
+        bulk: bool,
+        retention: &Retention,
+    ) -> Result {
+        self.check_write("write", kind, name)?;
+        self.inner.put_retained(kind, name, data, bulk, retention)
+    }
+
+    fn extend_retention(&self, kind: FileKind, name: &str, retention: &Retention) -> Result {
+        self.check_write("extend retention of", kind, name)?;
+        self.inner.extend_retention(kind, name, retention)
+    }
+
+    fn retention(&self, kind: FileKind, name: &str) -> Result<Option<Retention>> {
+        self.check_read("read retention of", kind, name)?;
+        self.inner.retention(kind, name)
+    }
+
+    fn list_versions(&self, kind: FileKind) -> Result<Vec<ObjectVersion>> {
+        self.check_read("list versions of", kind, "")?;
+        self.inner.list_versions(kind)
+    }
+
+    fn check_object_lock(&self) -> Result {
+        self.check_read("check", FileKind::Config, "")?;
+        self.inner.check_object_lock()
+    }
+
+    fn get_version(&self, kind: FileKind, name: &str, version_id: &str) -> Result<Vec<u8>> {
+        self.check_read("read", kind, name)?;
+        self.inner.get_version(kind, name, version_id)
     }
 
     fn get(&self, kind: FileKind, name: &str) -> Result<Vec<u8>> {

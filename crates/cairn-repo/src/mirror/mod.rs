@@ -10,6 +10,8 @@
 //! - [`sync`]: the sync (plan, upload in commit order, grace-period deletions).
 //! - [`manifest`]: `cairn-manifest`, the encrypted snapshot list and file catalog beside a mirror.
 //! - [`pending`]: the grace-period state kept beside the mirror (`cairn-mirror-state`).
+//! - [`retention`]: Object Lock on the mirror: retention on upload, extended while used, the
+//!   dates kept beside the mirror (`cairn-mirror-retention`).
 //! - [`restore`]: a repository made identical to its mirror (replace) or a new one (copy).
 //! - [`identity`]: whether a mirror holds the repository a replace overwrites.
 //! - [`transfer`]: the pool of workers that moves objects, several at once.
@@ -19,11 +21,13 @@ pub mod identity;
 pub mod manifest;
 pub mod pending;
 pub mod restore;
+pub mod retention;
 pub mod sync;
 pub mod transfer;
 pub mod verify;
 
 pub use identity::RepositoryMatch;
 pub use restore::{restore_from_mirror, MirrorRestoreOptions, MirrorRestoreSummary, RestoreMode};
+pub use retention::LockPolicy;
 pub use sync::{nothing_to_do, sync, SyncOptions, SyncSummary};
 pub use verify::{verify, VerifyReport};

@@ -5,7 +5,10 @@
 //! arrive in commit order (config and keys, packs, index, snapshots) and extras leave in the
 //! reverse order (snapshots, index, keys, packs), so the target is a consistent repository
 //! whenever the restore stops. Every object's SHA-256 is checked against its name on the way.
-//! The mirror's own grace-period state stays behind; other sidecars (the manifest) come along.
+//! The mirror's own grace-period state and retention dates stay behind; other sidecars (the
+//! manifest) come along. `mirror restore --at` passes the mirror as it was at a past instant
+//! (`cairn_storage::PointInTimeStore` over the mirror's object versions) and restores it the
+//! same way.
 //!
 //! Replace first checks that the mirror holds the target's repository ([`identity`]), which
 //! needs the password. It never removes a local pack that an index file of the restored
@@ -25,6 +28,7 @@ use serde::Serialize;
 
 use super::identity::{check_same_repository, RepositoryMatch};
 use super::pending::STATE_NAME;
+use super::retention::RETENTION_NAME;
 use super::sync::{listing, Listing, PlannedObject, MIRRORED};
 use super::transfer::{self, Transfer};
 use crate::error::{RepoError, Result};
@@ -220,6 +224,7 @@ fn restore_reporting(
                 target.as_ref(),
                 stage,
                 options.transfers,
+                None,
                 progress,
             )?;
             summary.fetched_objects += stage.len() as u64;
@@ -398,9 +403,10 @@ fn index_packs(keyed: &Repository, from: &dyn Storage, name: &str) -> Result<Vec
     Ok(file.packs.iter().map(|p| p.id.to_string()).collect())
 }
 
-/// A store's objects of `kind`, without the mirror's own grace state.
+/// A store's objects of `kind`, without the mirror's own grace state and retention dates.
 fn listing_of(store: &dyn Storage, kind: FileKind) -> Result<Listing> {
     let mut objects = listing(store.list(kind)?);
     objects.remove(STATE_NAME);
+    objects.remove(RETENTION_NAME);
     Ok(objects)
 }

@@ -6,6 +6,11 @@
 //! snapshots, each stage finished before the next starts, so the mirror is a consistent
 //! repository at every instant. Deletions run the other way (snapshots, index, keys, packs)
 //! and only for objects gone locally for longer than the grace period.
+//!
+//! With an Object Lock policy ([`SyncOptions::object_lock`], see [`super::retention`]) every
+//! upload carries a retention date, the date of every object still used is extended once less
+//! than half the period remains, and deletions stay plain deletes (on a versioned bucket, a
+//! delete marker; the locked versions stay until their date).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
@@ -18,6 +23,7 @@ use serde::Serialize;
 
 use super::manifest::{write_manifest, MANIFEST_NAME};
 use super::pending::{object_key, PendingDeletions};
+use super::retention::{self, LockPolicy, RetentionDates};
 use super::transfer::{self, Transfer};
 use crate::error::{RepoError, Result};
 use crate::index::load_index_files_of;
@@ -32,8 +38,11 @@ pub struct SyncOptions {
     /// (zero: at once).
     pub delete_after: Option<Duration>,
     pub dry_run: bool,
-    /// The time grace periods are judged by.
+    /// The time grace periods and retention dates are judged by.
     pub now: DateTime<Utc>,
+    /// Object Lock: every object uploaded is kept by the store for the policy's days, and
+    /// the objects still used are extended as the dates come near.
+    pub object_lock: Option<LockPolicy>,
 }
 
 impl Default for SyncOptions {
@@ -43,6 +52,7 @@ impl Default for SyncOptions {
             delete_after: Some(Duration::from_secs(7 * 24 * 3600)),
             dry_run: false,
             now: Utc::now(),
+            object_lock: None,
         }
     }
 }
@@ -71,6 +81,10 @@ pub struct SyncSummary {
     pub unindexed_packs: u64,
     /// Stored size of the manifest written after this sync (0: unchanged, not rewritten).
     pub manifest_bytes: u64,
+    /// Object Lock: objects whose retention date was unknown and read from the store.
+    pub retention_read: u64,
+    /// Object Lock: objects already in the mirror whose retention was extended.
+    pub retention_extended: u64,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub would_upload: Vec<PlannedObject>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -133,6 +147,11 @@ fn sync_reporting(
         remote.insert(kind, listing(dest.list(kind)?));
     }
     check_same_repository(repo, dest.as_ref(), &remote[&FileKind::Config])?;
+    if options.object_lock.is_some() {
+        // Before anything is sent: lock headers on a bucket without Object Lock are refused
+        // (or, by some stores, ignored, which would leave the mirror unprotected unnoticed).
+        dest.check_object_lock()?;
+    }
     let has_manifest = dest
         .list(FileKind::Sidecar)?
         .iter()
@@ -212,6 +231,9 @@ fn sync_reporting(
     progress.set_phase(Phase::Uploading);
     // What this sync sent, failed stages included, whatever the tracker counted before.
     let (files_before, bytes_before) = (progress.files_done(), progress.bytes_done());
+    let retention = options
+        .object_lock
+        .map(|policy| policy.retention_at(options.now));
     for stage in &stages {
         if stage.is_empty() {
             continue;
@@ -221,6 +243,7 @@ fn sync_reporting(
             dest.as_ref(),
             stage,
             options.transfers,
+            retention.as_ref(),
             progress,
         );
         summary.uploaded_objects = progress.files_done() - files_before;
@@ -230,7 +253,20 @@ fn sync_reporting(
         dest.sync()?;
     }
 
+    if let Some(policy) = &options.object_lock {
+        keep_retention(
+            dest.as_ref(),
+            &local,
+            &stages,
+            &tree_packs,
+            policy,
+            options,
+            &mut summary,
+        )?;
+    }
+
     progress.set_phase(Phase::Deleting);
+    // On a locked mirror a delete is a delete marker: the versions stay until their date.
     for (kind, name, size) in &deletions.due {
         progress.set_current(Some(&kind.path(name)));
         match dest.remove(*kind, name) {
@@ -252,9 +288,65 @@ fn sync_reporting(
     Ok(summary)
 }
 
+/// Records the dates of what this sync uploaded and extends the retention of the objects the
+/// repository still uses (every mirrored object but packs no index names).
+fn keep_retention(
+    dest: &dyn Storage,
+    local: &HashMap<FileKind, Listing>,
+    stages: &[Vec<Transfer>],
+    tree_packs: &HashMap<String, bool>,
+    policy: &LockPolicy,
+    options: &SyncOptions,
+    summary: &mut SyncSummary,
+) -> Result<()> {
+    let mut dates = RetentionDates::load(dest)?;
+    let before = dates.clone();
+    let uploaded_until = policy.retention_at(options.now).retain_until;
+    for transfer in stages.iter().flatten() {
+        dates
+            .retain_until
+            .insert(object_key(transfer.kind, &transfer.name), uploaded_until);
+    }
+    let used = used_objects(local, tree_packs);
+    let result = retention::keep_retention(
+        dest,
+        &mut dates,
+        &used,
+        policy,
+        options.now,
+        options.transfers,
+    );
+    // Dates learnt before a failure are true: keep them for the next sync.
+    if dates != before {
+        dates.save(dest)?;
+    }
+    let count = result?;
+    summary.retention_read = count.read;
+    summary.retention_extended = count.extended;
+    Ok(())
+}
+
+/// The objects of a mirror the repository uses: every local object of a mirrored kind but
+/// packs no index names (they are not sent).
+fn used_objects(
+    local: &HashMap<FileKind, Listing>,
+    tree_packs: &HashMap<String, bool>,
+) -> Vec<(FileKind, String)> {
+    MIRRORED
+        .iter()
+        .flat_map(|kind| {
+            local[kind]
+                .keys()
+                .filter(|name| *kind != FileKind::Pack || tree_packs.contains_key(name.as_str()))
+                .map(|name| (*kind, name.clone()))
+        })
+        .collect()
+}
+
 /// The summary of a sync with nothing to do, when the listings alone show it: every local
 /// object is at the destination with its size, the manifest is there, and every extra object
-/// is already waiting out a grace period that has not run out. Needs no password and takes
+/// is already waiting out a grace period that has not run out; under Object Lock, every
+/// object's recorded retention also has at least half its period left. Needs no password and takes
 /// no lock (it writes nothing), so an unchanged nightly sync costs a few listings. `None`:
 /// run [`sync`].
 pub fn nothing_to_do(
@@ -267,6 +359,7 @@ pub fn nothing_to_do(
         ..SyncSummary::default()
     };
     let mut extras = Vec::new();
+    let mut present = Vec::new();
     for kind in MIRRORED {
         let local = listing(source.list(kind)?);
         let remote = listing(dest.list(kind)?);
@@ -276,6 +369,7 @@ pub fn nothing_to_do(
             }
             summary.skipped_objects += 1;
             summary.skipped_bytes += size;
+            present.push((kind, name.clone()));
         }
         if kind != FileKind::Config {
             extras.extend(
@@ -305,6 +399,12 @@ pub fn nothing_to_do(
             }
         }
         summary.pending_deletions = extras.len() as u64;
+    }
+    if let Some(policy) = &options.object_lock {
+        let dates = RetentionDates::load(dest)?;
+        if !retention::all_protected(&dates, &present, policy, options.now) {
+            return Ok(None);
+        }
     }
     Ok(Some(summary))
 }

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 use cairn_format::Id;
-use cairn_storage::{FileKind, Storage};
+use cairn_storage::{FileKind, Retention, Storage};
 
 use crate::error::{RepoError, Result};
 use crate::progress::Progress;
@@ -24,12 +24,14 @@ pub struct Transfer {
 }
 
 /// Copies every transfer from `from` to `to` with `workers` threads; each object sent is
-/// counted in `progress` (one file, its size in bytes, its name as the current item).
+/// counted in `progress` (one file, its size in bytes, its name as the current item). With a
+/// `retention`, every object is written with it (Object Lock).
 pub fn run(
     from: &dyn Storage,
     to: &dyn Storage,
     transfers: &[Transfer],
     workers: usize,
+    retention: Option<&Retention>,
     progress: &Progress,
 ) -> Result<()> {
     let next = Mutex::new(transfers.iter());
@@ -44,7 +46,7 @@ pub fn run(
                 let Some(transfer) = next.lock().expect("queue").next() else {
                     return;
                 };
-                match copy_one(from, to, transfer) {
+                match copy_one(from, to, transfer, retention) {
                     Ok(()) => {
                         progress.add_files(1);
                         progress.add_bytes(transfer.size);
@@ -65,7 +67,12 @@ pub fn run(
     }
 }
 
-fn copy_one(from: &dyn Storage, to: &dyn Storage, transfer: &Transfer) -> Result<()> {
+fn copy_one(
+    from: &dyn Storage,
+    to: &dyn Storage,
+    transfer: &Transfer,
+    retention: Option<&Retention>,
+) -> Result<()> {
     let data = from.get(transfer.kind, &transfer.name)?;
     if transfer.kind != FileKind::Config && transfer.kind != FileKind::Sidecar {
         let hash = Id::hash(&data);
@@ -78,7 +85,15 @@ fn copy_one(from: &dyn Storage, to: &dyn Storage, transfer: &Transfer) -> Result
             });
         }
     }
-    if transfer.bulk {
+    if let Some(retention) = retention {
+        to.put_retained(
+            transfer.kind,
+            &transfer.name,
+            &data,
+            transfer.bulk,
+            retention,
+        )?;
+    } else if transfer.bulk {
         to.put_bulk(transfer.kind, &transfer.name, &data)?;
     } else {
         to.put(transfer.kind, &transfer.name, &data)?;

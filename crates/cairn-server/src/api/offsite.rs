@@ -18,7 +18,7 @@ use cairn_config::edit::{fields::OFFSITE_FIELDS, ConfigEdit, EditValue};
 use cairn_config::{Config, KeyPath, SealedCredentials};
 use cairn_jobs::daemon::Daemon;
 use cairn_state::{JobKind, JobRecord, Trigger};
-use cairn_storage::s3::probe::{probe, ProbeStep};
+use cairn_storage::s3::probe::{probe, probe_object_lock, ProbeStep};
 use cairn_storage::s3::{Addressing, S3Credentials, S3Location, S3Options};
 use serde::{Deserialize, Serialize};
 
@@ -271,7 +271,15 @@ pub async fn test(
             Some(false) => Addressing::VirtualHost,
             None => Addressing::Auto,
         };
-        let steps = probe(&location, &options);
+        let mut steps = probe(&location, &options);
+        // A saved offsite under Object Lock also needs the bucket's versioning and lock.
+        let locked = config.repositories[&repository]
+            .offsite
+            .as_ref()
+            .is_some_and(|offsite| offsite.object_lock.is_some());
+        if locked && steps.iter().all(|step| step.ok) {
+            steps.extend(probe_object_lock(&location, &options));
+        }
         Ok(Json(TestResult {
             ok: steps.iter().all(|step| step.ok),
             steps,

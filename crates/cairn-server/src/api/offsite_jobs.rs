@@ -52,11 +52,14 @@ pub struct RestoreBody {
     pub mode: MirrorRestoreKind,
     /// For a copy: relative to the restore root.
     pub target: Option<String>,
+    /// The mirror as it was at this time (RFC 3339, or `2026-11-29 10:00` local), from its
+    /// object versions; none: as it is now.
+    pub at: Option<String>,
 }
 
 #[utoipa::path(post, path = "/api/v1/repositories/{repo}/offsite/restore", tag = "offsite",
     params(("repo" = String, Path, description = "repository name")),
-    request_body(content = Object, description = "`{\"mode\": \"copy\", \"target\": \"main-copy\"}` or `{\"mode\": \"replace\"}`", content_type = "application/json"),
+    request_body(content = Object, description = "`{\"mode\": \"copy\", \"target\": \"main-copy\"}` or `{\"mode\": \"replace\"}`, optionally with `\"at\": \"2026-11-29T10:00:00Z\"`", content_type = "application/json"),
     responses((status = 202, description = "the queued mirror-restore job", body = Object), (status = 400, description = "a bad mode or target"), (status = 403, description = "replace needs an admin")))]
 pub async fn restore(
     State(daemon): State<Arc<Daemon>>,
@@ -77,6 +80,7 @@ pub async fn restore(
             body.mode,
             body.target.as_deref(),
             None,
+            body.at.as_deref(),
         )?;
         Ok(daemon.queue_offsite_job(&repo, JobKind::MirrorRestore, to_value(&request)?)?)
     })
@@ -111,6 +115,7 @@ pub async fn restore_orphan(
             MirrorRestoreKind::Copy,
             Some(&body.target),
             Some(&body.source),
+            None,
         )?;
         Ok(daemon.queue_offsite_job(
             &body.repository,

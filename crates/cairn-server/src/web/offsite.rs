@@ -95,6 +95,9 @@ pub async fn show(
                 label for="copy-target" { "A copy into a new directory" }
                 input id="copy-target" name="target" type="text" required placeholder={ (name) "-from-mirror" } aria-describedby="copy-hint";
                 p.hint id="copy-hint" { "Relative to the server's restore directory; the copy is a whole repository (same password)." }
+                label for="copy-at" { "As it was at (optional)" }
+                input id="copy-at" name="at" type="text" placeholder="2026-11-29 10:00" aria-describedby="at-hint";
+                p.hint id="at-hint" { "Empty: the mirror as it is now. A time (RFC 3339, or server-local YYYY-MM-DD HH:MM): the mirror as it was then, from its object versions (a versioned bucket, e.g. under Object Lock)." }
                 button type="submit" { "Restore a copy" }
             }
             @if may_edit {

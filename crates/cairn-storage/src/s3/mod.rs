@@ -12,13 +12,21 @@
 //! jitter, bounded attempts); permanent ones come back at once with a message from
 //! [`errors::classify`]. A bandwidth limit (`S3Options::bandwidth_limit_bytes_per_sec`) is
 //! kept by the store's own HTTP transport (`transport.rs`), per chunk of every body.
+//!
+//! Object Lock (`object_lock.rs`: writes with a retention date, extending it, the bucket's
+//! versioning and lock settings) goes through requests OpenDAL has no operation for, signed
+//! by the signer OpenDAL uses (`signed.rs`); object versions (`versions.rs`: listing them with
+//! delete markers, reading one) go through OpenDAL.
 
 mod discover;
 pub mod errors;
 pub mod location;
+pub mod object_lock;
 pub mod options;
 pub mod probe;
+mod signed;
 mod transport;
+mod versions;
 
 use std::future::{Future, IntoFuture};
 use std::sync::Arc;
@@ -32,10 +40,12 @@ use opendal::{services, Buffer, HttpTransporter, Operator};
 
 use crate::error::{ErrorKind, StorageError};
 use crate::kind::FileKind;
+use crate::retention::{ObjectVersion, Retention};
 use crate::throttle::TokenBucket;
 use crate::{ObjectInfo, Result, Storage};
 
 pub use location::{LocationError, S3Location};
+pub use object_lock::{BucketVersioning, DefaultRetention, LockConfiguration};
 pub use options::{Addressing, RetryPolicy, S3Credentials, S3Options, ServerSideEncryption};
 
 pub struct S3Store {
@@ -44,6 +54,8 @@ pub struct S3Store {
     operator: Operator,
     /// Bulk writes (`put_bulk`), with the configured storage class (`operator` without one).
     bulk_operator: Operator,
+    /// What OpenDAL has no operation for (Object Lock), through the same transport.
+    signed: signed::SignedRequests,
     location: S3Location,
     access_key_id: String,
     options: S3Options,
@@ -71,10 +83,17 @@ impl S3Store {
             Some(class) => build_operator(&location, &options, transport.as_ref(), Some(class))?,
             None => operator.clone(),
         };
+        let signed = signed::SignedRequests::new(
+            &location,
+            &options,
+            uses_virtual_host(&location, &options),
+            operator.context().http_transport().clone(),
+        );
         Ok(S3Store {
             runtime: Arc::new(runtime),
             operator,
             bulk_operator,
+            signed,
             access_key_id: options.credentials.access_key_id.clone(),
             location,
             options,
@@ -195,8 +214,16 @@ impl S3Store {
 }
 
 /// Between half and the whole of `delay`, so clients refused together do not retry together.
-fn with_jitter(delay: Duration) -> Duration {
+pub(crate) fn with_jitter(delay: Duration) -> Duration {
     delay.mul_f64(0.5 + rand::random::<f64>() / 2.0)
+}
+
+fn uses_virtual_host(location: &S3Location, options: &S3Options) -> bool {
+    match options.addressing {
+        Addressing::VirtualHost => true,
+        Addressing::PathStyle => false,
+        Addressing::Auto => location.host().ends_with(".amazonaws.com"),
+    }
 }
 
 /// With a bandwidth limit, the transport keeps the request timeout (not counting waits for
@@ -226,12 +253,7 @@ fn build_operator(
     if let Some(token) = &credentials.session_token {
         builder = builder.session_token(token);
     }
-    let virtual_host = match options.addressing {
-        Addressing::VirtualHost => true,
-        Addressing::PathStyle => false,
-        Addressing::Auto => location.host().ends_with(".amazonaws.com"),
-    };
-    if virtual_host {
+    if uses_virtual_host(location, options) {
         builder = builder.enable_virtual_host_style();
     }
     if let Some(class) = storage_class {
@@ -398,6 +420,48 @@ impl Storage for S3Store {
 
     fn is_remote(&self) -> bool {
         true
+    }
+
+    fn put_retained(
+        &self,
+        kind: FileKind,
+        name: &str,
+        data: &[u8],
+        bulk: bool,
+        retention: &Retention,
+    ) -> Result<()> {
+        self.put_locked(&kind.path(name), data, bulk, retention)
+    }
+
+    fn extend_retention(&self, kind: FileKind, name: &str, retention: &Retention) -> Result<()> {
+        self.set_object_retention(&kind.path(name), retention)
+    }
+
+    fn retention(&self, kind: FileKind, name: &str) -> Result<Option<Retention>> {
+        self.object_retention(&kind.path(name))
+    }
+
+    fn list_versions(&self, kind: FileKind) -> Result<Vec<ObjectVersion>> {
+        self.object_versions(kind)
+    }
+
+    fn check_object_lock(&self) -> Result<()> {
+        match probe::object_lock_steps(self)
+            .into_iter()
+            .find(|step| !step.ok)
+        {
+            None => Ok(()),
+            Some(step) => Err(StorageError::new(
+                ErrorKind::Misconfigured,
+                "use",
+                self.location.to_string(),
+                format!("{}; {}", step.detail, step.fix.unwrap_or_default()),
+            )),
+        }
+    }
+
+    fn get_version(&self, kind: FileKind, name: &str, version_id: &str) -> Result<Vec<u8>> {
+        self.read_version(&kind.path(name), version_id)
     }
 }
 

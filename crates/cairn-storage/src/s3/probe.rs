@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::{S3Location, S3Options, S3Store};
+use super::{BucketVersioning, S3Location, S3Options, S3Store};
 use crate::error::ErrorKind;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -193,4 +193,82 @@ fn is_tls_problem(message: &str) -> bool {
     ["certificate", "tls", "handshake", "ssl"]
         .iter()
         .any(|word| lower.contains(word))
+}
+
+/// The checks a mirror under Object Lock needs beyond [`probe`]: versioning Enabled on the
+/// bucket and Object Lock enabled (its default retention, if any, reported), each with what
+/// to do when it fails. Run after [`probe`] passed.
+pub fn probe_object_lock(location: &S3Location, options: &S3Options) -> Vec<ProbeStep> {
+    let mut quick = options.clone();
+    quick.retry.retries = 1;
+    let store = match S3Store::open(location.clone(), quick) {
+        Ok(store) => store,
+        Err(e) => return vec![failed("versioning", e.message, "check the endpoint URL")],
+    };
+    object_lock_steps(&store)
+}
+
+/// [`probe_object_lock`] on an open store.
+pub fn object_lock_steps(store: &S3Store) -> Vec<ProbeStep> {
+    let bucket = &store.s3_location().bucket;
+    let create = format!(
+        "create the bucket with object lock enabled: aws s3api create-bucket --bucket {bucket} \
+         --object-lock-enabled-for-bucket (Object Lock cannot be turned on for most existing \
+         buckets; mirror to a new one)"
+    );
+    let mut steps = Vec::new();
+    match store.bucket_versioning() {
+        Ok(BucketVersioning::Enabled) => steps.push(passed(
+            "versioning",
+            format!("{bucket} keeps object versions"),
+        )),
+        Ok(state) => steps.push(failed(
+            "versioning",
+            format!(
+                "versioning is {} on {bucket}: deleted and overwritten objects are gone for good",
+                if state == BucketVersioning::Suspended {
+                    "suspended"
+                } else {
+                    "off"
+                }
+            ),
+            create.clone(),
+        )),
+        Err(e) => steps.push(failed(
+            "versioning",
+            e.message,
+            format!("allow s3:GetBucketVersioning on arn:aws:s3:::{bucket}"),
+        )),
+    }
+    match store.object_lock_configuration() {
+        Ok(Some(config)) if config.enabled => {
+            let default = match &config.default_retention {
+                Some(d) => format!(
+                    "; default retention {} {}",
+                    d.mode,
+                    match (d.days, d.years) {
+                        (Some(days), _) => format!("{days} days"),
+                        (None, Some(years)) => format!("{years} years"),
+                        (None, None) => "of no length".to_string(),
+                    }
+                ),
+                None => "; no default retention (cairn sets one on every object)".to_string(),
+            };
+            steps.push(passed(
+                "object lock",
+                format!("{bucket} has Object Lock enabled{default}"),
+            ))
+        }
+        Ok(_) => steps.push(failed(
+            "object lock",
+            format!("{bucket} has no Object Lock: retention dates cannot be set"),
+            create,
+        )),
+        Err(e) => steps.push(failed(
+            "object lock",
+            e.message,
+            format!("allow s3:GetBucketObjectLockConfiguration on arn:aws:s3:::{bucket}"),
+        )),
+    }
+    steps
 }

@@ -4,17 +4,17 @@ use std::sync::Arc;
 
 use anyhow::{bail, Result};
 use cairn_repo::mirror::{
-    nothing_to_do, restore_from_mirror, sync, verify, MirrorRestoreOptions, MirrorRestoreSummary,
-    RestoreMode, SyncOptions, SyncSummary, VerifyReport,
+    nothing_to_do, restore_from_mirror, sync, verify, LockPolicy, MirrorRestoreOptions,
+    MirrorRestoreSummary, RestoreMode, SyncOptions, SyncSummary, VerifyReport,
 };
 use cairn_repo::progress::Operation;
 use cairn_storage::s3::ServerSideEncryption;
-use cairn_storage::{LocalStore, S3Location, S3Store, Storage};
+use cairn_storage::{LocalStore, PointInTimeStore, RetentionMode, S3Location, S3Store, Storage};
 use serde_json::json;
 
 use crate::cli::{
     GlobalArgs, MirrorCommand, MirrorDestArgs, MirrorRestoreArgs, MirrorRestoreMode,
-    MirrorSyncArgs, MirrorTestArgs, MirrorVerifyArgs,
+    MirrorSyncArgs, MirrorTestArgs, MirrorVerifyArgs, ObjectLockArgs,
 };
 use crate::progress::ProgressDisplay;
 use crate::{format, password, repository};
@@ -66,6 +66,33 @@ fn destination(
     })
 }
 
+/// `--object-lock-mode` and `--object-lock-days`: both or neither.
+fn lock_policy(args: &ObjectLockArgs) -> Result<Option<LockPolicy>> {
+    match (&args.object_lock_mode, args.object_lock_days) {
+        (None, None) => Ok(None),
+        (Some(_), None) => bail!(
+            "--object-lock-mode needs --object-lock-days (how long each object is locked, e.g. 30)"
+        ),
+        (None, Some(_)) => {
+            bail!("--object-lock-days needs --object-lock-mode (governance or compliance)")
+        }
+        (Some(mode), Some(days)) => {
+            let mode = RetentionMode::parse(mode).ok_or_else(|| {
+                anyhow::anyhow!("invalid --object-lock-mode {mode:?}: use governance or compliance")
+            })?;
+            let days = u32::try_from(days)
+                .ok()
+                .filter(|d| (1..=36_500).contains(d))
+                .ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "invalid --object-lock-days {days}: use a number of days from 1 to 36500"
+                    )
+                })?;
+            Ok(Some(LockPolicy { mode, days }))
+        }
+    }
+}
+
 /// `512K`, `10M`, `1G` (powers of 1024, bytes per second); `0` means no limit.
 fn parse_rate(text: &str) -> Result<u64> {
     cairn_config::units::parse_rate(text)
@@ -89,6 +116,10 @@ fn run_sync(global: &GlobalArgs, args: MirrorSyncArgs) -> Result<u8> {
                 anyhow::anyhow!("invalid --sse {text:?}: use aes256 or kms:KEY_ID")
             })?),
         };
+    let object_lock = lock_policy(&args.object_lock)?;
+    if object_lock.is_some() && !S3Location::is_s3_url(&args.dest.dest) {
+        bail!("--object-lock-mode and --object-lock-days apply to S3 mirrors only");
+    }
     let settings = WriteSettings {
         storage_class: args.storage_class.clone(),
         sse,
@@ -99,6 +130,7 @@ fn run_sync(global: &GlobalArgs, args: MirrorSyncArgs) -> Result<u8> {
         delete_after,
         dry_run: args.dry_run,
         now: chrono::Utc::now(),
+        object_lock,
     };
     // An unchanged repository is told apart by listings alone, before the password's key
     // derivation, which would otherwise be most of an unchanged sync's time.
@@ -121,6 +153,12 @@ fn run_restore(global: &GlobalArgs, args: MirrorRestoreArgs) -> Result<u8> {
     let mode = match args.mode {
         MirrorRestoreMode::Replace => RestoreMode::Replace,
         MirrorRestoreMode::Copy => RestoreMode::Copy,
+    };
+    let at = match &args.at {
+        Some(text) => Some(
+            cairn_config::instant::parse_instant(text).map_err(|e| anyhow::anyhow!("--at: {e}"))?,
+        ),
+        None => None,
     };
     let target_dir = &args.target;
     let listing = std::fs::read_dir(target_dir).map(|mut entries| entries.next().is_some());
@@ -154,6 +192,11 @@ fn run_restore(global: &GlobalArgs, args: MirrorRestoreArgs) -> Result<u8> {
             sse: None,
         },
     )?;
+    // The mirror as it was then: for each object, the version current at that time.
+    let source: Arc<dyn Storage> = match at {
+        Some(at) => Arc::new(PointInTimeStore::open(source, at)?),
+        None => source,
+    };
     let target: Arc<dyn Storage> = Arc::new(LocalStore::new(target_dir));
     // Replace compares repository ids, which are sealed: it needs the password; copy does not.
     let password = match mode {
@@ -230,9 +273,15 @@ fn run_test(global: &GlobalArgs, args: MirrorTestArgs) -> Result<u8> {
     if !S3Location::is_s3_url(&args.dest) {
         bail!("mirror test checks S3 destinations: use s3:https://HOST/BUCKET[/PREFIX]");
     }
+    let object_lock = lock_policy(&args.object_lock)?;
     let location = S3Location::parse(&args.dest)?;
     let options = crate::s3::options(global, &location)?;
-    let steps = cairn_storage::s3::probe::probe(&location, &options);
+    let mut steps = cairn_storage::s3::probe::probe(&location, &options);
+    if object_lock.is_some() && steps.iter().all(|s| s.ok) {
+        steps.extend(cairn_storage::s3::probe::probe_object_lock(
+            &location, &options,
+        ));
+    }
     let ok = steps.iter().all(|s| s.ok);
     if global.json {
         crate::commands::print_json(&json!({
@@ -355,6 +404,12 @@ fn report(global: &GlobalArgs, dest: &str, summary: &SyncSummary) -> Result<()> 
         format::bytes(summary.deleted_bytes),
         summary.pending_deletions,
     );
+    if summary.retention_extended > 0 || summary.retention_read > 0 {
+        println!(
+            "object lock: retention extended on {} objects ({} dates read from the store)",
+            summary.retention_extended, summary.retention_read
+        );
+    }
     if summary.unindexed_packs > 0 {
         println!(
             "{} local packs no index names yet were not sent (a backup under way, or data prune removes)",

@@ -15,6 +15,7 @@ mod faults;
 mod format_compat;
 mod mirror;
 mod notify;
+mod offsite_lock;
 mod oracle;
 mod plans;
 mod repair;
