@@ -29,8 +29,8 @@ pub mod error;
 pub mod kind;
 pub mod local;
 pub mod memory;
-pub mod rest;
 pub mod point_in_time;
+pub mod rest;
 pub mod retention;
 pub mod s3;
 #[cfg(any(test, feature = "conformance"))]
@@ -43,8 +43,8 @@ pub use error::{ErrorKind, StorageError};
 pub use kind::FileKind;
 pub use local::LocalStore;
 pub use memory::MemoryStore;
-pub use rest::{RestLocation, RestStore};
 pub use point_in_time::PointInTimeStore;
+pub use rest::{RestLocation, RestStore};
 pub use retention::{ObjectVersion, Retention, RetentionMode};
 pub use s3::{S3Location, S3Store};
 
