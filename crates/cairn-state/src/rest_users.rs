@@ -100,14 +100,7 @@ impl StateStore {
         at: DateTime<Utc>,
         unless_after: DateTime<Utc>,
     ) -> Result<()> {
-        self.with(|c| {
-            c.execute(
-                "UPDATE rest_users SET last_used_at = ?2 \
-                 WHERE id = ?1 AND (last_used_at IS NULL OR last_used_at <= ?3)",
-                params![id, millis(at), millis(unless_after)],
-            )
-        })
-        .map(|_| ())
+        self.touch_last_used("rest_users", id, at, unless_after)
     }
 }
 

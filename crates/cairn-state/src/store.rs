@@ -84,6 +84,24 @@ impl StateStore {
         }
     }
 
+    /// Sets `last_used_at` of row `id` of `table` to `at`, unless a use after `unless_after`
+    /// is already recorded: what keeps a busy credential (API token, REST login) from writing
+    /// on every request. `table` is one of this crate's own table names, never input.
+    pub(crate) fn touch_last_used(
+        &self,
+        table: &'static str,
+        id: i64,
+        at: DateTime<Utc>,
+        unless_after: DateTime<Utc>,
+    ) -> Result<()> {
+        let sql = format!(
+            "UPDATE {table} SET last_used_at = ?2 \
+             WHERE id = ?1 AND (last_used_at IS NULL OR last_used_at <= ?3)"
+        );
+        self.with(|c| c.execute(&sql, params![id, millis(at), millis(unless_after)]))
+            .map(|_| ())
+    }
+
     pub(crate) fn with<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T> {
         let connection = self.connection.lock().unwrap_or_else(|e| e.into_inner());
         f(&connection).map_err(|e| self.sqlite(e))

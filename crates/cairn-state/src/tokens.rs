@@ -137,13 +137,6 @@ impl StateStore {
         at: DateTime<Utc>,
         unless_after: DateTime<Utc>,
     ) -> Result<()> {
-        self.with(|c| {
-            c.execute(
-                "UPDATE api_tokens SET last_used_at = ?2 \
-                 WHERE id = ?1 AND (last_used_at IS NULL OR last_used_at <= ?3)",
-                params![id, millis(at), millis(unless_after)],
-            )
-        })
-        .map(|_| ())
+        self.touch_last_used("api_tokens", id, at, unless_after)
     }
 }
