@@ -21,6 +21,24 @@ pub fn next_runs(config: &Config, after: DateTime<Utc>) -> BTreeMap<String, Date
         .collect()
 }
 
+/// Whether the server backup's schedule comes in `(after, now]`. It is scheduled when the
+/// file has a `[server_backup]` section, or serves `[server]` and a repository has an `s3:`
+/// offsite (the default destination); a bare CLI config never backs itself up unasked.
+pub fn server_backup_due(config: &Config, after: DateTime<Utc>, now: DateTime<Utc>) -> bool {
+    let wanted = config.server_backup.configured
+        || (config.server.is_some()
+            && config
+                .server_backup
+                .resolve(config.repositories.values())
+                .is_ok());
+    wanted
+        && config
+            .server_backup
+            .schedule
+            .next_after(after, config.timezone)
+            .is_some_and(|due| due <= now)
+}
+
 /// Whether `plan` missed a scheduled run while nobody was watching: an occurrence after the
 /// daemon's last tick (`last_seen`) and after the plan's last job, but before `now`. One
 /// missed occurrence or ten give the same answer: the plan runs once.
