@@ -112,6 +112,26 @@ mod tests {
     }
 
     #[test]
+    fn server_backups_are_due_on_their_schedule_only_when_wanted() {
+        // No section, no [server]: a CLI config never backs itself up.
+        let plain = config("");
+        let before = utc(2026, 5, 1, 21, 59);
+        let after = utc(2026, 5, 1, 22, 1);
+        assert!(!server_backup_due(&plain, before, after));
+        // @daily in Berlin (CEST): 22:00 UTC.
+        let wanted = config("[server_backup]\ndestination = \"/mnt/nas/cairn\"\n");
+        assert!(server_backup_due(&wanted, before, after));
+        assert!(!server_backup_due(&wanted, after, utc(2026, 5, 2, 21, 0)));
+        let hourly =
+            config("[server_backup]\ndestination = \"/mnt/nas/cairn\"\nschedule = \"0 * * * *\"\n");
+        assert!(server_backup_due(
+            &hourly,
+            utc(2026, 5, 1, 10, 59),
+            utc(2026, 5, 1, 11, 0)
+        ));
+    }
+
+    #[test]
     fn next_runs_follow_the_plan_zone_across_a_dst_change() {
         let config = config("schedule = \"0 3 * * *\"\n");
         // Berlin moves to summer time on 29 March 2026: 03:00 CEST is 01:00 UTC, while the

@@ -76,6 +76,7 @@ pub fn run_server_backup(
     log: &dyn Fn(&str),
 ) -> Result<ServerBackupSummary> {
     let state_dir = &config.state_dir;
+    cancelled(cancel)?;
     let recovery = RecoveryKey::ensure(state_dir)?;
     let target = config
         .server_backup
@@ -118,6 +119,7 @@ fn scratch_dir(state_dir: &Path) -> Result<Scratch> {
         .mode(0o700)
         .create(&tmp)
         .map_err(|e| JobError::ServerBackup(format!("cannot create {}: {e}", tmp.display())))?;
+    remove_abandoned(&tmp);
     let dir = tmp.join(format!(
         "server-backup-{}-{}",
         std::process::id(),
@@ -128,6 +130,30 @@ fn scratch_dir(state_dir: &Path) -> Result<Scratch> {
         .create(&dir)
         .map_err(|e| JobError::ServerBackup(format!("cannot create {}: {e}", dir.display())))?;
     Ok(Scratch(dir))
+}
+
+/// Removes scratch directories of server backups whose process is gone (killed, or
+/// stopped by Ctrl-C before it could clean up).
+fn remove_abandoned(tmp: &Path) {
+    let Ok(entries) = std::fs::read_dir(tmp) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name
+            .strip_prefix("server-backup-")
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|pid| pid.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        // SAFETY: kill(pid, 0) sends nothing; it only asks whether the process exists.
+        let gone = unsafe { libc::kill(pid, 0) } != 0
+            && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH);
+        if gone {
+            std::fs::remove_dir_all(entry.path()).ok();
+        }
+    }
 }
 
 /// Runs a `server-backup` job as one step.

@@ -640,6 +640,38 @@ fn refusals_are_one_line_and_write_nothing() {
     assert_eq!(std::fs::read(&new_config).unwrap(), b"# mine\n");
     std::fs::remove_file(&new_config).unwrap();
 
+    // Nothing made at or before --at.
+    let mut early = cairn();
+    early
+        .arg("server-restore")
+        .arg(&backups)
+        .args(["--at", "2000-01-01T00:00:00Z", "--recovery-key-file"])
+        .arg(&key_file)
+        .arg("--state-dir")
+        .arg(&new_state)
+        .arg("--config-out")
+        .arg(&new_config);
+    let line = one_line(&fail(&mut early));
+    assert!(
+        line.contains("at or before 2000-01-01 00:00:00 UTC"),
+        "{line}"
+    );
+    assert!(!new_state.exists() && !new_config.exists());
+
+    // A secret file the backup holds exists here with other contents: never overwritten.
+    std::fs::write(&scratch.password_file, "another password\n").unwrap();
+    let line = one_line(&restore(&key_file, &new_state, &new_config));
+    assert!(
+        line.contains("differs from the copy in the backup"),
+        "{line}"
+    );
+    assert!(!new_state.exists() && !new_config.exists());
+    assert_eq!(
+        std::fs::read_to_string(&scratch.password_file).unwrap(),
+        "another password\n"
+    );
+    std::fs::write(&scratch.password_file, "correct horse battery staple\n").unwrap();
+
     // With the right key it opens (the refusals above were about what they said).
     ok(cairn()
         .arg("server-restore")
@@ -722,4 +754,39 @@ fn ctrl_c_cancels_a_server_backup() {
     };
     assert_eq!(status.code(), Some(130));
     assert_eq!(state_of_job(), "cancelled");
+}
+
+/// A key derived from a passphrase: the server stores salt and public key only, and a
+/// fresh machine opens the archive with the passphrase alone.
+#[test]
+fn a_passphrase_recovery_key_restores_from_the_passphrase_alone() {
+    let scratch = Scratch::new();
+    let (config, state, backups) = local_server(&scratch, 7);
+    let passphrase = scratch.path("passphrase");
+    std::fs::write(&passphrase, "a passphrase long enough to remember\n").unwrap();
+    let rotated = ok(cairn()
+        .arg("--config")
+        .arg(&config)
+        .args(["recovery-key", "rotate", "--passphrase-file"])
+        .arg(&passphrase));
+    assert!(
+        stdout(&rotated).contains("still need the old key"),
+        "{}",
+        stdout(&rotated)
+    );
+    let stored = std::fs::read_to_string(state.join("recovery.pub")).unwrap();
+    assert!(!stored.contains("passphrase long"), "{stored}");
+    assert!(!state.join("recovery-key.once").exists());
+    ok(cairn().arg("--config").arg(&config).arg("server-backup"));
+    let new_state = scratch.path("new-state");
+    ok(cairn()
+        .arg("server-restore")
+        .arg(&backups)
+        .arg("--recovery-key-file")
+        .arg(&passphrase)
+        .arg("--state-dir")
+        .arg(&new_state)
+        .arg("--config-out")
+        .arg(scratch.path("new.toml")));
+    assert!(new_state.join("state.db").exists());
 }
