@@ -464,6 +464,24 @@ fn a_lost_server_comes_back_with_its_users_plans_and_repositories() {
     assert!(names.contains(&"web") && names.contains(&"docs"), "{plans}");
     let snapshots = api_json(&address, "/api/v1/repositories/main/snapshots", auth);
     assert_eq!(snapshots.as_array().unwrap().len(), 1, "{snapshots}");
+    // The second repository, restored from its offsite too, browses.
+    let tree = api_json(
+        &address,
+        &format!(
+            "/api/v1/repositories/archive/snapshots/latest/tree?path={}",
+            sources[1].display()
+        ),
+        auth,
+    );
+    assert!(tree.to_string().contains("notes.txt"), "{tree}");
+    // The job history came back: the two plan runs made before the loss.
+    let (status, _, jobs) = http(&address, "GET", "/api/v1/jobs", &[auth], b"");
+    assert_eq!(status, 200);
+    let jobs = String::from_utf8_lossy(&jobs);
+    assert!(
+        jobs.contains("\"plan\":\"web\"") && jobs.contains("\"plan\":\"docs\""),
+        "{jobs}"
+    );
     let file = sources[0].join("notes.txt");
     let (status, _, body) = http(
         &address,
