@@ -13,6 +13,7 @@
 //!   `cairn-access` computes them (hashes and sealed secrets only; records serialize without
 //!   them), and its audit log.
 //! - [`rest_users`] — logins of restic clients at the REST endpoint (argon2id hashes).
+//! - [`online_backup`] — a consistent copy of the database while writers run (server backups).
 //! - [`error`] — [`StateError`].
 //!
 //! # Invariants
@@ -29,6 +30,7 @@ pub mod drill;
 pub mod error;
 pub mod job;
 pub mod migrations;
+pub mod online_backup;
 pub mod rest_users;
 pub mod sessions;
 pub mod store;

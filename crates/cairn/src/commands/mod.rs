@@ -21,11 +21,13 @@ mod notify;
 mod orphans;
 mod plans;
 mod prune;
+mod recovery_key;
 mod repair;
 mod rest_user;
 mod restore;
 mod restore_db;
 mod run;
+mod server_backup;
 mod snapshots;
 mod stats;
 mod tag;
@@ -74,6 +76,9 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::User(command) => user::run(global, command),
         Command::Token(command) => token::run(global, command),
         Command::RestUser(command) => rest_user::run(global, command),
+        Command::RecoveryKey(command) => recovery_key::run(global, command),
+        Command::ServerBackup => server_backup::run(global),
+        Command::ServerRestore(args) => server_backup::restore(global, args),
     }
 }
 
