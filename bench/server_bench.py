@@ -7,7 +7,8 @@ usage: bench/server_bench.py [--scale 0.5] [--big-mib 512] [--rounds 3]
 
 One repository (written by cairn, local) holds the seeded dataset (`../shared/bench/
 gen_dataset.py`) and one large file (half random, half text). The daemon serves it on
-127.0.0.1 with an API token of role viewer. Measured, interleaved, median of the rounds:
+127.0.0.1 with an API token of role operator (viewers may browse, not download).
+Measured, interleaved, median of the rounds:
 
 - one large file: `GET …/download?path=` (curl to /dev/null) vs `restic dump` vs `cairn dump`;
 - the dataset directory as a zip: `GET …/archive?format=zip` vs `restic dump --archive zip`;
@@ -106,10 +107,14 @@ def main():
                       f'location = "{repo}"\npassword_file = "{password}"\n\n'
                       f'[server]\nlisten = "127.0.0.1:{port}"\n')
     env["CAIRN_CONFIG"] = str(config)
-    token = subprocess.run([str(binary), "token", "create", "bench", "--role", "viewer"],
+    # With no user at all the server answers only its setup link: make the first one.
+    subprocess.run([str(binary), "user", "add", "admin", "--role", "admin", "--password-file",
+                    str(password)], env=env, check=True, stdout=subprocess.DEVNULL)
+    token = subprocess.run([str(binary), "token", "create", "bench", "--role", "operator"],
                            env=env, check=True, capture_output=True, text=True).stdout.strip()
+    daemon_log = open(work / "daemon.log", "wb")
     daemon = subprocess.Popen([str(binary), "daemon"], env=env, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)
+                              stderr=daemon_log)
     base = f"http://127.0.0.1:{port}/api/v1/repositories/bench/snapshots/{snapshot}"
     auth = ["-H", f"Authorization: Bearer {token}"]
     try:
@@ -122,7 +127,8 @@ def main():
                 break
             except OSError:
                 if time.time() > deadline:
-                    raise SystemExit("the daemon did not answer within 30 s")
+                    log = (work / "daemon.log").read_text(errors="replace")[-2000:]
+                    raise SystemExit(f"the daemon did not answer within 30 s; its log:\n{log}")
                 time.sleep(0.2)
 
         big_path = str(big)
@@ -180,7 +186,7 @@ def main():
         f"--rounds {args.rounds}`, {time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores, "
         f"{restic_version}. Medians of {args.rounds} interleaved rounds; the large file is "
         f"{big_bytes / 2**20:.0f} MiB, the directory {tree_bytes / 2**20:.0f} MiB in {files} "
-        "files. The API is served by `cairn daemon` on 127.0.0.1 (plain HTTP, a viewer token); "
+        "files. The API is served by `cairn daemon` on 127.0.0.1 (plain HTTP, an operator token: viewers may browse but not download); "
         "everything reads the same local repository with a warm page cache.",
         "",
         "| what | cairn | s | peer | s | MiB/s (cairn) | ratio cairn/peer |",
