@@ -13,7 +13,10 @@ use crate::names::{name_problem, NAME_FORM};
 use crate::notify::{build_notify, NotifyChannel};
 use crate::plan::{build_plan, Plan, PlanContext};
 use crate::positions::{KeyPath, Positions};
-use crate::raw::{RawDaemon, RawNotify, RawPlan, RawRepository, RawServer, TOP_LEVEL_KEYS};
+use crate::multihost::{build_multihost, Multihost};
+use crate::raw::{
+    RawDaemon, RawMultihost, RawNotify, RawPlan, RawRepository, RawServer, TOP_LEVEL_KEYS,
+};
 use crate::repository::{build_repository, Repository};
 use crate::schedule::Zone;
 use crate::section::Section;
@@ -38,6 +41,8 @@ pub struct Config {
     pub daemon: Daemon,
     /// The web UI and API on TCP; `None`: only the unix socket.
     pub server: Option<Server>,
+    /// `[multihost]` (a client's pairing and trust); the default when absent.
+    pub multihost: Multihost,
     /// Notification channels, in file order.
     pub notify: Vec<NotifyChannel>,
     source: SourceText,
@@ -72,6 +77,7 @@ impl Config {
             plans,
             daemon,
             server,
+            multihost,
             notify,
         } = model;
         Ok(Config {
@@ -81,6 +87,7 @@ impl Config {
             plans,
             daemon,
             server,
+            multihost,
             notify,
             source,
             positions,
@@ -150,6 +157,7 @@ struct Model {
     plans: BTreeMap<String, Plan>,
     daemon: Daemon,
     server: Option<Server>,
+    multihost: Multihost,
     notify: Vec<NotifyChannel>,
 }
 
@@ -160,6 +168,7 @@ fn build(document: DeTable<'_>, reporter: &mut Reporter<'_>) -> Model {
     let mut plan_tables = Vec::new();
     let mut daemon_table = None;
     let mut server_table = None;
+    let mut multihost_table = None;
     let mut notify_tables = Vec::new();
     for (key, value) in document {
         let path = KeyPath::root().key(key.get_ref());
@@ -186,6 +195,7 @@ fn build(document: DeTable<'_>, reporter: &mut Reporter<'_>) -> Model {
             "plans" => plan_tables = named_tables(reporter, &path, value, "plans"),
             "daemon" => daemon_table = Some(value),
             "server" => server_table = Some(value),
+            "multihost" => multihost_table = Some(value),
             "notify" => match value.into_inner() {
                 DeValue::Array(items) => notify_tables = items.into_iter().collect(),
                 _ => reporter.at_value(
@@ -266,6 +276,19 @@ fn build(document: DeTable<'_>, reporter: &mut Reporter<'_>) -> Model {
             Err(error) => serde_errors::report(reporter, &path, &error),
         }
     }
+    let mut multihost = Multihost::default();
+    if let Some(value) = multihost_table {
+        let path = KeyPath::of(&["multihost"]);
+        match RawMultihost::deserialize(ValueDeserializer::from(value)) {
+            Ok(raw) => {
+                let mut section = Section::new(reporter, path);
+                if let Some(built) = build_multihost(&mut section, &raw) {
+                    multihost = built;
+                }
+            }
+            Err(error) => serde_errors::report(reporter, &path, &error),
+        }
+    }
     let plan_names: BTreeSet<String> = plans.keys().cloned().collect();
     let mut notify = Vec::new();
     let mut channel_names = BTreeSet::new();
@@ -296,6 +319,7 @@ fn build(document: DeTable<'_>, reporter: &mut Reporter<'_>) -> Model {
         plans,
         daemon,
         server,
+        multihost,
         notify,
     }
 }

@@ -37,6 +37,7 @@ mod schedule;
 mod secret;
 mod section;
 mod serde_errors;
+mod multihost;
 mod server;
 mod source;
 mod suggest;
@@ -68,6 +69,7 @@ pub use repository::{
 };
 pub use schedule::{Schedule, Zone};
 pub use secret::SecretSource;
+pub use multihost::Multihost;
 pub use server::{Server, TlsFiles, SESSION_IDLE_DEFAULT, SESSION_MAX_AGE_DEFAULT};
 pub use source::{LineColumn, SourceText};
 pub use units::{ByteSize, Duration};

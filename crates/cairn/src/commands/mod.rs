@@ -19,6 +19,7 @@ mod ls;
 mod mirror;
 mod notify;
 mod orphans;
+mod peer;
 mod plans;
 mod prune;
 mod repair;
@@ -74,6 +75,7 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::User(command) => user::run(global, command),
         Command::Token(command) => token::run(global, command),
         Command::RestUser(command) => rest_user::run(global, command),
+        Command::Peer(command) => peer::run(global, command),
     }
 }
 

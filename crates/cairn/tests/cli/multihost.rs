@@ -1,0 +1,284 @@
+//! Multihost between real processes on loopback: a server daemon and two client daemons
+//! pair with tokens, the clients' job records reach the server (never those a scope
+//! excludes), revocation cuts a session within a second, a client killed with -9 and
+//! restarted leaves no duplicate and no gap, and bad tokens are refused with their reason.
+
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::daemon::{Daemon, DaemonSetup};
+use crate::support::{run_fail, run_ok, stderr, stdout};
+
+fn server() -> (DaemonSetup, Daemon) {
+    let setup = DaemonSetup::new(&[], "[server]\nlisten = \"127.0.0.1:0\"\n");
+    let daemon = setup.start();
+    (setup, daemon)
+}
+
+fn token(server: &DaemonSetup, label: &str, ttl: &str, max_uses: u32, scopes: &[&str]) -> String {
+    let max_uses = max_uses.to_string();
+    let mut command = server.cairn();
+    command.args([
+        "peer",
+        "token",
+        "create",
+        "--label",
+        label,
+        "--ttl",
+        ttl,
+        "--max-uses",
+        &max_uses,
+        "--permissions",
+        "ops.read",
+    ]);
+    for scope in scopes {
+        command.args(["--scope", scope]);
+    }
+    let output = run_ok(&mut command);
+    let text = stdout(&output).trim().to_string();
+    assert!(text.starts_with("cairn-pair-v1:"), "{text}");
+    text
+}
+
+fn peers(setup: &DaemonSetup) -> Vec<Value> {
+    let output = run_ok(setup.cairn().args(["peer", "list", "--json"]));
+    serde_json::from_slice(&output.stdout).expect("peer list --json")
+}
+
+fn peer_jobs(server: &DaemonSetup, peer: &str) -> Vec<Value> {
+    let output = run_ok(server.cairn().args(["peer", "jobs", peer, "--json"]));
+    serde_json::from_slice(&output.stdout).expect("peer jobs --json")
+}
+
+/// Polls `check` every 100 ms until it gives a value, or panics after `limit`.
+fn wait<T>(what: &str, limit: Duration, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(value) = check() {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn state_of(peers: &[Value], id: &str) -> String {
+    peers
+        .iter()
+        .find(|p| p["id"] == id)
+        .map(|p| p["state"].as_str().unwrap_or("").to_string())
+        .unwrap_or_default()
+}
+
+/// Pairs `client` with the token; returns the server's instance id as the client sees it.
+fn pair(client: &DaemonSetup, token: &str) -> String {
+    let output = run_ok(client.cairn().args(["peer", "pair", token, "--json"]));
+    let peer: Value = serde_json::from_slice(&output.stdout).expect("peer pair --json");
+    assert_eq!(peer["role"], "server", "{peer}");
+    peer["id"].as_str().unwrap().to_string()
+}
+
+/// The id the server knows `client` by: the one of its peers not yet in `known`.
+fn new_client_id(server: &DaemonSetup, known: &[String]) -> String {
+    wait("the server to list the new client", Duration::from_secs(10), || {
+        peers(server)
+            .iter()
+            .filter_map(|p| p["id"].as_str().map(String::from))
+            .find(|id| !known.contains(id))
+    })
+}
+
+/// (id, state, snapshot) of jobs, sorted: what must agree on both sides.
+fn summary(jobs: &[Value]) -> Vec<(i64, String, Value)> {
+    let mut out: Vec<(i64, String, Value)> = jobs
+        .iter()
+        .map(|j| {
+            (
+                j["id"].as_i64().unwrap(),
+                j["state"].as_str().unwrap().to_string(),
+                j["snapshot"].clone(),
+            )
+        })
+        .collect();
+    out.sort_by_key(|(id, _, _)| *id);
+    out
+}
+
+fn run_plan(client: &DaemonSetup, plan: &str) -> i64 {
+    let output = run_ok(client.cairn().args(["jobs", "start", plan, "--json"]));
+    let job: Value = serde_json::from_slice(&output.stdout).expect("jobs start --json");
+    let id = job["id"].as_i64().expect("job id");
+    client.wait_for(&format!("job {id}"), Duration::from_secs(60), |jobs| {
+        jobs.iter()
+            .any(|j| j["id"] == id && j["state"] == "succeeded")
+    });
+    id
+}
+
+#[test]
+fn clients_pair_send_their_history_and_lose_it_on_revocation() {
+    let (server, server_daemon) = server();
+
+    // Client A: everything it runs reaches the server.
+    let alpha = DaemonSetup::new(&[("web", "")], "");
+    let alpha_daemon = alpha.start();
+    let server_id = pair(&alpha, &token(&server, "alpha", "1h", 1, &[]));
+    let alpha_id = new_client_id(&server, &[]);
+
+    // Client B: its repository `secret` is outside the grant.
+    let beta = DaemonSetup::new(&[("web", "")], "");
+    let secret_repo = beta.scratch.init_repo("secret-repo");
+    let source = beta.scratch.path("src-hidden");
+    std::fs::create_dir_all(&source).unwrap();
+    std::fs::write(source.join("private.txt"), "private\n").unwrap();
+    writeln!(
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&beta.config)
+            .unwrap(),
+        "\n[repositories.secret]\nlocation = \"{}\"\npassword_file = \"{}\"\n\n\
+         [plans.hidden]\nrepository = \"secret\"\nsources = [\"{}\"]\n",
+        secret_repo.display(),
+        beta.scratch.password_file.display(),
+        source.display()
+    )
+    .unwrap();
+    let mut beta_daemon = beta.start();
+    let beta_token = token(&server, "beta", "1h", 1, &["*", "!repo:secret"]);
+    assert_eq!(pair(&beta, &beta_token), server_id);
+    let beta_id = new_client_id(&server, std::slice::from_ref(&alpha_id));
+
+    // Both sides see the sessions.
+    wait("both clients connected on the server", Duration::from_secs(10), || {
+        let listed = peers(&server);
+        (state_of(&listed, &alpha_id) == "connected" && state_of(&listed, &beta_id) == "connected")
+            .then_some(())
+    });
+    for client in [&alpha, &beta] {
+        let listed = peers(client);
+        assert_eq!(state_of(&listed, &server_id), "connected", "{listed:?}");
+        let server_entry = listed.iter().find(|p| p["id"] == server_id).unwrap();
+        assert_eq!(server_entry["permissions"], serde_json::json!(["ops.read"]));
+    }
+
+    // A backup on A shows up in the server's copy of A's history, as A records it.
+    let alpha_job = run_plan(&alpha, "web");
+    let alpha_jobs = alpha.jobs();
+    let copied = wait("alpha's backup on the server", Duration::from_secs(10), || {
+        let copied = peer_jobs(&server, &alpha_id);
+        (summary(&copied) == summary(&alpha_jobs)).then_some(copied)
+    });
+    let backup = copied.iter().find(|j| j["id"] == alpha_job).unwrap();
+    assert_eq!(backup["plan"], "web");
+    assert_eq!(backup["kind"], "backup");
+    assert!(backup["snapshot"].is_string(), "{backup}");
+
+    // B's job on `secret` never reaches the server; its job on `main`, made after, does
+    // (changes travel in order, so the earlier one was passed over, not delayed).
+    let hidden_job = run_plan(&beta, "hidden");
+    let web_job = run_plan(&beta, "web");
+    let copied = wait("beta's web backup on the server", Duration::from_secs(10), || {
+        let copied = peer_jobs(&server, &beta_id);
+        copied
+            .iter()
+            .any(|j| j["id"] == web_job && j["state"] == "succeeded")
+            .then_some(copied)
+    });
+    assert!(
+        copied.iter().all(|j| j["id"] != hidden_job && j["repository"] != "secret"),
+        "{copied:#?}"
+    );
+
+    // Revocation ends A's session within a second, and A cannot come back.
+    run_ok(server.cairn().args(["peer", "revoke", &alpha_id]));
+    let revoked_at = Instant::now();
+    wait("alpha's session to end", Duration::from_secs(5), || {
+        (state_of(&peers(&alpha), &server_id) != "connected").then_some(())
+    });
+    assert!(
+        revoked_at.elapsed() <= Duration::from_secs(1),
+        "alpha's session lasted {:?} after revocation",
+        revoked_at.elapsed()
+    );
+    assert_eq!(state_of(&peers(&server), &alpha_id), "revoked");
+    wait("alpha to learn it is revoked", Duration::from_secs(15), || {
+        (state_of(&peers(&alpha), &server_id) == "revoked").then_some(())
+    });
+    assert!(
+        server_daemon.log_text().contains("refused"),
+        "the server logs the refused reconnection:\n{}",
+        server_daemon.log_text()
+    );
+    drop(alpha_daemon);
+
+    // kill -9 B, restart it, run again: the server's copy equals B's own history (scope
+    // applied), without a duplicate or a gap.
+    beta_daemon.signal(libc::SIGKILL);
+    beta_daemon.wait(Duration::from_secs(10));
+    let _beta_daemon = beta.start();
+    run_plan(&beta, "web");
+    let expected: Vec<Value> = beta
+        .jobs()
+        .into_iter()
+        .filter(|j| j["repository"] != "secret")
+        .collect();
+    let copied = wait("beta's history to converge", Duration::from_secs(15), || {
+        let copied = peer_jobs(&server, &beta_id);
+        (summary(&copied) == summary(&expected)).then_some(copied)
+    });
+    let mut ids: Vec<i64> = copied.iter().map(|j| j["id"].as_i64().unwrap()).collect();
+    ids.dedup();
+    assert_eq!(ids.len(), copied.len(), "a duplicate: {copied:#?}");
+    assert_eq!(state_of(&peers(&server), &beta_id), "connected");
+}
+
+#[test]
+fn bad_tokens_are_refused_with_their_reason() {
+    let (server, _server_daemon) = server();
+    let client = DaemonSetup::new(&[], "");
+    let _client_daemon = client.start();
+    let refused = |token: &str| -> String {
+        let output = run_fail(client.cairn().args(["peer", "pair", token]));
+        stderr(&output)
+    };
+
+    // Used up: max uses 1, used by another client first.
+    let once = token(&server, "once", "1h", 1, &[]);
+    let other = DaemonSetup::new(&[], "");
+    let _other_daemon = other.start();
+    pair(&other, &once);
+    let error = refused(&once);
+    assert!(error.contains("already used as often as it allows"), "{error}");
+
+    // A wrong secret: the server refuses the proof.
+    let mut wrong = cairn_sync::PairingToken::parse(&token(&server, "wrong", "1h", 1, &[])).unwrap();
+    wrong.secret = cairn_sync::TokenSecret::from_bytes([7; 32]);
+    let error = refused(&wrong.to_text());
+    assert!(error.contains("secret does not match"), "{error}");
+
+    // A token for another server: the fingerprint does not match, nothing is sent.
+    let mut elsewhere =
+        cairn_sync::PairingToken::parse(&token(&server, "elsewhere", "1h", 1, &[])).unwrap();
+    elsewhere.server_fingerprint = cairn_sync::Fingerprint::from_bytes([9; 32]);
+    let error = refused(&elsewhere.to_text());
+    assert!(error.contains("another server"), "{error}");
+
+    // Expired.
+    let short = token(&server, "short", "1s", 1, &[]);
+    std::thread::sleep(Duration::from_millis(1100));
+    let error = refused(&short);
+    assert!(error.contains("expired"), "{error}");
+
+    // Nothing was paired by the refusals; the listed uses say what happened.
+    let listed = peers(&client);
+    assert!(listed.is_empty(), "{listed:?}");
+    let output = run_ok(server.cairn().args(["peer", "token", "list", "--json"]));
+    let tokens: Vec<Value> = serde_json::from_slice(&output.stdout).unwrap();
+    let uses = |label: &str| tokens.iter().find(|t| t["label"] == label).unwrap()["uses"].clone();
+    assert_eq!(uses("once"), 1);
+    assert_eq!(uses("wrong"), 0);
+    assert_eq!(uses("elsewhere"), 0);
+    assert!(!String::from_utf8_lossy(&output.stdout).contains("secret_hash"));
+}
