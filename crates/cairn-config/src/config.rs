@@ -9,11 +9,11 @@ use toml::Spanned;
 
 use crate::daemon::{build_daemon, Daemon};
 use crate::error::{ConfigError, ConfigErrors, ErrorKind, Reporter};
+use crate::multihost::{build_multihost, Multihost};
 use crate::names::{name_problem, NAME_FORM};
 use crate::notify::{build_notify, NotifyChannel};
 use crate::plan::{build_plan, Plan, PlanContext};
 use crate::positions::{KeyPath, Positions};
-use crate::multihost::{build_multihost, Multihost};
 use crate::raw::{
     RawDaemon, RawMultihost, RawNotify, RawPlan, RawRepository, RawServer, TOP_LEVEL_KEYS,
 };

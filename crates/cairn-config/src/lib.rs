@@ -26,6 +26,7 @@ mod files;
 pub mod instant;
 mod load;
 mod location;
+mod multihost;
 mod names;
 mod notify;
 mod plan;
@@ -37,7 +38,6 @@ mod schedule;
 mod secret;
 mod section;
 mod serde_errors;
-mod multihost;
 mod server;
 mod source;
 mod suggest;
@@ -56,6 +56,7 @@ pub use load::{
     STATE_DIR_ENV,
 };
 pub use location::StoreLocation;
+pub use multihost::Multihost;
 pub use names::NAME_LENGTH_MAX;
 pub use notify::{NotifyChannel, NotifyEvent, NotifyKind, SmtpTls};
 pub use plan::{
@@ -69,7 +70,6 @@ pub use repository::{
 };
 pub use schedule::{Schedule, Zone};
 pub use secret::SecretSource;
-pub use multihost::Multihost;
 pub use server::{Server, TlsFiles, SESSION_IDLE_DEFAULT, SESSION_MAX_AGE_DEFAULT};
 pub use source::{LineColumn, SourceText};
 pub use units::{ByteSize, Duration};

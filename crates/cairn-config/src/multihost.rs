@@ -17,7 +17,10 @@ pub struct Multihost {
     pub label: Option<String>,
 }
 
-pub(crate) fn build_multihost(section: &mut Section<'_, '_>, raw: &RawMultihost) -> Option<Multihost> {
+pub(crate) fn build_multihost(
+    section: &mut Section<'_, '_>,
+    raw: &RawMultihost,
+) -> Option<Multihost> {
     let server = section.parse("server", raw.server.as_deref(), |text| {
         if text.trim().starts_with("cairn-pair-") {
             Ok(text.trim().to_string())

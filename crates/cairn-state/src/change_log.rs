@@ -159,10 +159,7 @@ mod tests {
             .unwrap();
         let tombstone = store.changes_after(4, 10).unwrap();
         assert_eq!(tombstone.len(), 1);
-        assert_eq!(
-            (tombstone[0].seq, tombstone[0].record.is_none()),
-            (5, true)
-        );
+        assert_eq!((tombstone[0].seq, tombstone[0].record.is_none()), (5, true));
         assert_eq!(tombstone[0].plan.as_deref(), Some("b"));
 
         let first = store.sync_incarnation(|| "one".into()).unwrap();

@@ -118,8 +118,8 @@ fn stored_server(hub: &Multihost) -> Result<Option<Target>, String> {
     else {
         return Ok(None);
     };
-    let urls: Vec<String> = serde_json::from_str(server.urls.as_deref().unwrap_or("[]"))
-        .map_err(|e| e.to_string())?;
+    let urls: Vec<String> =
+        serde_json::from_str(server.urls.as_deref().unwrap_or("[]")).map_err(|e| e.to_string())?;
     let fingerprint: [u8; 32] = server
         .fingerprint
         .as_deref()

@@ -29,9 +29,7 @@ use super::stores::{StatePairings, StateReplicas};
 pub const SYNC_PATH: &str = "/sync/v1";
 
 pub fn routes(hub: Arc<Multihost>) -> Router {
-    Router::new()
-        .route(SYNC_PATH, get(upgrade))
-        .with_state(hub)
+    Router::new().route(SYNC_PATH, get(upgrade)).with_state(hub)
 }
 
 async fn upgrade(State(hub): State<Arc<Multihost>>, ws: WebSocketUpgrade) -> Response {

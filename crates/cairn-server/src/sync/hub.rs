@@ -309,7 +309,9 @@ impl Multihost {
         match tokio::time::timeout(Duration::from_secs(30), answer).await {
             Ok(Ok(outcome)) => outcome,
             Ok(Err(_)) => Err("the dialer stopped before the pairing finished".into()),
-            Err(_) => Err("the server did not answer within 30 s; check its URL and that it runs".into()),
+            Err(_) => {
+                Err("the server did not answer within 30 s; check its URL and that it runs".into())
+            }
         }
     }
 
@@ -320,7 +322,12 @@ impl Multihost {
             .insert(peer.clone(), live)
     }
 
-    pub(crate) fn update_live(&self, peer: &InstanceId, session: SessionId, f: impl FnOnce(&mut LivePeer)) {
+    pub(crate) fn update_live(
+        &self,
+        peer: &InstanceId,
+        session: SessionId,
+        f: impl FnOnce(&mut LivePeer),
+    ) {
         let mut live = self.live.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(entry) = live.get_mut(peer).filter(|l| l.session == session) {
             f(entry);

@@ -47,9 +47,11 @@ where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send,
 {
     async fn send_frame(&mut self, frame: Vec<u8>) -> Result<(), String> {
-        self.send(tokio_tungstenite::tungstenite::Message::Binary(frame.into()))
-            .await
-            .map_err(|e| e.to_string())
+        self.send(tokio_tungstenite::tungstenite::Message::Binary(
+            frame.into(),
+        ))
+        .await
+        .map_err(|e| e.to_string())
     }
 
     async fn recv_frame(&mut self) -> Option<Result<Vec<u8>, String>> {

@@ -11,8 +11,8 @@ use cairn_state::{
 };
 use cairn_sync::job::{ChangeKind, JobChange, SyncJob};
 use cairn_sync::{
-    ChangeLog, Incarnation, InstanceId, KnownPeer, PairingAuthority, PairingClaim,
-    PairingRefusal, PeerGrant, ReplicaStore, StoreError,
+    ChangeLog, Incarnation, InstanceId, KnownPeer, PairingAuthority, PairingClaim, PairingRefusal,
+    PeerGrant, ReplicaStore, StoreError,
 };
 use chrono::{DateTime, Utc};
 

@@ -82,12 +82,16 @@ fn pair(client: &DaemonSetup, token: &str) -> String {
 
 /// The id the server knows `client` by: the one of its peers not yet in `known`.
 fn new_client_id(server: &DaemonSetup, known: &[String]) -> String {
-    wait("the server to list the new client", Duration::from_secs(10), || {
-        peers(server)
-            .iter()
-            .filter_map(|p| p["id"].as_str().map(String::from))
-            .find(|id| !known.contains(id))
-    })
+    wait(
+        "the server to list the new client",
+        Duration::from_secs(10),
+        || {
+            peers(server)
+                .iter()
+                .filter_map(|p| p["id"].as_str().map(String::from))
+                .find(|id| !known.contains(id))
+        },
+    )
 }
 
 /// (id, state, snapshot) of jobs, sorted: what must agree on both sides.
@@ -151,11 +155,16 @@ fn clients_pair_send_their_history_and_lose_it_on_revocation() {
     let beta_id = new_client_id(&server, std::slice::from_ref(&alpha_id));
 
     // Both sides see the sessions.
-    wait("both clients connected on the server", Duration::from_secs(10), || {
-        let listed = peers(&server);
-        (state_of(&listed, &alpha_id) == "connected" && state_of(&listed, &beta_id) == "connected")
-            .then_some(())
-    });
+    wait(
+        "both clients connected on the server",
+        Duration::from_secs(10),
+        || {
+            let listed = peers(&server);
+            (state_of(&listed, &alpha_id) == "connected"
+                && state_of(&listed, &beta_id) == "connected")
+                .then_some(())
+        },
+    );
     for client in [&alpha, &beta] {
         let listed = peers(client);
         assert_eq!(state_of(&listed, &server_id), "connected", "{listed:?}");
@@ -166,10 +175,14 @@ fn clients_pair_send_their_history_and_lose_it_on_revocation() {
     // A backup on A shows up in the server's copy of A's history, as A records it.
     let alpha_job = run_plan(&alpha, "web");
     let alpha_jobs = alpha.jobs();
-    let copied = wait("alpha's backup on the server", Duration::from_secs(10), || {
-        let copied = peer_jobs(&server, &alpha_id);
-        (summary(&copied) == summary(&alpha_jobs)).then_some(copied)
-    });
+    let copied = wait(
+        "alpha's backup on the server",
+        Duration::from_secs(10),
+        || {
+            let copied = peer_jobs(&server, &alpha_id);
+            (summary(&copied) == summary(&alpha_jobs)).then_some(copied)
+        },
+    );
     let backup = copied.iter().find(|j| j["id"] == alpha_job).unwrap();
     assert_eq!(backup["plan"], "web");
     assert_eq!(backup["kind"], "backup");
@@ -179,15 +192,21 @@ fn clients_pair_send_their_history_and_lose_it_on_revocation() {
     // (changes travel in order, so the earlier one was passed over, not delayed).
     let hidden_job = run_plan(&beta, "hidden");
     let web_job = run_plan(&beta, "web");
-    let copied = wait("beta's web backup on the server", Duration::from_secs(10), || {
-        let copied = peer_jobs(&server, &beta_id);
+    let copied = wait(
+        "beta's web backup on the server",
+        Duration::from_secs(10),
+        || {
+            let copied = peer_jobs(&server, &beta_id);
+            copied
+                .iter()
+                .any(|j| j["id"] == web_job && j["state"] == "succeeded")
+                .then_some(copied)
+        },
+    );
+    assert!(
         copied
             .iter()
-            .any(|j| j["id"] == web_job && j["state"] == "succeeded")
-            .then_some(copied)
-    });
-    assert!(
-        copied.iter().all(|j| j["id"] != hidden_job && j["repository"] != "secret"),
+            .all(|j| j["id"] != hidden_job && j["repository"] != "secret"),
         "{copied:#?}"
     );
 
@@ -203,9 +222,11 @@ fn clients_pair_send_their_history_and_lose_it_on_revocation() {
         revoked_at.elapsed()
     );
     assert_eq!(state_of(&peers(&server), &alpha_id), "revoked");
-    wait("alpha to learn it is revoked", Duration::from_secs(15), || {
-        (state_of(&peers(&alpha), &server_id) == "revoked").then_some(())
-    });
+    wait(
+        "alpha to learn it is revoked",
+        Duration::from_secs(15),
+        || (state_of(&peers(&alpha), &server_id) == "revoked").then_some(()),
+    );
     assert!(
         server_daemon.log_text().contains("refused"),
         "the server logs the refused reconnection:\n{}",
@@ -224,10 +245,14 @@ fn clients_pair_send_their_history_and_lose_it_on_revocation() {
         .into_iter()
         .filter(|j| j["repository"] != "secret")
         .collect();
-    let copied = wait("beta's history to converge", Duration::from_secs(15), || {
-        let copied = peer_jobs(&server, &beta_id);
-        (summary(&copied) == summary(&expected)).then_some(copied)
-    });
+    let copied = wait(
+        "beta's history to converge",
+        Duration::from_secs(15),
+        || {
+            let copied = peer_jobs(&server, &beta_id);
+            (summary(&copied) == summary(&expected)).then_some(copied)
+        },
+    );
     let mut ids: Vec<i64> = copied.iter().map(|j| j["id"].as_i64().unwrap()).collect();
     ids.dedup();
     assert_eq!(ids.len(), copied.len(), "a duplicate: {copied:#?}");
@@ -250,10 +275,14 @@ fn bad_tokens_are_refused_with_their_reason() {
     let _other_daemon = other.start();
     pair(&other, &once);
     let error = refused(&once);
-    assert!(error.contains("already used as often as it allows"), "{error}");
+    assert!(
+        error.contains("already used as often as it allows"),
+        "{error}"
+    );
 
     // A wrong secret: the server refuses the proof.
-    let mut wrong = cairn_sync::PairingToken::parse(&token(&server, "wrong", "1h", 1, &[])).unwrap();
+    let mut wrong =
+        cairn_sync::PairingToken::parse(&token(&server, "wrong", "1h", 1, &[])).unwrap();
     wrong.secret = cairn_sync::TokenSecret::from_bytes([7; 32]);
     let error = refused(&wrong.to_text());
     assert!(error.contains("secret does not match"), "{error}");
