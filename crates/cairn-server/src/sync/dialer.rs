@@ -32,6 +32,8 @@ struct Target {
     /// The grant stored at pairing (`None` when pairing now).
     grant: Option<PeerGrant>,
     reply: Option<oneshot::Sender<Result<PeerView, String>>>,
+    /// The token is `[multihost] server`.
+    from_config: bool,
 }
 
 /// How one dial ended.
@@ -44,13 +46,16 @@ enum DialEnd {
 
 pub(crate) async fn run(hub: Arc<Multihost>) {
     let mut backoff = Backoff::from_rng(&mut OsRng);
-    let mut config_token_tried = false;
+    // A refusal of the config's token is final (used up, expired, revoked); a failure to
+    // reach the server is not, and the token is tried again after the backoff.
+    let mut config_token_refused = false;
     loop {
-        let target = match next_target(&hub, &mut config_token_tried).await {
+        let target = match next_target(&hub, config_token_refused).await {
             Some(target) => target,
             None => continue,
         };
         let pairing = target.grant.is_none();
+        let from_config = target.from_config;
         let started = Instant::now();
         match dial(&hub, target).await {
             DialEnd::Again(why) => tracing::info!("sync: session with the server ended: {why}"),
@@ -59,6 +64,7 @@ pub(crate) async fn run(hub: Arc<Multihost>) {
                 if !pairing {
                     revoke_server_locally(&hub);
                 }
+                config_token_refused |= from_config;
                 continue;
             }
         }
@@ -72,8 +78,8 @@ pub(crate) async fn run(hub: Arc<Multihost>) {
 }
 
 /// A pairing the CLI asked for comes first, then the stored server, then the config's
-/// token; with none of them, waits to be woken.
-async fn next_target(hub: &Multihost, config_token_tried: &mut bool) -> Option<Target> {
+/// token (unless the server refused it); with none of them, waits to be woken.
+async fn next_target(hub: &Multihost, config_token_refused: bool) -> Option<Target> {
     let mut requests = hub.pair_requests.lock().await;
     if let Ok(request) = requests.try_recv() {
         return Some(pairing_target(request.token, Some(request.reply)));
@@ -83,13 +89,20 @@ async fn next_target(hub: &Multihost, config_token_tried: &mut bool) -> Option<T
         Ok(None) => {}
         Err(error) => tracing::error!("sync: cannot read the paired server: {error}"),
     }
-    if !*config_token_tried {
-        *config_token_tried = true;
-        if let Some(text) = &hub.settings.server_token {
-            match PairingToken::parse(text) {
-                Ok(token) => return Some(pairing_target(token, None)),
-                Err(error) => tracing::error!("sync: [multihost] server: {error}"),
+    if let Some(text) = hub
+        .settings
+        .server_token
+        .as_ref()
+        .filter(|_| !config_token_refused)
+    {
+        match PairingToken::parse(text) {
+            Ok(token) => {
+                return Some(Target {
+                    from_config: true,
+                    ..pairing_target(token, None)
+                })
             }
+            Err(error) => tracing::error!("sync: [multihost] server: {error}"),
         }
     }
     tokio::select! {
@@ -107,6 +120,7 @@ fn pairing_target(
         expectation: ServerExpectation::Token(token),
         grant: None,
         reply,
+        from_config: false,
     }
 }
 
@@ -130,6 +144,7 @@ fn stored_server(hub: &Multihost) -> Result<Option<Target>, String> {
         expectation: ServerExpectation::Pinned(Fingerprint::from_bytes(fingerprint)),
         grant: Some(peer_grant(&server).map_err(|e| e.0)?),
         reply: None,
+        from_config: false,
     }))
 }
 

@@ -297,6 +297,17 @@ impl Multihost {
     /// admitted (or refused) this instance.
     pub async fn pair(&self, text: &str) -> Result<PeerView, String> {
         let token = PairingToken::parse(text).map_err(|e| e.to_string())?;
+        // One server at a time: the dialer runs one session.
+        let paired = self.state.peers().map_err(|e| e.to_string())?;
+        if let Some(server) = paired
+            .iter()
+            .find(|p| p.role == PeerRole::Server && p.revoked_at.is_none())
+        {
+            return Err(format!(
+                "this instance is paired with {} ({}) already; `cairn peer revoke {}` first",
+                server.label, server.id, server.id
+            ));
+        }
         if token.is_expired(Utc::now()) {
             return Err(cairn_sync::PairingRefusal::Expired.to_string());
         }

@@ -154,6 +154,14 @@ fn clients_pair_send_their_history_and_lose_it_on_revocation() {
     assert_eq!(pair(&beta, &beta_token), server_id);
     let beta_id = new_client_id(&server, std::slice::from_ref(&alpha_id));
 
+    // A second pairing while paired is refused with what to do.
+    let output = run_fail(alpha.cairn().args(["peer", "pair", &beta_token]));
+    assert!(
+        stderr(&output).contains("peer revoke"),
+        "{}",
+        stderr(&output)
+    );
+
     // Both sides see the sessions.
     wait(
         "both clients connected on the server",
@@ -310,4 +318,73 @@ fn bad_tokens_are_refused_with_their_reason() {
     assert_eq!(uses("wrong"), 0);
     assert_eq!(uses("elsewhere"), 0);
     assert!(!String::from_utf8_lossy(&output.stdout).contains("secret_hash"));
+}
+
+#[test]
+fn a_client_pairs_from_its_config_over_https_trusting_only_its_ca_file() {
+    let server = DaemonSetup::new(&[], "");
+    let certified =
+        rcgen::generate_simple_self_signed(vec!["localhost".into(), "127.0.0.1".into()]).unwrap();
+    let cert = server.scratch.path("cert.pem");
+    let key = server.scratch.path("key.pem");
+    std::fs::write(&cert, certified.cert.pem()).unwrap();
+    std::fs::write(&key, certified.key_pair.serialize_pem()).unwrap();
+    writeln!(
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&server.config)
+            .unwrap(),
+        "\n[server]\nlisten = \"127.0.0.1:0\"\ntls_cert = \"{}\"\ntls_key = \"{}\"\n",
+        cert.display(),
+        key.display()
+    )
+    .unwrap();
+    let _server_daemon = server.start();
+    let token_text = token(&server, "tls", "1h", 2, &[]);
+    assert!(
+        cairn_sync::PairingToken::parse(&token_text)
+            .unwrap()
+            .server_urls[0]
+            .starts_with("https://"),
+        "the token names the HTTPS listener"
+    );
+
+    // Trusting the system's roots, the self-signed server is not reached: nothing pairs.
+    let untrusting = DaemonSetup::new(&[], &format!("[multihost]\nserver = \"{token_text}\"\n"));
+    let untrusting_daemon = untrusting.start();
+    // With the server's certificate as its CA, the client pairs at start, from its config.
+    let client = DaemonSetup::new(
+        &[("web", "")],
+        &format!(
+            "[multihost]\nserver = \"{token_text}\"\nca_file = \"{}\"\nlabel = \"tls-client\"\n",
+            cert.display()
+        ),
+    );
+    let _client_daemon = client.start();
+    let server_id = wait(
+        "the client to pair from its config",
+        Duration::from_secs(15),
+        || {
+            peers(&client)
+                .into_iter()
+                .find(|p| p["state"] == "connected")
+                .map(|p| p["id"].as_str().unwrap().to_string())
+        },
+    );
+    let client_id = new_client_id(&server, &[]);
+    let job = run_plan(&client, "web");
+    wait("the job on the server", Duration::from_secs(10), || {
+        peer_jobs(&server, &client_id)
+            .iter()
+            .any(|j| j["id"] == job && j["state"] == "succeeded")
+            .then_some(())
+    });
+    assert!(!server_id.is_empty());
+    assert!(peers(&untrusting).is_empty(), "{:?}", peers(&untrusting));
+    let log = untrusting_daemon.log_text();
+    assert!(
+        log.contains("TLS"),
+        "the refused certificate is logged:\n{log}"
+    );
+    assert_eq!(peers(&server).len(), 1);
 }
