@@ -159,6 +159,8 @@ pub enum PeerCommand {
     Revoke { id: String },
     /// A client's operation history as this server received it (the fields of `cairn jobs`)
     Jobs { peer: String },
+    /// Run a plan now on a connected client (the pairing needs cmd.run on the plan)
+    Run { peer: String, plan: String },
 }
 
 #[derive(Debug, Subcommand)]

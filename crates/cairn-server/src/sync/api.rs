@@ -8,7 +8,7 @@ use axum::extract::{Path, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use cairn_access::Scopes;
-use cairn_sync::PeerGrant;
+use cairn_sync::{CommandKind, PeerGrant};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -22,6 +22,7 @@ pub fn routes(hub: Arc<Multihost>) -> Router {
         .route("/api/v1/peers/pair", post(pair))
         .route("/api/v1/peers/{id}/revoke", post(revoke))
         .route("/api/v1/peers/{id}/jobs", get(jobs))
+        .route("/api/v1/peers/{id}/run", post(run))
         .with_state(hub)
 }
 
@@ -119,4 +120,24 @@ async fn jobs(
 ) -> Result<Json<Value>, ApiError> {
     let jobs = blocking(&hub, move |hub| hub.peer_jobs(&id)).await?;
     Ok(Json(json!(jobs)))
+}
+
+#[derive(Deserialize)]
+struct RunRequest {
+    plan: String,
+}
+
+/// Runs a plan now on a connected client; answers with the job it queued.
+async fn run(
+    State(hub): State<Arc<Multihost>>,
+    Path(id): Path<String>,
+    Json(request): Json<RunRequest>,
+) -> Result<Json<Value>, ApiError> {
+    let answer = hub
+        .command(&id, CommandKind::RunPlan { plan: request.plan })
+        .await
+        .map_err(ApiError::BadRequest)?;
+    let job: Value = serde_json::from_slice(&answer)
+        .map_err(|e| ApiError::Internal(format!("the peer's answer is not JSON: {e}")))?;
+    Ok(Json(job))
 }

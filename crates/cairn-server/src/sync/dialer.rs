@@ -9,9 +9,8 @@ use std::time::Instant;
 use cairn_sync::handshake::HANDSHAKE_DEADLINE;
 use cairn_sync::identity::Fingerprint;
 use cairn_sync::{
-    Backoff, ByeReason, ClientHandshake, Connection, Hello, InstanceId, NoLocalResources,
-    PairingRefusal, PairingToken, PeerGrant, ServerExpectation, Session, SessionConfig,
-    SessionEvent, SessionId,
+    Backoff, ByeReason, ClientHandshake, Connection, Hello, InstanceId, Message, PairingRefusal,
+    PairingToken, PeerGrant, ServerExpectation, Session, SessionConfig, SessionEvent, SessionId,
 };
 use chrono::Utc;
 use rand::rngs::OsRng;
@@ -19,7 +18,8 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{mpsc, oneshot};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
-use super::driver::{drive, SessionHooks};
+use super::command::{run_command, LocalPlans};
+use super::driver::{drive, Control, SessionHooks};
 use super::endpoint::SYNC_PATH;
 use super::hub::{LivePeer, Multihost, PeerView};
 use super::socket::{FrameSocket, FRAME_LEN_MAX};
@@ -173,7 +173,7 @@ async fn dial(hub: &Arc<Multihost>, mut target: Target) -> DialEnd {
         session: SessionId(0),
         last_seq: 0,
         refused: None,
-        close: None,
+        control: None,
     };
     let end = dial_with(hub, target, &mut hooks).await;
     if let Some(reply) = hooks.reply.take() {
@@ -232,13 +232,13 @@ async fn dial_with(hub: &Arc<Multihost>, target: Target, hooks: &mut ClientHooks
             server.clone(),
             target.grant.clone(),
             Box::new(log),
-            Box::new(NoLocalResources),
+            Box::new(LocalPlans::of(hub)),
             hub.now_ms(),
         );
         let mut connection = Connection::new(established.channel, session);
-        let (close_sender, mut close) = mpsc::unbounded_channel();
-        hooks.close = Some(close_sender);
-        let ended = drive(&mut socket, &mut connection, hooks, &mut close, || {
+        let (control_sender, mut control) = mpsc::unbounded_channel();
+        hooks.control = Some(control_sender);
+        let ended = drive(&mut socket, &mut connection, hooks, &mut control, || {
             hub.now_ms()
         })
         .await;
@@ -373,7 +373,7 @@ struct ClientHooks {
     session: SessionId,
     last_seq: u64,
     refused: Option<PairingRefusal>,
-    close: Option<mpsc::UnboundedSender<ByeReason>>,
+    control: Option<mpsc::UnboundedSender<Control>>,
 }
 
 impl ClientHooks {
@@ -405,14 +405,14 @@ impl ClientHooks {
                 .peer_seen(server.as_str(), &key, None, Utc::now())
                 .map_err(|e| e.to_string())?;
         }
-        if let Some(close) = &self.close {
+        if let Some(control) = &self.control {
             self.hub.set_live(
                 &server,
                 LivePeer {
                     session: self.session,
                     rtt_ms: None,
                     lag: None,
-                    close: close.clone(),
+                    control: control.clone(),
                 },
             );
         }
@@ -443,6 +443,17 @@ impl SessionHooks for ClientHooks {
                 }
             }
             SessionEvent::PairingRefused(refusal) => self.refused = Some(refusal),
+            SessionEvent::Received(Message::Command(command)) => {
+                // Authorized by the session against the grant and this client's own plans.
+                tracing::info!("sync: the server asks: {:?}", command.kind);
+                let outcome = run_command(&self.hub, &command.kind);
+                if let Err(error) = &outcome {
+                    tracing::warn!("sync: the server's command failed: {error}");
+                }
+                connection
+                    .session_mut()
+                    .send_command_result(command.id, outcome);
+            }
             SessionEvent::IncarnationBehind {
                 server_high_water,
                 last_seq,

@@ -1,11 +1,11 @@
-//! Drives one session over its socket: frames in and out, the clock, and a close request
-//! (revocation, replacement, shutdown). Both sides use it; what each does with the session's
+//! Drives one session over its socket: frames in and out, the clock, and requests from the
+//! daemon (close on revocation, replacement or shutdown; send a command). Both sides use it; what each does with the session's
 //! events is its [`SessionHooks`].
 
 use std::time::Duration;
 
-use cairn_sync::{ByeReason, Connection, Output, SessionEvent};
-use tokio::sync::mpsc;
+use cairn_sync::{ByeReason, CommandKind, Connection, Output, SessionEvent};
+use tokio::sync::{mpsc, oneshot};
 
 use super::socket::FrameSocket;
 
@@ -13,9 +13,27 @@ use super::socket::FrameSocket;
 /// for new changes in its log this often).
 const TICK: Duration = Duration::from_millis(250);
 
+/// What the rest of the daemon asks of a live session.
+pub(crate) enum Control {
+    /// End it (`Bye` with the reason): revoked, replaced, shutting down.
+    Close(ByeReason),
+    /// Server: send a command; its answer (or refusal) goes to the sender.
+    Command(CommandKind, oneshot::Sender<Result<Vec<u8>, String>>),
+}
+
 pub(crate) trait SessionHooks: Send {
     fn on_event(&mut self, event: SessionEvent, connection: &mut Connection);
     fn on_tick(&mut self, connection: &mut Connection);
+    /// A command to send (only a server's hooks accept one).
+    fn on_command(
+        &mut self,
+        kind: CommandKind,
+        answer: oneshot::Sender<Result<Vec<u8>, String>>,
+        connection: &mut Connection,
+    ) {
+        let _ = (kind, connection);
+        let _ = answer.send(Err("only a server sends commands".into()));
+    }
 }
 
 /// Runs until the session closes (its `Bye` sent) or the socket fails.
@@ -23,7 +41,7 @@ pub(crate) async fn drive(
     socket: &mut impl FrameSocket,
     connection: &mut Connection,
     hooks: &mut impl SessionHooks,
-    close: &mut mpsc::UnboundedReceiver<ByeReason>,
+    control: &mut mpsc::UnboundedReceiver<Control>,
     now_ms: impl Fn() -> u64 + Send,
 ) -> Result<(), String> {
     let mut ticker = tokio::time::interval(TICK);
@@ -56,9 +74,11 @@ pub(crate) async fn drive(
                 }
                 hooks.on_tick(connection);
             }
-            reason = close.recv() => {
-                connection.session_mut().close(reason.unwrap_or(ByeReason::Shutdown));
-            }
+            control = control.recv() => match control {
+                Some(Control::Command(kind, answer)) => hooks.on_command(kind, answer, connection),
+                Some(Control::Close(reason)) => connection.session_mut().close(reason),
+                None => connection.session_mut().close(ByeReason::Shutdown),
+            },
         }
     }
 }

@@ -5,6 +5,7 @@
 //! becomes its peer's current session only once the client's `Hello` arrived, replacing
 //! (and closing) the previous one.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::extract::ws::{WebSocket, WebSocketUpgrade};
@@ -14,14 +15,14 @@ use axum::routing::get;
 use axum::Router;
 use cairn_sync::handshake::HANDSHAKE_DEADLINE;
 use cairn_sync::{
-    admit, ByeReason, Connection, Hello, InstanceId, PublicIdentity, ServerHandshake, Session,
-    SessionConfig, SessionEvent, SessionId,
+    admit, ByeReason, CommandKind, Connection, Hello, InstanceId, PublicIdentity, ServerHandshake,
+    Session, SessionConfig, SessionEvent, SessionId,
 };
 use chrono::Utc;
 use rand::rngs::OsRng;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
-use super::driver::{drive, SessionHooks};
+use super::driver::{drive, Control, SessionHooks};
 use super::hub::{LivePeer, Multihost};
 use super::socket::{FrameSocket, FRAME_LEN_MAX};
 use super::stores::{StatePairings, StateReplicas};
@@ -111,17 +112,22 @@ async fn serve_peer(hub: Arc<Multihost>, mut socket: WebSocket) {
         hub.now_ms(),
     );
     let mut connection = Connection::new(channel, server_session);
-    let (close_sender, mut close) = mpsc::unbounded_channel();
+    let (control_sender, mut control) = mpsc::unbounded_channel();
     let mut hooks = ServerHooks {
         hub: hub.clone(),
         session,
         peer: peer.clone(),
         peer_key,
-        close: close_sender,
+        control: control_sender,
+        answers: BTreeMap::new(),
     };
-    let ended = drive(&mut socket, &mut connection, &mut hooks, &mut close, || {
-        hub.now_ms()
-    })
+    let ended = drive(
+        &mut socket,
+        &mut connection,
+        &mut hooks,
+        &mut control,
+        || hub.now_ms(),
+    )
     .await;
     if let Err(error) = ended {
         tracing::info!("sync session with {peer} ended: {error}");
@@ -162,7 +168,9 @@ struct ServerHooks {
     session: SessionId,
     peer: InstanceId,
     peer_key: PublicIdentity,
-    close: mpsc::UnboundedSender<ByeReason>,
+    control: mpsc::UnboundedSender<Control>,
+    /// Commands sent and not answered yet, by id.
+    answers: BTreeMap<u64, oneshot::Sender<Result<Vec<u8>, String>>>,
 }
 
 impl SessionHooks for ServerHooks {
@@ -183,11 +191,11 @@ impl SessionHooks for ServerHooks {
                         session: self.session,
                         rtt_ms: None,
                         lag: None,
-                        close: self.close.clone(),
+                        control: self.control.clone(),
                     },
                 );
                 if let Some(previous) = previous.filter(|p| Some(p.session) == displaced) {
-                    let _ = previous.close.send(ByeReason::Replaced);
+                    let _ = previous.control.send(Control::Close(ByeReason::Replaced));
                 }
                 if let Err(error) = self.hub.state.peer_seen(
                     peer.as_str(),
@@ -214,12 +222,24 @@ impl SessionHooks for ServerHooks {
             }
             SessionEvent::RefusedByPeer { about, reason } => {
                 tracing::warn!("sync: {peer} refused our {about}: {reason}");
+                // A refusal names no command id; the client judges commands in the order
+                // they came, so it is the oldest one waiting.
+                if about == "Command" {
+                    if let Some((_, answer)) = self.answers.pop_first() {
+                        let _ = answer.send(Err(format!("the peer refused: {reason}")));
+                    }
+                }
             }
             SessionEvent::OpsApplied {
                 high_water,
                 changes,
             } => {
                 tracing::debug!("sync: {changes} changes from {peer}, high water {high_water}");
+            }
+            SessionEvent::CommandAnswered { id, outcome } => {
+                if let Some(answer) = self.answers.remove(&id) {
+                    let _ = answer.send(outcome);
+                }
             }
             SessionEvent::Closed { reason, by_peer } => {
                 let by = if by_peer { "by the peer" } else { "here" };
@@ -230,4 +250,20 @@ impl SessionHooks for ServerHooks {
     }
 
     fn on_tick(&mut self, _: &mut Connection) {}
+
+    fn on_command(
+        &mut self,
+        kind: CommandKind,
+        answer: oneshot::Sender<Result<Vec<u8>, String>>,
+        connection: &mut Connection,
+    ) {
+        match connection.session_mut().send_command(kind) {
+            Ok(id) => {
+                self.answers.insert(id, answer);
+            }
+            Err(refusal) => {
+                let _ = answer.send(Err(refusal.to_string()));
+            }
+        }
+    }
 }

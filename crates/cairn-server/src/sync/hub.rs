@@ -11,14 +11,15 @@ use cairn_access::Scopes;
 use cairn_state::{PeerRole, StateStore, StoredPairingToken};
 use cairn_sync::job::SyncJob;
 use cairn_sync::{
-    ByeReason, Identity, InstanceId, PairingToken, PeerGrant, PeerPermission, SessionId,
-    SessionRegistry, TokenId, TokenSecret,
+    ByeReason, CommandKind, Identity, InstanceId, PairingToken, PeerGrant, PeerPermission,
+    SessionId, SessionRegistry, TokenId, TokenSecret,
 };
 use chrono::{DateTime, Utc};
 use rand::rngs::OsRng;
 use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
 
+use super::driver::Control;
 use super::stores::{grant_columns, peer_grant};
 
 /// The identity file under the state directory.
@@ -55,7 +56,7 @@ pub(crate) struct LivePeer {
     pub session: SessionId,
     pub rtt_ms: Option<u64>,
     pub lag: Option<u64>,
-    pub close: mpsc::UnboundedSender<ByeReason>,
+    pub control: mpsc::UnboundedSender<Control>,
 }
 
 /// A pairing the CLI asked for, with where to say how it went.
@@ -94,6 +95,8 @@ pub struct Multihost {
     server_urls: Mutex<Vec<String>>,
     pair_sender: mpsc::Sender<PairRequest>,
     started: Instant,
+    /// The daemon, which runs what a server's commands ask for on this client.
+    daemon: std::sync::OnceLock<Arc<cairn_jobs::daemon::Daemon>>,
 }
 
 impl std::fmt::Debug for Multihost {
@@ -124,6 +127,7 @@ impl Multihost {
             server_urls,
             pair_sender,
             started: Instant::now(),
+            daemon: std::sync::OnceLock::new(),
         }))
     }
 
@@ -134,6 +138,38 @@ impl Multihost {
     /// Milliseconds on this process's monotonic clock (what sessions measure time by).
     pub(crate) fn now_ms(&self) -> u64 {
         self.started.elapsed().as_millis() as u64
+    }
+
+    /// The daemon a server's commands run on (set once, at start).
+    pub fn set_daemon(&self, daemon: Arc<cairn_jobs::daemon::Daemon>) {
+        let _ = self.daemon.set(daemon);
+    }
+
+    pub(crate) fn daemon(&self) -> Option<&Arc<cairn_jobs::daemon::Daemon>> {
+        self.daemon.get()
+    }
+
+    /// Server: sends `kind` to a connected client and waits (60 s at most) for its answer.
+    pub async fn command(&self, id: &str, kind: CommandKind) -> Result<Vec<u8>, String> {
+        let peer = InstanceId::try_from(id.to_string()).map_err(|e| e.to_string())?;
+        let control = self
+            .live
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&peer)
+            .map(|live| live.control.clone());
+        let Some(control) = control else {
+            return Err(format!("peer {id} is not connected; see `cairn peer list`"));
+        };
+        let (answer, answered) = oneshot::channel();
+        control
+            .send(Control::Command(kind, answer))
+            .map_err(|_| format!("the session with {id} just ended; try again"))?;
+        match tokio::time::timeout(Duration::from_secs(60), answered).await {
+            Ok(Ok(outcome)) => outcome,
+            Ok(Err(_)) => Err(format!("the session with {id} ended before it answered")),
+            Err(_) => Err(format!("peer {id} did not answer within 60 s")),
+        }
     }
 
     /// The URLs tokens name, once the listener is bound.
@@ -263,7 +299,7 @@ impl Multihost {
                 .unwrap_or_else(|e| e.into_inner())
                 .remove(&peer);
             if let Some(live) = live {
-                let _ = live.close.send(ByeReason::Revoked);
+                let _ = live.control.send(Control::Close(ByeReason::Revoked));
             }
         }
         tracing::info!("peer {id} revoked");

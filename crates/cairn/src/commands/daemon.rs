@@ -60,6 +60,7 @@ async fn serve(global: &GlobalArgs, config: cairn_config::Config) -> Result<u8> 
     let multihost = cairn_server::sync::Multihost::open(multihost_settings(&config))
         .context("cannot start multihost")?;
     let daemon = Daemon::start(config, options)?;
+    multihost.set_daemon(daemon.clone());
     let (stop_sender, stop) = tokio::sync::watch::channel(false);
     let stopped = move || {
         let mut stop = stop.clone();

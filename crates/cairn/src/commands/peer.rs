@@ -113,6 +113,22 @@ pub fn run(global: &GlobalArgs, command: PeerCommand) -> Result<u8> {
             client.post(&format!("/api/v1/peers/{id}/revoke"), None)?;
             println!("revoked peer {id}");
         }
+        PeerCommand::Run { peer, plan } => {
+            let job = client.post(
+                &format!("/api/v1/peers/{peer}/run"),
+                Some(&json!({ "plan": plan })),
+            )?;
+            if global.json {
+                super::print_json(&job)?;
+            } else if !global.quiet {
+                println!(
+                    "job {} ({} of plan {}) queued on {peer}",
+                    job["id"],
+                    text(&job["kind"]),
+                    text(&job["plan"])
+                );
+            }
+        }
         PeerCommand::Jobs { peer } => {
             let jobs = client.get(&format!("/api/v1/peers/{peer}/jobs"))?;
             if global.json {

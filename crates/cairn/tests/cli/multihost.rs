@@ -18,6 +18,17 @@ fn server() -> (DaemonSetup, Daemon) {
 }
 
 fn token(server: &DaemonSetup, label: &str, ttl: &str, max_uses: u32, scopes: &[&str]) -> String {
+    token_for(server, label, ttl, max_uses, "ops.read", scopes)
+}
+
+fn token_for(
+    server: &DaemonSetup,
+    label: &str,
+    ttl: &str,
+    max_uses: u32,
+    permissions: &str,
+    scopes: &[&str],
+) -> String {
     let max_uses = max_uses.to_string();
     let mut command = server.cairn();
     command.args([
@@ -31,7 +42,7 @@ fn token(server: &DaemonSetup, label: &str, ttl: &str, max_uses: u32, scopes: &[
         "--max-uses",
         &max_uses,
         "--permissions",
-        "ops.read",
+        permissions,
     ]);
     for scope in scopes {
         command.args(["--scope", scope]);
@@ -150,7 +161,14 @@ fn clients_pair_send_their_history_and_lose_it_on_revocation() {
     )
     .unwrap();
     let mut beta_daemon = beta.start();
-    let beta_token = token(&server, "beta", "1h", 1, &["*", "!repo:secret"]);
+    let beta_token = token_for(
+        &server,
+        "beta",
+        "1h",
+        1,
+        "ops.read,cmd.run",
+        &["*", "!repo:secret"],
+    );
     assert_eq!(pair(&beta, &beta_token), server_id);
     let beta_id = new_client_id(&server, std::slice::from_ref(&alpha_id));
 
@@ -177,7 +195,8 @@ fn clients_pair_send_their_history_and_lose_it_on_revocation() {
         let listed = peers(client);
         assert_eq!(state_of(&listed, &server_id), "connected", "{listed:?}");
         let server_entry = listed.iter().find(|p| p["id"] == server_id).unwrap();
-        assert_eq!(server_entry["permissions"], serde_json::json!(["ops.read"]));
+        let granted = server_entry["permissions"].as_array().unwrap();
+        assert!(granted.contains(&"ops.read".into()), "{server_entry}");
     }
 
     // A backup on A shows up in the server's copy of A's history, as A records it.
@@ -216,6 +235,41 @@ fn clients_pair_send_their_history_and_lose_it_on_revocation() {
             .iter()
             .all(|j| j["id"] != hidden_job && j["repository"] != "secret"),
         "{copied:#?}"
+    );
+
+    // The server runs B's plan remotely; the job comes back in B's history. A plan of the
+    // excluded repository is refused by B itself (the server cannot know its repository),
+    // and A, without cmd.run, refuses any.
+    let output = run_ok(
+        server
+            .cairn()
+            .args(["peer", "run", &beta_id, "web", "--json"]),
+    );
+    let remote: Value = serde_json::from_slice(&output.stdout).expect("peer run --json");
+    let remote_id = remote["id"].as_i64().expect("the queued job's id");
+    assert_eq!(remote["plan"], "web");
+    beta.wait_for("the remote run", Duration::from_secs(60), |jobs| {
+        jobs.iter()
+            .any(|j| j["id"] == remote_id && j["state"] == "succeeded" && j["trigger"] == "manual")
+    });
+    wait(
+        "the remote run on the server",
+        Duration::from_secs(10),
+        || {
+            peer_jobs(&server, &beta_id)
+                .iter()
+                .any(|j| j["id"] == remote_id && j["state"] == "succeeded")
+                .then_some(())
+        },
+    );
+    let output = run_fail(server.cairn().args(["peer", "run", &beta_id, "hidden"]));
+    assert!(stderr(&output).contains("refused"), "{}", stderr(&output));
+    let output = run_fail(server.cairn().args(["peer", "run", &alpha_id, "web"]));
+    assert!(stderr(&output).contains("cmd.run"), "{}", stderr(&output));
+    assert_eq!(
+        beta.jobs().iter().filter(|j| j["plan"] == "hidden").count(),
+        1,
+        "the refused run queued nothing"
     );
 
     // Revocation ends A's session within a second, and A cannot come back.
