@@ -161,6 +161,17 @@ pub enum PeerCommand {
     Jobs { peer: String },
     /// Run a plan now on a connected client (the pairing needs cmd.run on the plan)
     Run { peer: String, plan: String },
+    /// List a directory of a snapshot on a connected client (needs snapshots.browse)
+    Ls {
+        peer: String,
+        /// Snapshot id, unique prefix, or latest
+        snapshot: String,
+        /// Snapshot-absolute directory (default /)
+        path: Option<String>,
+        /// The client's repository the snapshot is in
+        #[arg(long)]
+        repository: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -23,6 +23,7 @@ pub fn routes(hub: Arc<Multihost>) -> Router {
         .route("/api/v1/peers/{id}/revoke", post(revoke))
         .route("/api/v1/peers/{id}/jobs", get(jobs))
         .route("/api/v1/peers/{id}/run", post(run))
+        .route("/api/v1/peers/{id}/ls", post(ls))
         .with_state(hub)
 }
 
@@ -140,4 +141,29 @@ async fn run(
     let job: Value = serde_json::from_slice(&answer)
         .map_err(|e| ApiError::Internal(format!("the peer's answer is not JSON: {e}")))?;
     Ok(Json(job))
+}
+
+#[derive(Deserialize)]
+struct LsRequest {
+    repository: String,
+    snapshot: String,
+    #[serde(default)]
+    path: Option<String>,
+}
+
+/// Lists a directory of a snapshot on a connected client.
+async fn ls(
+    State(hub): State<Arc<Multihost>>,
+    Path(id): Path<String>,
+    Json(request): Json<LsRequest>,
+) -> Result<Json<Value>, ApiError> {
+    let kind = CommandKind::Browse {
+        repository: request.repository,
+        snapshot: request.snapshot,
+        path: request.path.unwrap_or_else(|| "/".into()),
+    };
+    let answer = hub.command(&id, kind).await.map_err(ApiError::BadRequest)?;
+    let listing: Value = serde_json::from_slice(&answer)
+        .map_err(|e| ApiError::Internal(format!("the peer's answer is not JSON: {e}")))?;
+    Ok(Json(listing))
 }

@@ -51,7 +51,7 @@ impl LocalResources for LocalPlans {
 }
 
 /// Runs a command; the answer is JSON (`RunPlan`: the queued job, as `cairn jobs --json`
-/// prints it).
+/// prints it; `Browse`: the directory listing, as the API's `tree` answers).
 pub(crate) fn run_command(hub: &Multihost, kind: &CommandKind) -> Result<Vec<u8>, String> {
     let Some(daemon) = hub.daemon() else {
         return Err("this instance runs no daemon to run commands".into());
@@ -62,6 +62,17 @@ pub(crate) fn run_command(hub: &Multihost, kind: &CommandKind) -> Result<Vec<u8>
                 .queue_plan(plan, JobKind::Backup, Trigger::Manual)
                 .map_err(|e| e.to_string())?;
             serde_json::to_vec(&sync_job(&job)).map_err(|e| e.to_string())
+        }
+        CommandKind::Browse {
+            repository,
+            snapshot,
+            path,
+        } => {
+            let listing = daemon
+                .browser()
+                .tree(&daemon.config(), repository, snapshot, path)
+                .map_err(|e| e.to_string())?;
+            serde_json::to_vec(&listing).map_err(|e| e.to_string())
         }
         other => Err(format!(
             "{} is not implemented by this cairn yet",

@@ -445,14 +445,22 @@ impl SessionHooks for ClientHooks {
             SessionEvent::PairingRefused(refusal) => self.refused = Some(refusal),
             SessionEvent::Received(Message::Command(command)) => {
                 // Authorized by the session against the grant and this client's own plans.
+                // It runs off the session's task (opening a repository takes a while); the
+                // answer comes back through the session's control channel.
                 tracing::info!("sync: the server asks: {:?}", command.kind);
-                let outcome = run_command(&self.hub, &command.kind);
-                if let Err(error) = &outcome {
-                    tracing::warn!("sync: the server's command failed: {error}");
-                }
-                connection
-                    .session_mut()
-                    .send_command_result(command.id, outcome);
+                let (Some(control), hub) = (self.control.clone(), self.hub.clone()) else {
+                    return;
+                };
+                tokio::spawn(async move {
+                    let ran = tokio::task::spawn_blocking(move || run_command(&hub, &command.kind));
+                    let outcome = ran
+                        .await
+                        .unwrap_or_else(|e| Err(format!("the command stopped: {e}")));
+                    if let Err(error) = &outcome {
+                        tracing::warn!("sync: the server's command failed: {error}");
+                    }
+                    let _ = control.send(Control::Answer(command.id, outcome));
+                });
             }
             SessionEvent::IncarnationBehind {
                 server_high_water,

@@ -19,6 +19,8 @@ pub(crate) enum Control {
     Close(ByeReason),
     /// Server: send a command; its answer (or refusal) goes to the sender.
     Command(CommandKind, oneshot::Sender<Result<Vec<u8>, String>>),
+    /// Client: a command ran (off the session's task); send its answer.
+    Answer(u64, Result<Vec<u8>, String>),
 }
 
 pub(crate) trait SessionHooks: Send {
@@ -76,6 +78,9 @@ pub(crate) async fn drive(
             }
             control = control.recv() => match control {
                 Some(Control::Command(kind, answer)) => hooks.on_command(kind, answer, connection),
+                Some(Control::Answer(id, outcome)) => {
+                    connection.session_mut().send_command_result(id, outcome);
+                }
                 Some(Control::Close(reason)) => connection.session_mut().close(reason),
                 None => connection.session_mut().close(ByeReason::Shutdown),
             },

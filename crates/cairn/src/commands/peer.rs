@@ -129,6 +129,30 @@ pub fn run(global: &GlobalArgs, command: PeerCommand) -> Result<u8> {
                 );
             }
         }
+        PeerCommand::Ls {
+            peer,
+            snapshot,
+            path,
+            repository,
+        } => {
+            let listing = client.post(
+                &format!("/api/v1/peers/{peer}/ls"),
+                Some(&json!({ "repository": repository, "snapshot": snapshot, "path": path })),
+            )?;
+            if global.json {
+                super::print_json(&listing)?;
+                return Ok(0);
+            }
+            for entry in listing["entries"].as_array().into_iter().flatten() {
+                println!(
+                    "{:<8} {:>12} {:<16} {}",
+                    text(&entry["type"]),
+                    number(&entry["size"]),
+                    time(&entry["mtime"]),
+                    text(&entry["name"])
+                );
+            }
+        }
         PeerCommand::Jobs { peer } => {
             let jobs = client.get(&format!("/api/v1/peers/{peer}/jobs"))?;
             if global.json {

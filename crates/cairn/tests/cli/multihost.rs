@@ -166,7 +166,7 @@ fn clients_pair_send_their_history_and_lose_it_on_revocation() {
         "beta",
         "1h",
         1,
-        "ops.read,cmd.run",
+        "ops.read,cmd.run,snapshots.browse",
         &["*", "!repo:secret"],
     );
     assert_eq!(pair(&beta, &beta_token), server_id);
@@ -270,6 +270,38 @@ fn clients_pair_send_their_history_and_lose_it_on_revocation() {
         beta.jobs().iter().filter(|j| j["plan"] == "hidden").count(),
         1,
         "the refused run queued nothing"
+    );
+
+    // The server lists B's snapshot remotely; the excluded repository is refused.
+    let source = beta.source("web");
+    let output = run_ok(server.cairn().args([
+        "peer",
+        "ls",
+        &beta_id,
+        "latest",
+        source.to_str().unwrap(),
+        "--repository",
+        "main",
+        "--json",
+    ]));
+    let listing: Value = serde_json::from_slice(&output.stdout).expect("peer ls --json");
+    let names: Vec<&str> = listing["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["name"].as_str())
+        .collect();
+    assert_eq!(names, ["file.txt"], "{listing}");
+    let output =
+        run_fail(
+            server
+                .cairn()
+                .args(["peer", "ls", &beta_id, "latest", "--repository", "secret"]),
+        );
+    assert!(
+        stderr(&output).contains("not granted"),
+        "{}",
+        stderr(&output)
     );
 
     // Revocation ends A's session within a second, and A cannot come back.
