@@ -64,15 +64,18 @@ async fn serve_peer(hub: Arc<Multihost>, mut socket: WebSocket) {
     let peer_key = established.peer;
     let peer = peer_key.instance_id();
     let mut channel = established.channel;
+    // Redeeming writes in an immediate transaction: off the async threads.
     let admitted = {
         let mut pairings = StatePairings {
             state: hub.state.clone(),
         };
-        admit(&mut pairings, &peer, established.claim.as_ref(), Utc::now())
+        let (peer, claim) = (peer.clone(), established.claim.clone());
+        tokio::task::spawn_blocking(move || admit(&mut pairings, &peer, claim.as_ref(), Utc::now()))
+            .await
     };
     let grant = match admitted {
-        Ok(Ok(grant)) => grant,
-        Ok(Err(refusal)) => {
+        Ok(Ok(Ok(grant))) => grant,
+        Ok(Ok(Err(refusal))) => {
             tracing::warn!("sync: refused {peer}: {refusal}");
             for message in Session::refusal(refusal) {
                 match channel.seal(&message) {
@@ -87,8 +90,13 @@ async fn serve_peer(hub: Arc<Multihost>, mut socket: WebSocket) {
             socket.close().await;
             return;
         }
-        Err(error) => {
+        Ok(Err(error)) => {
             tracing::error!("sync: cannot decide on {peer}'s admission: {error}");
+            socket.close().await;
+            return;
+        }
+        Err(error) => {
+            tracing::error!("sync: the admission of {peer} stopped: {error}");
             socket.close().await;
             return;
         }
