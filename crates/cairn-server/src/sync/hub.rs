@@ -82,6 +82,15 @@ pub struct PeerView {
     pub lag: Option<u64>,
 }
 
+/// A job of a client's history: the fields of `cairn jobs --json`, and the client's
+/// incarnation it belongs to (job ids start again in a client restored from an old copy).
+#[derive(Debug, Clone, Serialize)]
+pub struct PeerJob {
+    #[serde(flatten)]
+    pub job: SyncJob,
+    pub incarnation: String,
+}
+
 pub struct Multihost {
     pub(crate) identity: Identity,
     pub(crate) state: Arc<StateStore>,
@@ -307,7 +316,7 @@ impl Multihost {
     }
 
     /// `peer jobs`: the operation history a client sent (every incarnation it had).
-    pub fn peer_jobs(&self, id: &str) -> Result<Vec<SyncJob>, MultihostError> {
+    pub fn peer_jobs(&self, id: &str) -> Result<Vec<PeerJob>, MultihostError> {
         let Some(peer) = self.state.peer(id)? else {
             return Err(MultihostError::Refused(format!(
                 "no peer {id}; see `cairn peer list`"
@@ -319,13 +328,19 @@ impl Multihost {
                 "peer {id} does not send its operation history here (it needs ops.read)"
             )));
         }
-        let mut jobs: Vec<SyncJob> = self
+        let mut jobs: Vec<PeerJob> = self
             .state
             .replica_records(id)?
             .into_iter()
-            .filter_map(|record| serde_json::from_str(&record.record).ok())
+            .filter_map(|record| {
+                let job = serde_json::from_str(&record.record).ok()?;
+                Some(PeerJob {
+                    job,
+                    incarnation: record.incarnation,
+                })
+            })
             .collect();
-        jobs.sort_by(|a, b| b.created.cmp(&a.created).then(b.id.cmp(&a.id)));
+        jobs.sort_by(|a, b| (b.job.created, b.job.id).cmp(&(a.job.created, a.job.id)));
         Ok(jobs)
     }
 

@@ -13,4 +13,4 @@ pub mod hub;
 mod socket;
 pub mod stores;
 
-pub use hub::{Multihost, MultihostError, MultihostSettings, PeerView};
+pub use hub::{Multihost, MultihostError, MultihostSettings, PeerJob, PeerView};

@@ -214,6 +214,11 @@ fn clients_pair_send_their_history_and_lose_it_on_revocation() {
     assert_eq!(backup["plan"], "web");
     assert_eq!(backup["kind"], "backup");
     assert!(backup["snapshot"].is_string(), "{backup}");
+    assert_eq!(
+        backup["incarnation"].as_str().map(str::len),
+        Some(26),
+        "{backup}"
+    );
 
     // B's job on `secret` never reaches the server; its job on `main`, made after, does
     // (changes travel in order, so the earlier one was passed over, not delayed).
