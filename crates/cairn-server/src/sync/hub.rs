@@ -340,7 +340,7 @@ impl Multihost {
                 })
             })
             .collect();
-        jobs.sort_by(|a, b| (b.job.created, b.job.id).cmp(&(a.job.created, a.job.id)));
+        jobs.sort_by_key(|j| std::cmp::Reverse((j.job.created, j.job.id)));
         Ok(jobs)
     }
 
