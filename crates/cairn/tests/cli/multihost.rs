@@ -479,3 +479,50 @@ fn a_client_pairs_from_its_config_over_https_trusting_only_its_ca_file() {
     );
     assert_eq!(peers(&server).len(), 1);
 }
+
+#[test]
+fn a_client_dials_again_after_the_server_is_killed_and_history_resumes() {
+    // A fixed port: the client's pairing names the server's address.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let server = DaemonSetup::new(&[], &format!("[server]\nlisten = \"127.0.0.1:{port}\"\n"));
+    let mut server_daemon = server.start();
+    let client = DaemonSetup::new(&[("web", "")], "");
+    let _client_daemon = client.start();
+    let server_id = pair(&client, &token(&server, "client", "1h", 1, &[]));
+    let client_id = new_client_id(&server, &[]);
+    let first = run_plan(&client, "web");
+    wait(
+        "the first job on the server",
+        Duration::from_secs(10),
+        || {
+            peer_jobs(&server, &client_id)
+                .iter()
+                .any(|j| j["id"] == first && j["state"] == "succeeded")
+                .then_some(())
+        },
+    );
+
+    server_daemon.signal(libc::SIGKILL);
+    server_daemon.wait(Duration::from_secs(10));
+    wait(
+        "the client to see the server gone",
+        Duration::from_secs(10),
+        || (state_of(&peers(&client), &server_id) == "disconnected").then_some(()),
+    );
+    // Jobs made while the server is away are sent once it is back.
+    let offline = run_plan(&client, "web");
+    let _server_daemon = server.start();
+    wait("the client to dial again", Duration::from_secs(30), || {
+        (state_of(&peers(&server), &client_id) == "connected").then_some(())
+    });
+    let expected = client.jobs();
+    let copied = wait("the histories to agree", Duration::from_secs(10), || {
+        let copied = peer_jobs(&server, &client_id);
+        (summary(&copied) == summary(&expected)).then_some(copied)
+    });
+    assert!(copied.iter().any(|j| j["id"] == offline), "{copied:#?}");
+}
