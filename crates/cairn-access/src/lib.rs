@@ -9,16 +9,20 @@
 //! - [`scope`]: `*`, `repo:NAME`, `plan:NAME`, `!repo:NAME`, `!plan:NAME`; deny wins.
 //! - [`principal`]: who is asking, and the one check.
 //! - [`instance_key`]: the server's own key, which seals the secrets it must read back.
+//! - [`recovery_key`]: the X25519 key pair whose public half seals server backups
+//!   ([`archive_seal`]: streamed XChaCha20-Poly1305 chunks); the server never holds the secret.
 //! - [`accounts`]: users (passwords, TOTP, recovery codes), sessions, API tokens, the setup
 //!   token and the audit log, kept in the state database.
 //! - [`password`] (argon2id), [`totp`] (RFC 6238), [`secret`] (random tokens and their
 //!   hashes), [`throttle`] (the login delay).
 
 pub mod accounts;
+pub mod archive_seal;
 pub mod error;
 pub mod instance_key;
 pub mod password;
 pub mod principal;
+pub mod recovery_key;
 pub mod role;
 pub mod scope;
 pub mod secret;
@@ -33,6 +37,7 @@ pub use accounts::{
 pub use error::AccessError;
 pub use instance_key::{InstanceKey, KeyError};
 pub use principal::{Identity, Principal};
+pub use recovery_key::{RecoveryError, RecoveryKey, RecoveryKeyInput, RecoveryPublic};
 pub use role::{Action, Role};
 pub use scope::{Resource, Scope, Scopes};
 pub use throttle::LoginThrottle;

@@ -15,13 +15,15 @@ use crate::notify::{build_notify, NotifyChannel};
 use crate::plan::{build_plan, Plan, PlanContext};
 use crate::positions::{KeyPath, Positions};
 use crate::raw::{
-    RawDaemon, RawMultihost, RawNotify, RawPlan, RawRepository, RawServer, TOP_LEVEL_KEYS,
+    RawDaemon, RawMultihost, RawNotify, RawPlan, RawRepository, RawServer, RawServerBackup,
+    TOP_LEVEL_KEYS,
 };
 use crate::repository::{build_repository, Repository};
 use crate::schedule::Zone;
 use crate::section::Section;
 use crate::serde_errors;
 use crate::server::{build_server, Server};
+use crate::server_backup::{build_server_backup, ServerBackup};
 use crate::source::{LineColumn, SourceText};
 use crate::suggest::nearest;
 
@@ -41,6 +43,8 @@ pub struct Config {
     pub daemon: Daemon,
     /// The web UI and API on TCP; `None`: only the unix socket.
     pub server: Option<Server>,
+    /// The server's self-backup (defaults when the section is absent).
+    pub server_backup: ServerBackup,
     /// `[multihost]` (a client's pairing and trust); the default when absent.
     pub multihost: Multihost,
     /// Notification channels, in file order.
@@ -77,6 +81,7 @@ impl Config {
             plans,
             daemon,
             server,
+            server_backup,
             multihost,
             notify,
         } = model;
@@ -87,6 +92,7 @@ impl Config {
             plans,
             daemon,
             server,
+            server_backup,
             multihost,
             notify,
             source,
@@ -157,6 +163,7 @@ struct Model {
     plans: BTreeMap<String, Plan>,
     daemon: Daemon,
     server: Option<Server>,
+    server_backup: ServerBackup,
     multihost: Multihost,
     notify: Vec<NotifyChannel>,
 }
@@ -168,6 +175,7 @@ fn build(document: DeTable<'_>, reporter: &mut Reporter<'_>) -> Model {
     let mut plan_tables = Vec::new();
     let mut daemon_table = None;
     let mut server_table = None;
+    let mut server_backup_table = None;
     let mut multihost_table = None;
     let mut notify_tables = Vec::new();
     for (key, value) in document {
@@ -195,6 +203,7 @@ fn build(document: DeTable<'_>, reporter: &mut Reporter<'_>) -> Model {
             "plans" => plan_tables = named_tables(reporter, &path, value, "plans"),
             "daemon" => daemon_table = Some(value),
             "server" => server_table = Some(value),
+            "server_backup" => server_backup_table = Some(value),
             "multihost" => multihost_table = Some(value),
             "notify" => match value.into_inner() {
                 DeValue::Array(items) => notify_tables = items.into_iter().collect(),
@@ -289,6 +298,19 @@ fn build(document: DeTable<'_>, reporter: &mut Reporter<'_>) -> Model {
             Err(error) => serde_errors::report(reporter, &path, &error),
         }
     }
+    let mut server_backup = ServerBackup::default();
+    if let Some(value) = server_backup_table {
+        let path = KeyPath::of(&["server_backup"]);
+        match RawServerBackup::deserialize(ValueDeserializer::from(value)) {
+            Ok(raw) => {
+                let mut section = Section::new(reporter, path);
+                if let Some(built) = build_server_backup(&mut section, &raw) {
+                    server_backup = built;
+                }
+            }
+            Err(error) => serde_errors::report(reporter, &path, &error),
+        }
+    }
     let plan_names: BTreeSet<String> = plans.keys().cloned().collect();
     let mut notify = Vec::new();
     let mut channel_names = BTreeSet::new();
@@ -319,6 +341,7 @@ fn build(document: DeTable<'_>, reporter: &mut Reporter<'_>) -> Model {
         plans,
         daemon,
         server,
+        server_backup,
         multihost,
         notify,
     }

@@ -26,6 +26,10 @@ pub fn check_referenced_files(config: &Config) -> Vec<ConfigError> {
             }
         }
     }
+    if let Some(path) = &config.server_backup.credentials_file {
+        let key = KeyPath::of(&["server_backup", "credentials_file"]);
+        credentials_file(&mut reporter, &key, path);
+    }
     for (name, plan) in &config.plans {
         let table = KeyPath::of(&["plans", name]);
         for (index, dump) in plan.postgresql.iter().enumerate() {
@@ -97,4 +101,57 @@ fn readable_file(path: &Path) -> Result<u32, String> {
             path.display()
         )),
     }
+}
+
+/// Every file the config names that holds a secret (password files, credentials files, TLS
+/// certificate and key, notification secret files), each once, in a stable order: what a
+/// server backup must carry so that only the recovery key and S3 credentials live elsewhere.
+pub fn secret_files(config: &Config) -> Vec<std::path::PathBuf> {
+    let mut files = std::collections::BTreeSet::new();
+    let password = |source: Option<&SecretSource>| {
+        if let Some(SecretSource::File(path)) = source {
+            Some(path.clone())
+        } else {
+            None
+        }
+    };
+    for repository in config.repositories.values() {
+        files.extend(password(Some(&repository.password)));
+        files.extend(repository.credentials_file.clone());
+        if let Some(offsite) = &repository.offsite {
+            files.extend(offsite.credentials_file.clone());
+        }
+    }
+    for plan in config.plans.values() {
+        for dump in &plan.postgresql {
+            files.extend(password(dump.password.as_ref()));
+        }
+        for dump in &plan.mariadb {
+            files.extend(password(dump.password.as_ref()));
+        }
+    }
+    for channel in &config.notify {
+        match &channel.kind {
+            crate::NotifyKind::Webhook {
+                secret_file: Some(path),
+                ..
+            } => {
+                files.insert(path.clone());
+            }
+            crate::NotifyKind::Email { password: p, .. } => {
+                files.extend(password(p.as_ref()));
+            }
+            _ => {}
+        }
+    }
+    if let Some(tls) = config
+        .server
+        .as_ref()
+        .and_then(|server| server.tls.as_ref())
+    {
+        files.insert(tls.cert.clone());
+        files.insert(tls.key.clone());
+    }
+    files.extend(config.server_backup.credentials_file.clone());
+    files.into_iter().collect()
 }

@@ -39,6 +39,7 @@ mod secret;
 mod section;
 mod serde_errors;
 mod server;
+mod server_backup;
 mod source;
 mod suggest;
 pub mod units;
@@ -50,7 +51,7 @@ pub use dumps::{
     HOST_DEFAULT, MARIADB_PORT_DEFAULT, POSTGRES_PORT_DEFAULT,
 };
 pub use error::{ConfigError, ConfigErrors, ErrorKind};
-pub use files::check_referenced_files;
+pub use files::{check_referenced_files, secret_files};
 pub use load::{
     config_path, load, read, Override, Overrides, CONFIG_PATH_ENV, DEFAULT_CONFIG_PATH,
     STATE_DIR_ENV,
@@ -71,6 +72,10 @@ pub use repository::{
 pub use schedule::{Schedule, Zone};
 pub use secret::SecretSource;
 pub use server::{Server, TlsFiles, SESSION_IDLE_DEFAULT, SESSION_MAX_AGE_DEFAULT};
+pub use server_backup::{
+    ServerBackup, ServerBackupTarget, SERVER_BACKUP_FOLDER, SERVER_BACKUP_KEEP_DEFAULT,
+    SERVER_BACKUP_SCHEDULE_DEFAULT,
+};
 pub use source::{LineColumn, SourceText};
 pub use units::{ByteSize, Duration};
 

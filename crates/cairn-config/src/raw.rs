@@ -122,6 +122,16 @@ pub struct RawMultihost {
     pub label: Option<String>,
 }
 
+/// `[server_backup]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawServerBackup {
+    pub destination: Option<String>,
+    pub credentials_file: Option<String>,
+    pub schedule: Option<String>,
+    pub keep: Option<i64>,
+}
+
 /// `[[notify]]`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -218,11 +228,12 @@ pub struct RawSqlite {
 
 /// Keys of the top level, which is read key by key (its tables are read one by one so that
 /// an error in one plan does not hide the errors of the others).
-pub const TOP_LEVEL_KEYS: [&str; 8] = [
+pub const TOP_LEVEL_KEYS: [&str; 9] = [
     "state_dir",
     "timezone",
     "daemon",
     "server",
+    "server_backup",
     "multihost",
     "notify",
     "repositories",

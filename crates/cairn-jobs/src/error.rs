@@ -39,6 +39,13 @@ pub enum JobError {
     #[error("{0}")]
     InvalidInput(String),
 
+    /// A server backup or restore could not be made (a file, the archive).
+    #[error("{0}")]
+    ServerBackup(String),
+
+    #[error("{0}")]
+    Recovery(#[from] cairn_access::RecoveryError),
+
     /// What the request names does not exist (a repository not in the config).
     #[error("{0}")]
     NotFound(String),

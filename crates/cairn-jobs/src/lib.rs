@@ -17,6 +17,8 @@
 //!   each run a job in the state database.
 //! - [`drill`] — restore drills: a verified sample restore, dumps loaded into throwaway
 //!   databases, the recovery time estimated.
+//! - [`server_backup`] — the server's own state archived, sealed to the recovery key and
+//!   kept at a destination; `server-restore` on a fresh machine.
 //! - [`error`] — [`JobError`].
 //!
 //! # Invariants
@@ -38,5 +40,6 @@ pub mod orphans;
 pub mod restore_db;
 pub mod runner;
 pub mod secret;
+pub mod server_backup;
 
 pub use error::{JobError, Result};

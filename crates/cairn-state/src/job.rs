@@ -72,6 +72,8 @@ named_enum! {
         Restore => "restore",
         RestoreDb => "restore-db",
         Drill => "drill",
+        /// The server's own state archived to its `[server_backup]` destination.
+        ServerBackup => "server-backup",
     }
 }
 

@@ -17,6 +17,7 @@
 //!   triggers on `jobs`), a server's replicas of its clients' history. The sync crate's traits
 //!   are implemented on these by `cairn-server` (this crate is below `cairn-sync`).
 //! - [`rest_users`] — logins of restic clients at the REST endpoint (argon2id hashes).
+//! - [`online_backup`] — a consistent copy of the database while writers run (server backups).
 //! - [`error`] — [`StateError`].
 //!
 //! # Invariants
@@ -34,6 +35,7 @@ pub mod drill;
 pub mod error;
 pub mod job;
 pub mod migrations;
+pub mod online_backup;
 pub mod pairing;
 pub mod peers;
 pub mod replicas;

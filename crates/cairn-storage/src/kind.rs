@@ -59,12 +59,13 @@ impl FileKind {
             FileKind::Config => name == "config",
             FileKind::Sidecar => {
                 // `cairn-manifest-tmp-…` is a write cut short (see `local`), never a sidecar.
-                name.len() > "cairn-".len()
-                    && name.starts_with("cairn-")
-                    && !name.contains("-tmp-")
-                    && name
-                        .bytes()
-                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                is_server_backup_name(name)
+                    || name.len() > "cairn-".len()
+                        && name.starts_with("cairn-")
+                        && !name.contains("-tmp-")
+                        && name
+                            .bytes()
+                            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
             }
             _ => {
                 name.len() == 64
@@ -74,6 +75,25 @@ impl FileKind {
             }
         }
     }
+}
+
+/// A server self-backup archive, `YYYYMMDDTHHMMSSZ[-N].cairn-server` (kept as a sidecar at
+/// the root of its destination).
+pub fn is_server_backup_name(name: &str) -> bool {
+    let Some(stem) = name.strip_suffix(".cairn-server") else {
+        return false;
+    };
+    let (time, counter) = match stem.split_once('-') {
+        Some((time, counter)) => (time, Some(counter)),
+        None => (stem, None),
+    };
+    let time = time.as_bytes();
+    time.len() == 16
+        && time[8] == b'T'
+        && time[15] == b'Z'
+        && time[..8].iter().chain(&time[9..15]).all(u8::is_ascii_digit)
+        && counter
+            .is_none_or(|c| !c.is_empty() && c.len() <= 6 && c.bytes().all(|b| b.is_ascii_digit()))
 }
 
 impl fmt::Display for FileKind {

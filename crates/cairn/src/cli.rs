@@ -141,6 +141,15 @@ pub enum Command {
     /// Logins of restic clients at the REST endpoint (/rest/NAME/): add, list, remove
     #[command(subcommand, name = "rest-user")]
     RestUser(RestUserCommand),
+    /// The recovery key that opens the server's self-backups: show it once, or rotate it
+    #[command(subcommand, name = "recovery-key")]
+    RecoveryKey(RecoveryKeyCommand),
+    /// Back up the server's own state now ([server_backup]): through the daemon when it runs
+    #[command(name = "server-backup")]
+    ServerBackup,
+    /// Bring a lost server back on a fresh machine from its self-backup
+    #[command(name = "server-restore")]
+    ServerRestore(ServerRestoreArgs),
     /// Multihost peers: pairing tokens, pairing, the peer list, revocation, a peer's jobs
     #[command(subcommand)]
     Peer(PeerCommand),
@@ -197,6 +206,46 @@ pub enum PeerTokenCommand {
     },
     /// List the pairing tokens (never their secrets)
     List,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RecoveryKeyCommand {
+    /// Print the generated recovery key, once: it is then deleted from this server
+    Show {
+        /// Required: the key is shown this one time only
+        #[arg(long, required = true)]
+        once: bool,
+    },
+    /// Make a new recovery key (archives made before still need the old one)
+    Rotate {
+        /// Derive the key from the passphrase on this file's first line (argon2id) instead
+        #[arg(long, value_name = "FILE")]
+        passphrase_file: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ServerRestoreArgs {
+    /// Where the archives are: s3:https://HOST/BUCKET/_server-backups or a directory
+    pub location: String,
+    /// The newest archive made at or before this time (RFC 3339, or "2026-11-29 10:00" local)
+    #[arg(long, value_name = "TIME")]
+    pub at: Option<String>,
+    /// The recovery key (cairn-recovery-v1-…) or passphrase, on this file's first line
+    #[arg(long, value_name = "FILE", required = true)]
+    pub recovery_key_file: PathBuf,
+    /// The new state directory (must be empty or not exist)
+    #[arg(long, value_name = "DIR", required = true)]
+    pub state_dir: PathBuf,
+    /// Where to write the restored config (must not exist)
+    #[arg(long, value_name = "FILE", required = true)]
+    pub config_out: PathBuf,
+    /// Also restore every repository with an offsite from it, into DIR/NAME
+    #[arg(long, value_name = "DIR")]
+    pub with_repositories: Option<PathBuf>,
+    /// AWS_* lines for an s3: location (default: the environment)
+    #[arg(long, value_name = "FILE")]
+    pub credentials_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -21,6 +21,11 @@ impl DaemonClient {
         }
     }
 
+    /// Whether a daemon answers on the socket.
+    pub fn is_running(&self) -> bool {
+        UnixStream::connect(&self.socket).is_ok()
+    }
+
     fn connect(&self) -> Result<UnixStream> {
         UnixStream::connect(&self.socket).map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused => {

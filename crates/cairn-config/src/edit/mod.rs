@@ -259,6 +259,24 @@ impl ConfigEdit {
         Ok(())
     }
 
+    /// Points the repository at another location (a server restore writes repositories
+    /// restored from their offsites to new directories); the line's comment stays.
+    pub fn set_repository_location(
+        &mut self,
+        repository: &str,
+        location: &str,
+    ) -> Result<(), EditError> {
+        let table = self.repository_table(repository)?;
+        set_keeping_decor(table.entry("location").or_insert(Item::None), location);
+        Ok(())
+    }
+
+    /// Sets the top-level `state_dir` (a server restore into another directory).
+    pub fn set_state_dir(&mut self, state_dir: &str) {
+        let item = self.document.entry("state_dir").or_insert(Item::None);
+        set_keeping_decor(item, state_dir);
+    }
+
     /// Removes the repository's offsite table.
     pub fn remove_offsite(&mut self, repository: &str) -> Result<(), EditError> {
         self.repository_table(repository)?.remove("offsite");
@@ -448,4 +466,14 @@ fn remove_inline(inline: &mut InlineTable, key: &str) {
             last.decor_mut().set_suffix(suffix);
         }
     }
+}
+
+/// Replaces a string value, keeping the comments and spacing around it.
+fn set_keeping_decor(item: &mut Item, text: &str) {
+    let decor = item.as_value().map(|value| value.decor().clone());
+    let mut value = Value::from(text);
+    if let Some(decor) = decor {
+        *value.decor_mut() = decor;
+    }
+    *item = Item::Value(value);
 }

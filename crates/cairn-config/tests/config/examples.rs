@@ -30,7 +30,8 @@ fn every_example_file_parses() {
             "minimal-local.toml",
             "offsite-object-lock.toml",
             "rest-endpoint.toml",
-            "s3-offsite.toml"
+            "s3-offsite.toml",
+            "server-backup.toml"
         ]
     );
 }

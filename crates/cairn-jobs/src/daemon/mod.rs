@@ -131,6 +131,11 @@ impl Daemon {
     /// once), and queues a catch-up run for every plan that missed its schedule.
     pub fn start(config: Config, options: DaemonOptions) -> Result<Arc<Daemon>> {
         let state = Arc::new(StateStore::open(&config.state_dir)?);
+        // The recovery key is made with the state directory (here, or by the first server
+        // backup of a state directory older than it); its secret waits for `show --once`.
+        if let Err(e) = cairn_access::RecoveryKey::ensure(&config.state_dir) {
+            tracing::warn!("cannot make the recovery key: {e}");
+        }
         let now = (options.clock)();
         let (events, _) = broadcast::channel(1024);
         let daemon = Arc::new(Daemon {
@@ -309,6 +314,23 @@ impl Daemon {
         })
     }
 
+    /// Queues a server backup (see [`crate::server_backup`]); the destination is checked
+    /// first, so a config without one is refused here rather than failing later.
+    pub fn queue_server_backup(&self, trigger: Trigger) -> Result<JobRecord> {
+        let config = self.config();
+        config
+            .server_backup
+            .resolve(config.repositories.values())
+            .map_err(JobError::InvalidInput)?;
+        self.queue_job(NewJob::first(
+            JobKind::ServerBackup,
+            None,
+            None,
+            trigger,
+            self.now(),
+        ))
+    }
+
     fn queue_job(&self, job: NewJob) -> Result<JobRecord> {
         let id = self.state.create_job(&job, None)?;
         let record = self.state.job(id)?;
@@ -433,6 +455,11 @@ impl Daemon {
                     if let Err(e) = self.queue_plan(&plan.name, JobKind::Drill, Trigger::Schedule) {
                         tracing::error!("cannot queue the drill of plan {}: {e}", plan.name);
                     }
+                }
+            }
+            if schedule::server_backup_due(&config, after, now) {
+                if let Err(e) = self.queue_server_backup(Trigger::Schedule) {
+                    tracing::error!("cannot queue the server backup: {e}");
                 }
             }
             after = now;

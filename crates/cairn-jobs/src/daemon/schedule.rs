@@ -21,6 +21,24 @@ pub fn next_runs(config: &Config, after: DateTime<Utc>) -> BTreeMap<String, Date
         .collect()
 }
 
+/// Whether the server backup's schedule comes in `(after, now]`. It is scheduled when the
+/// file has a `[server_backup]` section, or serves `[server]` and a repository has an `s3:`
+/// offsite (the default destination); a bare CLI config never backs itself up unasked.
+pub fn server_backup_due(config: &Config, after: DateTime<Utc>, now: DateTime<Utc>) -> bool {
+    let wanted = config.server_backup.configured
+        || (config.server.is_some()
+            && config
+                .server_backup
+                .resolve(config.repositories.values())
+                .is_ok());
+    wanted
+        && config
+            .server_backup
+            .schedule
+            .next_after(after, config.timezone)
+            .is_some_and(|due| due <= now)
+}
+
 /// Whether `plan` missed a scheduled run while nobody was watching: an occurrence after the
 /// daemon's last tick (`last_seen`) and after the plan's last job, but before `now`. One
 /// missed occurrence or ten give the same answer: the plan runs once.
@@ -91,6 +109,26 @@ mod tests {
 
     fn utc(y: i32, m: u32, d: u32, h: u32, min: u32) -> DateTime<Utc> {
         Utc.with_ymd_and_hms(y, m, d, h, min, 0).unwrap()
+    }
+
+    #[test]
+    fn server_backups_are_due_on_their_schedule_only_when_wanted() {
+        // No section, no [server]: a CLI config never backs itself up.
+        let plain = config("");
+        let before = utc(2026, 5, 1, 21, 59);
+        let after = utc(2026, 5, 1, 22, 1);
+        assert!(!server_backup_due(&plain, before, after));
+        // @daily in Berlin (CEST): 22:00 UTC.
+        let wanted = config("[server_backup]\ndestination = \"/mnt/nas/cairn\"\n");
+        assert!(server_backup_due(&wanted, before, after));
+        assert!(!server_backup_due(&wanted, after, utc(2026, 5, 2, 21, 0)));
+        let hourly =
+            config("[server_backup]\ndestination = \"/mnt/nas/cairn\"\nschedule = \"0 * * * *\"\n");
+        assert!(server_backup_due(
+            &hourly,
+            utc(2026, 5, 1, 10, 59),
+            utc(2026, 5, 1, 11, 0)
+        ));
     }
 
     #[test]

@@ -37,7 +37,10 @@ impl Daemon {
         };
         let outcome = if matches!(
             job.kind,
-            JobKind::Restore | JobKind::MirrorVerify | JobKind::MirrorRestore
+            JobKind::Restore
+                | JobKind::MirrorVerify
+                | JobKind::MirrorRestore
+                | JobKind::ServerBackup
         ) {
             self.run_restore(&config, &job, cancel, &observer)
         } else {
@@ -79,7 +82,8 @@ impl Daemon {
         self.wake.notify_one();
     }
 
-    /// A restore job (no plan): the restore step, then the job's end, recorded.
+    /// A job of no plan (a restore, an offsite job, a server backup): its one step, then
+    /// the job's end, recorded.
     fn run_restore(
         &self,
         config: &cairn_config::Config,
@@ -88,6 +92,16 @@ impl Daemon {
         observer: &JobObserver,
     ) -> crate::Result<crate::runner::RunOutcome> {
         let now = || self.now();
+        if job.kind == JobKind::ServerBackup {
+            let end =
+                crate::server_backup::run_job(config, &self.state, job, &cancel, observer, &now)?;
+            self.state.finish_job(job.id, &end, self.now())?;
+            return Ok(crate::runner::RunOutcome {
+                job: self.state.job(job.id)?,
+                unreadable_files: 0,
+                retryable: false,
+            });
+        }
         // Jobs of a repository, not of a plan: each runs its own one-step body.
         let run = match job.kind {
             JobKind::Restore => crate::browse::restore::run_job,

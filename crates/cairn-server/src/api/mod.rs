@@ -18,6 +18,7 @@ mod plan_edit;
 mod plans;
 mod repositories;
 mod restore;
+mod server_backup;
 pub mod settings;
 
 use std::sync::Arc;
@@ -91,6 +92,7 @@ pub fn routes(daemon: Arc<Daemon>) -> Router {
             post(offsite_jobs::restore),
         )
         .route("/api/v1/drills", get(drills::list))
+        .route("/api/v1/server-backup", post(server_backup::run))
         .route("/api/v1/notifications", get(notifications::list))
         .route(
             "/api/v1/notifications/{name}/test",

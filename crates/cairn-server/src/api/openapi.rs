@@ -22,6 +22,7 @@ use crate::auth::Caller;
         super::jobs::cancel,
         super::jobs::retry,
         super::drills::list,
+        super::server_backup::run,
         super::notifications::list,
         super::notifications::test,
         super::accounts::me,

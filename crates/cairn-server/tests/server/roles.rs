@@ -238,3 +238,26 @@ async fn no_answer_holds_a_password_or_a_hash() {
         "$argon2",
     ]);
 }
+
+#[tokio::test]
+async fn only_admins_queue_a_server_backup_and_the_call_is_audited() {
+    let backups = tempfile::tempdir().unwrap();
+    let server = TestServer::with_config(&format!(
+        "[server_backup]\ndestination = \"{}\"",
+        backups.path().display()
+    ));
+    let _admin = server.admin_session().await;
+    let operator = Auth::bearer(&server.token("op", Role::Operator, &[]));
+    let refused = server
+        .post_json("/api/v1/server-backup", &operator, serde_json::json!({}))
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.body);
+    let admin = Auth::bearer(&server.token("adm", Role::Admin, &[]));
+    let queued = server
+        .post_json("/api/v1/server-backup", &admin, serde_json::json!({}))
+        .await;
+    assert_eq!(queued.status, StatusCode::ACCEPTED, "{}", queued.body);
+    assert_eq!(queued.json()["kind"], "server-backup", "{}", queued.body);
+    let audit = server.get("/api/v1/audit", &admin).await.body;
+    assert!(audit.contains("POST /api/v1/server-backup"), "{audit}");
+}

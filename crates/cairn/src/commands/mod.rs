@@ -22,11 +22,13 @@ mod orphans;
 mod peer;
 mod plans;
 mod prune;
+mod recovery_key;
 mod repair;
 mod rest_user;
 mod restore;
 mod restore_db;
 mod run;
+mod server_backup;
 mod snapshots;
 mod stats;
 mod tag;
@@ -75,6 +77,9 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::User(command) => user::run(global, command),
         Command::Token(command) => token::run(global, command),
         Command::RestUser(command) => rest_user::run(global, command),
+        Command::RecoveryKey(command) => recovery_key::run(global, command),
+        Command::ServerBackup => server_backup::run(global),
+        Command::ServerRestore(args) => server_backup::restore(global, args),
         Command::Peer(command) => peer::run(global, command),
     }
 }

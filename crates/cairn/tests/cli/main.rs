@@ -9,6 +9,7 @@ mod commands;
 mod config;
 mod copy_tag;
 mod daemon;
+mod disaster_recovery;
 mod drills;
 mod errors;
 mod faults;

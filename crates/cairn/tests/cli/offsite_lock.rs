@@ -3,11 +3,12 @@
 //! AccessDenied), an attacker holding the mirror's own key who deletes and overwrites
 //! everything, and `mirror restore --at` bringing back the repository as it was before, which
 //! restic checks and restores byte for byte. Also `mirror test` on a bucket without the lock
-//! and the flags' both-or-neither rule.
+//! and the flags' both-or-neither rule. `--at` also replaces a damaged local repository.
 
 use std::process::Command;
 
 use cairn_storage::s3_test_server::S3TestServer;
+use cairn_storage::{FileKind, LocalStore, Storage};
 use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 use serde_json::Value;
 
@@ -204,6 +205,28 @@ fn an_attacker_with_the_mirror_key_cannot_destroy_it_and_restore_at_brings_it_ba
         &fixture.restic_014_lossy,
     );
     assert!(differences.is_empty(), "{differences:#?}");
+
+    // The host's own repository damaged too (a snapshot and a pack gone): replacing it from
+    // the mirror as it was before the attack brings back every object it lost.
+    let local = LocalStore::new(&repo_path);
+    let snapshot = local.list(FileKind::Snapshot).unwrap()[0].name.clone();
+    local.remove(FileKind::Snapshot, &snapshot).unwrap();
+    let pack = local.list(FileKind::Pack).unwrap()[0].name.clone();
+    local.remove(FileKind::Pack, &pack).unwrap();
+    run_ok(
+        with_s3_env(&mut crate::support::cairn())
+            .args(["mirror", "restore", &dest, "--at", &before_attack])
+            .args(["--mode", "replace", "--target", &repo, "--password-file"])
+            .arg(&scratch.password_file),
+    );
+    assert!(local.size(FileKind::Snapshot, &snapshot).is_ok());
+    assert!(local.size(FileKind::Pack, &pack).is_ok());
+    run_ok(cairn_at(&scratch, &repo).args(["check", "--read-data"]));
+    run_ok(
+        scratch
+            .restic(&repo_path)
+            .args(["--no-lock", "check", "--read-data"]),
+    );
 }
 
 #[test]

@@ -351,6 +351,32 @@ async fn verify_restore_and_orphan_restore_run_as_jobs() {
         copied.error
     );
     let copy = test.dir().join("state/restores/main-copy");
+    // The mirror as it was at a time: `at` reaches the job, read from the object versions.
+    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let (status, text, job) = call(
+        &admin,
+        Method::POST,
+        "/api/v1/repositories/main/offsite/restore",
+        Some(json!({"mode": "copy", "target": "main-at", "at": now})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{text}");
+    let at_copy = finished(&test, job["id"].as_i64().unwrap()).await;
+    assert_eq!(
+        at_copy.state,
+        cairn_state::JobState::Succeeded,
+        "{:?}",
+        at_copy.error
+    );
+    let (status, text, _) = call(
+        &admin,
+        Method::POST,
+        "/api/v1/repositories/main/offsite/restore",
+        Some(json!({"mode": "copy", "target": "main-never", "at": "yesterday-ish"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{text}");
+    assert!(text.contains("at:"), "{text}");
     // An orphan (another host's repository under the bucket) as a copy of its own.
     let orphan = server.url(BUCKET, &format!("{base}/retired"));
     let (status, text, job) = call(
@@ -369,6 +395,7 @@ async fn verify_restore_and_orphan_restore_run_as_jobs() {
         adopted.error
     );
     let retired = test.dir().join("state/restores/retired");
+    let at_copy_path = test.dir().join("state/restores/main-at");
     tokio::task::spawn_blocking(move || {
         let open = |path: &std::path::Path, password: &[u8]| {
             cairn_repo::Repository::open(
@@ -379,6 +406,10 @@ async fn verify_restore_and_orphan_restore_run_as_jobs() {
         assert!(
             open(&copy, b"pw").is_ok(),
             "the copy opens with the repository's password"
+        );
+        assert!(
+            open(&at_copy_path, b"pw").is_ok(),
+            "the copy as it was at a time opens too"
         );
         assert!(
             open(&retired, b"old").is_ok(),
