@@ -515,3 +515,27 @@ impl SessionHooks for ClientHooks {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::split_authority;
+
+    #[test]
+    fn authorities_split_into_host_and_port() {
+        assert_eq!(
+            split_authority("backup.example.com", 443).unwrap(),
+            ("backup.example.com".into(), 443)
+        );
+        assert_eq!(
+            split_authority("127.0.0.1:8470", 80).unwrap(),
+            ("127.0.0.1".into(), 8470)
+        );
+        assert_eq!(
+            split_authority("[::1]:8470", 80).unwrap(),
+            ("::1".into(), 8470)
+        );
+        assert_eq!(split_authority("[::1]", 443).unwrap(), ("::1".into(), 443));
+        assert!(split_authority("host:port", 80).is_err());
+        assert!(split_authority("[::1", 80).is_err());
+    }
+}
