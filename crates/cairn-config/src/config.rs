@@ -9,12 +9,14 @@ use toml::Spanned;
 
 use crate::daemon::{build_daemon, Daemon};
 use crate::error::{ConfigError, ConfigErrors, ErrorKind, Reporter};
+use crate::multihost::{build_multihost, Multihost};
 use crate::names::{name_problem, NAME_FORM};
 use crate::notify::{build_notify, NotifyChannel};
 use crate::plan::{build_plan, Plan, PlanContext};
 use crate::positions::{KeyPath, Positions};
 use crate::raw::{
-    RawDaemon, RawNotify, RawPlan, RawRepository, RawServer, RawServerBackup, TOP_LEVEL_KEYS,
+    RawDaemon, RawMultihost, RawNotify, RawPlan, RawRepository, RawServer, RawServerBackup,
+    TOP_LEVEL_KEYS,
 };
 use crate::repository::{build_repository, Repository};
 use crate::schedule::Zone;
@@ -43,6 +45,8 @@ pub struct Config {
     pub server: Option<Server>,
     /// The server's self-backup (defaults when the section is absent).
     pub server_backup: ServerBackup,
+    /// `[multihost]` (a client's pairing and trust); the default when absent.
+    pub multihost: Multihost,
     /// Notification channels, in file order.
     pub notify: Vec<NotifyChannel>,
     source: SourceText,
@@ -78,6 +82,7 @@ impl Config {
             daemon,
             server,
             server_backup,
+            multihost,
             notify,
         } = model;
         Ok(Config {
@@ -88,6 +93,7 @@ impl Config {
             daemon,
             server,
             server_backup,
+            multihost,
             notify,
             source,
             positions,
@@ -158,6 +164,7 @@ struct Model {
     daemon: Daemon,
     server: Option<Server>,
     server_backup: ServerBackup,
+    multihost: Multihost,
     notify: Vec<NotifyChannel>,
 }
 
@@ -169,6 +176,7 @@ fn build(document: DeTable<'_>, reporter: &mut Reporter<'_>) -> Model {
     let mut daemon_table = None;
     let mut server_table = None;
     let mut server_backup_table = None;
+    let mut multihost_table = None;
     let mut notify_tables = Vec::new();
     for (key, value) in document {
         let path = KeyPath::root().key(key.get_ref());
@@ -196,6 +204,7 @@ fn build(document: DeTable<'_>, reporter: &mut Reporter<'_>) -> Model {
             "daemon" => daemon_table = Some(value),
             "server" => server_table = Some(value),
             "server_backup" => server_backup_table = Some(value),
+            "multihost" => multihost_table = Some(value),
             "notify" => match value.into_inner() {
                 DeValue::Array(items) => notify_tables = items.into_iter().collect(),
                 _ => reporter.at_value(
@@ -276,6 +285,19 @@ fn build(document: DeTable<'_>, reporter: &mut Reporter<'_>) -> Model {
             Err(error) => serde_errors::report(reporter, &path, &error),
         }
     }
+    let mut multihost = Multihost::default();
+    if let Some(value) = multihost_table {
+        let path = KeyPath::of(&["multihost"]);
+        match RawMultihost::deserialize(ValueDeserializer::from(value)) {
+            Ok(raw) => {
+                let mut section = Section::new(reporter, path);
+                if let Some(built) = build_multihost(&mut section, &raw) {
+                    multihost = built;
+                }
+            }
+            Err(error) => serde_errors::report(reporter, &path, &error),
+        }
+    }
     let mut server_backup = ServerBackup::default();
     if let Some(value) = server_backup_table {
         let path = KeyPath::of(&["server_backup"]);
@@ -320,6 +342,7 @@ fn build(document: DeTable<'_>, reporter: &mut Reporter<'_>) -> Model {
         daemon,
         server,
         server_backup,
+        multihost,
         notify,
     }
 }

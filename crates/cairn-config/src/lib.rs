@@ -26,6 +26,7 @@ mod files;
 pub mod instant;
 mod load;
 mod location;
+mod multihost;
 mod names;
 mod notify;
 mod plan;
@@ -56,6 +57,7 @@ pub use load::{
     STATE_DIR_ENV,
 };
 pub use location::StoreLocation;
+pub use multihost::Multihost;
 pub use names::NAME_LENGTH_MAX;
 pub use notify::{NotifyChannel, NotifyEvent, NotifyKind, SmtpTls};
 pub use plan::{

@@ -113,6 +113,15 @@ pub struct RawServer {
     pub restore_root: Option<String>,
 }
 
+/// `[multihost]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMultihost {
+    pub server: Option<String>,
+    pub ca_file: Option<String>,
+    pub label: Option<String>,
+}
+
 /// `[server_backup]`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -219,12 +228,13 @@ pub struct RawSqlite {
 
 /// Keys of the top level, which is read key by key (its tables are read one by one so that
 /// an error in one plan does not hide the errors of the others).
-pub const TOP_LEVEL_KEYS: [&str; 8] = [
+pub const TOP_LEVEL_KEYS: [&str; 9] = [
     "state_dir",
     "timezone",
     "daemon",
     "server",
     "server_backup",
+    "multihost",
     "notify",
     "repositories",
     "plans",

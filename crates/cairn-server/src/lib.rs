@@ -8,6 +8,8 @@
 //! - [`error`] — [`ApiError`], mapping job errors to status codes and a JSON body.
 //! - [`rest`] — restic's REST protocol at `/rest/NAME/` for repositories with `rest` enabled,
 //!   with its own HTTP Basic logins (outside the web application's authentication).
+//! - [`sync`] — multihost at run time: the sync endpoint (`/sync/v1`), the client's dialer,
+//!   the `peer` API and the sync crate's stores on the state database.
 //! - [`serve`] — serving a router on a unix socket (mode 0600) or a TCP address until shutdown.
 //!
 //! Invariant: handlers hold no business logic; what the API does, the daemon (or the CLI
@@ -20,6 +22,7 @@ pub mod error;
 pub mod headers;
 pub mod rest;
 pub mod serve;
+pub mod sync;
 pub mod tls;
 pub mod web;
 

@@ -12,6 +12,10 @@
 //! - [`users`], [`sessions`], [`tokens`], [`audit`] — the web server's accounts as
 //!   `cairn-access` computes them (hashes and sealed secrets only; records serialize without
 //!   them), and its audit log.
+//! - [`pairing`], [`peers`], [`change_log`], [`replicas`] — multihost: a server's pairing
+//!   tokens (secret hashes only) and peers, a client's change log of its job records (kept by
+//!   triggers on `jobs`), a server's replicas of its clients' history. The sync crate's traits
+//!   are implemented on these by `cairn-server` (this crate is below `cairn-sync`).
 //! - [`rest_users`] — logins of restic clients at the REST endpoint (argon2id hashes).
 //! - [`online_backup`] — a consistent copy of the database while writers run (server backups).
 //! - [`error`] — [`StateError`].
@@ -25,12 +29,16 @@
 //! - Times are UTC, stored as Unix milliseconds; callers pass "now" (the clock is injected).
 
 pub mod audit;
+pub mod change_log;
 pub mod delivery;
 pub mod drill;
 pub mod error;
 pub mod job;
 pub mod migrations;
 pub mod online_backup;
+pub mod pairing;
+pub mod peers;
+pub mod replicas;
 pub mod rest_users;
 pub mod sessions;
 pub mod store;
@@ -38,11 +46,15 @@ pub mod tokens;
 pub mod users;
 
 pub use audit::{AuditRecord, NewAuditRecord};
+pub use change_log::StoredChange;
 pub use delivery::{DeliveryRecord, FailingChannel, NewDelivery};
 pub use error::{Result, StateError};
 pub use job::{
     JobId, JobKind, JobRecord, JobState, LogLine, NewJob, StepRecord, StepState, Trigger,
 };
+pub use pairing::{NewPairingToken, RedeemRefusal, StoredPairingToken};
+pub use peers::{NewPeer, PeerRole, StoredPeer};
+pub use replicas::{ReplicaChange, ReplicaRecord};
 pub use rest_users::{NewRestUser, StoredRestUser};
 pub use sessions::StoredSession;
 pub use store::{JobEnd, StateStore};

@@ -166,6 +166,77 @@ pub const MIGRATIONS: &[&str] = &[
         last_used_at  INTEGER
     );
     "#,
+    // 8: multihost. On a server: pairing tokens (SHA-256 of the secret only), the peers paired
+    // with them, and each peer's replicas of operation history (per client incarnation, a
+    // high-water mark and the latest record of each job, NULL for a tombstone). On a client:
+    // the server it paired with (also a `peers` row) and the change log of its job records,
+    // kept by triggers so that every writer of `jobs` feeds it in its own transaction. The
+    // log holds each job's latest change; AUTOINCREMENT keeps `seq` from ever going back.
+    r#"
+    CREATE TABLE pairing_tokens (
+        id          TEXT    PRIMARY KEY,
+        label       TEXT    NOT NULL,
+        secret_hash BLOB    NOT NULL,
+        permissions TEXT    NOT NULL,
+        scopes      TEXT    NOT NULL,
+        created_at  INTEGER NOT NULL,
+        expires_at  INTEGER NOT NULL,
+        max_uses    INTEGER NOT NULL,
+        uses        INTEGER NOT NULL DEFAULT 0,
+        revoked_at  INTEGER
+    );
+    CREATE TABLE peers (
+        id          TEXT    PRIMARY KEY,
+        public_key  BLOB,
+        label       TEXT    NOT NULL,
+        permissions TEXT    NOT NULL,
+        scopes      TEXT    NOT NULL,
+        role        TEXT    NOT NULL,
+        urls        TEXT,
+        fingerprint BLOB,
+        token       TEXT,
+        paired_at   INTEGER NOT NULL,
+        last_seen   INTEGER,
+        revoked_at  INTEGER
+    );
+    CREATE TABLE sync_changes (
+        seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+        job        INTEGER NOT NULL UNIQUE,
+        deleted    INTEGER NOT NULL,
+        plan       TEXT,
+        repository TEXT
+    );
+    INSERT INTO sync_changes (job, deleted, plan, repository)
+        SELECT id, 0, plan, repository FROM jobs ORDER BY id;
+    CREATE TRIGGER jobs_sync_insert AFTER INSERT ON jobs BEGIN
+        INSERT OR REPLACE INTO sync_changes (job, deleted, plan, repository)
+            VALUES (NEW.id, 0, NEW.plan, NEW.repository);
+    END;
+    CREATE TRIGGER jobs_sync_update AFTER UPDATE OF kind, plan, repository, state, trigger,
+        dry_run, created_at, started_at, finished_at, snapshot, bytes_added, error, attempt
+        ON jobs BEGIN
+        INSERT OR REPLACE INTO sync_changes (job, deleted, plan, repository)
+            VALUES (NEW.id, 0, NEW.plan, NEW.repository);
+    END;
+    CREATE TRIGGER jobs_sync_delete AFTER DELETE ON jobs BEGIN
+        INSERT OR REPLACE INTO sync_changes (job, deleted, plan, repository)
+            VALUES (OLD.id, 1, OLD.plan, OLD.repository);
+    END;
+    CREATE TABLE sync_replicas (
+        peer        TEXT    NOT NULL,
+        incarnation TEXT    NOT NULL,
+        high_water  INTEGER NOT NULL,
+        PRIMARY KEY (peer, incarnation)
+    );
+    CREATE TABLE sync_replica_jobs (
+        peer        TEXT    NOT NULL,
+        incarnation TEXT    NOT NULL,
+        job         INTEGER NOT NULL,
+        seq         INTEGER NOT NULL,
+        record      TEXT,
+        PRIMARY KEY (peer, incarnation, job)
+    );
+    "#,
 ];
 
 /// The schema version this cairn writes.

@@ -518,12 +518,12 @@ pub struct JobEnd {
     pub error: Option<String>,
 }
 
-const JOB_COLUMNS: &str = "SELECT id, kind, plan, repository, state, trigger, dry_run, \
+pub(crate) const JOB_COLUMNS: &str = "SELECT id, kind, plan, repository, state, trigger, dry_run, \
     created_at, started_at, finished_at, snapshot, bytes_added, error, attempt, retry_of, \
     not_before, progress, request FROM jobs";
 
 /// A job row; the enums are parsed afterwards so a bad value is our error, not SQLite's.
-fn job_from_row(r: &Row<'_>) -> rusqlite::Result<Result<JobRecord>> {
+pub(crate) fn job_from_row(r: &Row<'_>) -> rusqlite::Result<Result<JobRecord>> {
     let (kind, state, trigger): (String, String, String) = (r.get(1)?, r.get(4)?, r.get(5)?);
     let record = |kind: JobKind, state: JobState, trigger| -> rusqlite::Result<JobRecord> {
         Ok(JobRecord {

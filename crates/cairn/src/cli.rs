@@ -150,6 +150,62 @@ pub enum Command {
     /// Bring a lost server back on a fresh machine from its self-backup
     #[command(name = "server-restore")]
     ServerRestore(ServerRestoreArgs),
+    /// Multihost peers: pairing tokens, pairing, the peer list, revocation, a peer's jobs
+    #[command(subcommand)]
+    Peer(PeerCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PeerCommand {
+    /// Pairing tokens of this server
+    #[command(subcommand)]
+    Token(PeerTokenCommand),
+    /// Pair this instance with a server: paste the token `peer token create` printed there
+    Pair { token: String },
+    /// The peers: id, label, permissions, state (connected, disconnected, revoked), last seen
+    List,
+    /// Revoke a peer's pairing: its session ends at once and it cannot connect again
+    Revoke { id: String },
+    /// A client's operation history as this server received it (the fields of `cairn jobs`)
+    Jobs { peer: String },
+    /// Run a plan now on a connected client (the pairing needs cmd.run on the plan)
+    Run { peer: String, plan: String },
+    /// List a directory of a snapshot on a connected client (needs snapshots.browse)
+    Ls {
+        peer: String,
+        /// Snapshot id, unique prefix, or latest
+        snapshot: String,
+        /// Snapshot-absolute directory (default /)
+        path: Option<String>,
+        /// The client's repository the snapshot is in
+        #[arg(long)]
+        repository: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PeerTokenCommand {
+    /// Create a pairing token and print it, alone, on standard output (it is not shown again)
+    Create {
+        /// What the paired client will be called here
+        #[arg(long)]
+        label: String,
+        /// The token stops working after this long (e.g. 1h, 7d)
+        #[arg(long, value_name = "DURATION", default_value = "1h")]
+        ttl: String,
+        /// How many clients may pair with it
+        #[arg(long, default_value_t = 1)]
+        max_uses: u32,
+        /// ops.read, config.read, config.write, repo.receive_shared, cmd.run, cmd.restore,
+        /// snapshots.browse, logs.read (comma-separated or repeated)
+        #[arg(long, value_delimiter = ',', required = true)]
+        permissions: Vec<String>,
+        /// Limit the grant: *, repo:NAME, plan:NAME, !repo:NAME, !plan:NAME (repeatable)
+        #[arg(long = "scope", value_name = "SCOPE")]
+        scopes: Vec<String>,
+    },
+    /// List the pairing tokens (never their secrets)
+    List,
 }
 
 #[derive(Debug, Subcommand)]

@@ -59,7 +59,7 @@ fn unknown_keys_without_a_near_one_list_the_keys_of_their_table() {
         [
             "/etc/cairn/cairn.toml:1:1: unknown key statedir in the top level; did you mean state_dir?",
             "/etc/cairn/cairn.toml:2:1: unknown key colour in the top level; the keys here are \
-             state_dir, timezone, daemon, server, server_backup, notify, repositories, plans",
+             state_dir, timezone, daemon, server, server_backup, multihost, notify, repositories, plans",
         ]
     );
 }
@@ -461,7 +461,7 @@ fn the_summary_line_of_many_errors_names_the_first_and_counts_the_rest() {
     assert_eq!(
         errors.to_string(),
         "/etc/cairn/cairn.toml:1:1: unknown key a in the top level; the keys here are state_dir, \
-         timezone, daemon, server, server_backup, notify, repositories, plans (and 2 more; `cairn config validate` lists them all)"
+         timezone, daemon, server, server_backup, multihost, notify, repositories, plans (and 2 more; `cairn config validate` lists them all)"
     );
 }
 

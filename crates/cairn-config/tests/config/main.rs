@@ -7,6 +7,7 @@ mod examples;
 mod files;
 mod layering;
 mod model;
+mod multihost;
 mod rest;
 
 use cairn_config::{Config, ConfigErrors, SourceText};

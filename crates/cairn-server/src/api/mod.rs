@@ -31,7 +31,13 @@ use crate::ApiError;
 
 /// The API as the daemon's unix socket serves it: every request is the local user's.
 pub fn router(daemon: Arc<Daemon>) -> Router {
+    router_with(daemon, Router::new())
+}
+
+/// [`router`] with more routes (the `peer` API), under the same audit and principal.
+pub fn router_with(daemon: Arc<Daemon>, more: Router) -> Router {
     routes(daemon.clone())
+        .merge(more)
         .layer(axum::middleware::from_fn_with_state(
             daemon,
             crate::auth::socket_audit::audit_socket,

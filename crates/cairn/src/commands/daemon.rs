@@ -57,7 +57,10 @@ async fn serve(global: &GlobalArgs, config: cairn_config::Config) -> Result<u8> 
         clock: Arc::new(chrono::Utc::now),
         alerts: Arc::new(alerts),
     };
+    let multihost = cairn_server::sync::Multihost::open(multihost_settings(&config))
+        .context("cannot start multihost")?;
     let daemon = Daemon::start(config, options)?;
+    multihost.set_daemon(daemon.clone());
     let (stop_sender, stop) = tokio::sync::watch::channel(false);
     let stopped = move || {
         let mut stop = stop.clone();
@@ -65,7 +68,10 @@ async fn serve(global: &GlobalArgs, config: cairn_config::Config) -> Result<u8> 
             let _ = stop.wait_for(|s| *s).await;
         }
     };
-    let api = cairn_server::router(daemon.clone());
+    let api = cairn_server::api::router_with(
+        daemon.clone(),
+        cairn_server::sync::api::routes(multihost.clone()),
+    );
     let api_task = tokio::spawn({
         let socket = socket.clone();
         let stopped = stopped();
@@ -87,10 +93,20 @@ async fn serve(global: &GlobalArgs, config: cairn_config::Config) -> Result<u8> 
         None => None,
     };
     let web_task = match config_server {
-        Some(server) => Some(start_web(&state_dir, server, daemon.clone(), stopped()).await?),
+        Some(server) => Some(
+            start_web(
+                &state_dir,
+                server,
+                daemon.clone(),
+                multihost.clone(),
+                stopped(),
+            )
+            .await?,
+        ),
         None => None,
     };
     let engine = tokio::spawn(daemon.clone().run());
+    let dialer = multihost.start_dialer();
     tracing::info!("cairn daemon ready; API on {}", socket.display());
     notify_systemd("READY=1");
 
@@ -109,6 +125,7 @@ async fn serve(global: &GlobalArgs, config: cairn_config::Config) -> Result<u8> 
     let clean = daemon.shutdown(SHUTDOWN_GRACE).await;
     let _ = stop_sender.send(true);
     engine.abort();
+    dialer.abort();
     let _ = api_task.await;
     if let Some(task) = metrics_task {
         let _ = task.await;
@@ -134,6 +151,7 @@ async fn start_web(
     state_dir: &std::path::Path,
     server: cairn_config::Server,
     daemon: Arc<Daemon>,
+    multihost: Arc<cairn_server::sync::Multihost>,
     stopped: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<tokio::task::JoinHandle<Result<(), cairn_server::serve::ServeError>>> {
     let state = Arc::new(
@@ -172,13 +190,16 @@ async fn start_web(
         println!("cairn has no user yet. Create the first administrator at:\n  {base}/setup?token={token}\n(the link works once; a restart prints a new one)");
     }
     tracing::info!("web UI and API on {base}");
+    multihost.set_server_urls(vec![base.clone()]);
     let settings = cairn_server::app::ServerSettings::from_config(&server);
     let app = cairn_server::app::tcp_app(Arc::new(cairn_server::app::ServerState {
         daemon,
         accounts,
         throttle: cairn_access::LoginThrottle::new(clock),
         settings,
-    }));
+    }))
+    // The sync endpoint authenticates with its own handshake: outside sessions and CSRF.
+    .merge(cairn_server::sync::endpoint::routes(multihost));
     Ok(tokio::spawn(async move {
         let served =
             cairn_server::serve::serve_app(listener, app, server.tls.as_ref(), stopped).await;
@@ -189,6 +210,25 @@ async fn start_web(
         }
         served
     }))
+}
+
+/// Multihost from the config: the URLs a token names are the listener's (`public_url`, else
+/// `listen`); the label is `[multihost] label` or the host name.
+fn multihost_settings(config: &cairn_config::Config) -> cairn_server::sync::MultihostSettings {
+    let label = config.multihost.label.clone().unwrap_or_else(|| {
+        std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|name| name.trim().to_string())
+            .ok()
+            .filter(|name| !name.is_empty())
+            .unwrap_or_else(|| "cairn".into())
+    });
+    cairn_server::sync::MultihostSettings {
+        state_dir: config.state_dir.clone(),
+        label,
+        server_urls: config.server.iter().map(|server| server.origin()).collect(),
+        server_token: config.multihost.server.clone(),
+        ca_file: config.multihost.ca_file.clone(),
+    }
 }
 
 async fn metrics(

@@ -19,6 +19,7 @@ mod ls;
 mod mirror;
 mod notify;
 mod orphans;
+mod peer;
 mod plans;
 mod prune;
 mod recovery_key;
@@ -79,6 +80,7 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::RecoveryKey(command) => recovery_key::run(global, command),
         Command::ServerBackup => server_backup::run(global),
         Command::ServerRestore(args) => server_backup::restore(global, args),
+        Command::Peer(command) => peer::run(global, command),
     }
 }
 

@@ -15,6 +15,7 @@ mod errors;
 mod faults;
 mod format_compat;
 mod mirror;
+mod multihost;
 mod notify;
 mod offsite_lock;
 mod oracle;

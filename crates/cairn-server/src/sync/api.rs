@@ -1,0 +1,169 @@
+//! What `cairn peer …` asks the daemon, on its unix socket (audited there like every other
+//! change): `/api/v1/peers…`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Path, State};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use cairn_access::Scopes;
+use cairn_sync::{CommandKind, PeerGrant};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::hub::{Multihost, MultihostError};
+use crate::ApiError;
+
+pub fn routes(hub: Arc<Multihost>) -> Router {
+    Router::new()
+        .route("/api/v1/peers", get(list))
+        .route("/api/v1/peers/tokens", get(tokens).post(create_token))
+        .route("/api/v1/peers/pair", post(pair))
+        .route("/api/v1/peers/{id}/revoke", post(revoke))
+        .route("/api/v1/peers/{id}/jobs", get(jobs))
+        .route("/api/v1/peers/{id}/run", post(run))
+        .route("/api/v1/peers/{id}/ls", post(ls))
+        .with_state(hub)
+}
+
+fn api_error(error: MultihostError) -> ApiError {
+    match error {
+        MultihostError::Refused(message) => ApiError::BadRequest(message),
+        other => ApiError::Internal(other.to_string()),
+    }
+}
+
+async fn blocking<T: Send + 'static>(
+    hub: &Arc<Multihost>,
+    call: impl FnOnce(&Multihost) -> Result<T, MultihostError> + Send + 'static,
+) -> Result<T, ApiError> {
+    crate::api::off_async_threads(hub, move |hub| call(hub).map_err(api_error)).await
+}
+
+async fn list(State(hub): State<Arc<Multihost>>) -> Result<Json<Value>, ApiError> {
+    let peers = blocking(&hub, |hub| hub.peers()).await?;
+    Ok(Json(json!(peers)))
+}
+
+async fn tokens(State(hub): State<Arc<Multihost>>) -> Result<Json<Value>, ApiError> {
+    let tokens = blocking(&hub, |hub| hub.tokens()).await?;
+    Ok(Json(json!(tokens)))
+}
+
+#[derive(Deserialize)]
+struct TokenRequest {
+    label: String,
+    ttl_seconds: u64,
+    max_uses: u32,
+    permissions: Vec<String>,
+    #[serde(default)]
+    scopes: Vec<String>,
+}
+
+async fn create_token(
+    State(hub): State<Arc<Multihost>>,
+    Json(request): Json<TokenRequest>,
+) -> Result<Json<Value>, ApiError> {
+    let permissions = PeerGrant::parse_permissions(&request.permissions.join(","))
+        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let scopes = if request.scopes.is_empty() {
+        Scopes::all()
+    } else {
+        Scopes::parse_all(request.scopes.iter().map(String::as_str))
+            .map_err(|e| ApiError::BadRequest(e.to_string()))?
+    };
+    if request.max_uses == 0 {
+        return Err(ApiError::BadRequest(
+            "--max-uses 0 would make a token that never works".into(),
+        ));
+    }
+    let grant = PeerGrant::new(permissions, scopes);
+    let token = blocking(&hub, move |hub| {
+        hub.create_token(
+            &request.label,
+            Duration::from_secs(request.ttl_seconds),
+            request.max_uses,
+            &grant,
+        )
+    })
+    .await?;
+    Ok(Json(json!({ "token": token })))
+}
+
+#[derive(Deserialize)]
+struct PairRequest {
+    token: String,
+}
+
+async fn pair(
+    State(hub): State<Arc<Multihost>>,
+    Json(request): Json<PairRequest>,
+) -> Result<Json<Value>, ApiError> {
+    let peer = hub
+        .pair(&request.token)
+        .await
+        .map_err(ApiError::BadRequest)?;
+    Ok(Json(json!(peer)))
+}
+
+async fn revoke(
+    State(hub): State<Arc<Multihost>>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    blocking(&hub, move |hub| hub.revoke(&id)).await?;
+    Ok(Json(json!({})))
+}
+
+async fn jobs(
+    State(hub): State<Arc<Multihost>>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let jobs = blocking(&hub, move |hub| hub.peer_jobs(&id)).await?;
+    Ok(Json(json!(jobs)))
+}
+
+#[derive(Deserialize)]
+struct RunRequest {
+    plan: String,
+}
+
+/// Runs a plan now on a connected client; answers with the job it queued.
+async fn run(
+    State(hub): State<Arc<Multihost>>,
+    Path(id): Path<String>,
+    Json(request): Json<RunRequest>,
+) -> Result<Json<Value>, ApiError> {
+    let answer = hub
+        .command(&id, CommandKind::RunPlan { plan: request.plan })
+        .await
+        .map_err(ApiError::BadRequest)?;
+    let job: Value = serde_json::from_slice(&answer)
+        .map_err(|e| ApiError::Internal(format!("the peer's answer is not JSON: {e}")))?;
+    Ok(Json(job))
+}
+
+#[derive(Deserialize)]
+struct LsRequest {
+    repository: String,
+    snapshot: String,
+    #[serde(default)]
+    path: Option<String>,
+}
+
+/// Lists a directory of a snapshot on a connected client.
+async fn ls(
+    State(hub): State<Arc<Multihost>>,
+    Path(id): Path<String>,
+    Json(request): Json<LsRequest>,
+) -> Result<Json<Value>, ApiError> {
+    let kind = CommandKind::Browse {
+        repository: request.repository,
+        snapshot: request.snapshot,
+        path: request.path.unwrap_or_else(|| "/".into()),
+    };
+    let answer = hub.command(&id, kind).await.map_err(ApiError::BadRequest)?;
+    let listing: Value = serde_json::from_slice(&answer)
+        .map_err(|e| ApiError::Internal(format!("the peer's answer is not JSON: {e}")))?;
+    Ok(Json(listing))
+}
