@@ -48,6 +48,8 @@ pub struct ServerState {
     /// Failed logins per user and per address, in memory (a restart forgets them).
     pub throttle: LoginThrottle,
     pub settings: ServerSettings,
+    /// Paired instances (`/peers` pages); `None` where the daemon runs no multihost.
+    pub multihost: Option<Arc<crate::sync::Multihost>>,
 }
 
 impl ServerState {
@@ -73,6 +75,10 @@ pub fn tcp_app(server: Arc<ServerState>) -> Router {
         .merge(web::routes(server.daemon.clone()))
         .merge(web::account_routes(server.clone()))
         .merge(auth::login::routes(server.clone()))
+        .merge(match &server.multihost {
+            Some(hub) => web::peers::routes(hub.clone()),
+            None => Router::new(),
+        })
         .layer(from_fn_with_state(
             server.clone(),
             auth::layer::authenticate,

@@ -14,6 +14,7 @@ pub enum Section {
     Queue,
     Drills,
     Notifications,
+    Peers,
     Users,
     Tokens,
     Audit,
@@ -30,6 +31,7 @@ impl Section {
             Section::Queue => ("/queue", "Queue"),
             Section::Drills => ("/drills", "Drills"),
             Section::Notifications => ("/notifications", "Notifications"),
+            Section::Peers => ("/peers", "Peers"),
             Section::Users => ("/users", "Users"),
             Section::Tokens => ("/tokens", "API tokens"),
             Section::Audit => ("/audit", "Audit log"),
@@ -48,6 +50,7 @@ pub fn page(context: &PageContext, section: Section, title: &str, body: Markup) 
         Section::Queue,
         Section::Drills,
         Section::Notifications,
+        Section::Peers,
     ];
     if context.is_admin() {
         sections.extend([

@@ -156,3 +156,81 @@ async fn the_plan_page_shows_the_file_s_values_in_a_form_for_the_api() {
     assert_eq!(before, after);
     assert!(before.contains("schedule = \"@daily\""));
 }
+
+#[tokio::test]
+async fn peers_are_listed_for_everyone_and_revoked_only_by_an_admin() {
+    let server = TestServer::start();
+    let admin = server.admin_session().await;
+    server
+        .accounts
+        .add_user("vera", Role::Viewer, "vera password 77")
+        .unwrap();
+    let vera = server.login("vera", "vera password 77").await;
+    let empty = server.get("/peers", &vera).await;
+    assert_eq!(empty.status, StatusCode::OK);
+    assert!(
+        empty.body.contains("No instance is paired"),
+        "{}",
+        empty.body
+    );
+
+    let state = cairn_state::StateStore::open(&server._dir.path().join("state")).unwrap();
+    state
+        .insert_peer(&cairn_state::NewPeer {
+            id: "cairn-laptop0000000000000000000000",
+            label: "laptop",
+            permissions: "ops.read,cmd.run",
+            scopes: r#"["*"]"#,
+            role: cairn_state::PeerRole::Client,
+            urls: None,
+            fingerprint: None,
+            token: None,
+            paired_at: chrono::Utc::now(),
+        })
+        .unwrap();
+    let listed = server.get("/peers", &vera).await;
+    assert!(listed.body.contains("laptop"), "{}", listed.body);
+    assert!(
+        listed.body.contains(r#"data-state="disconnected""#),
+        "{}",
+        listed.body
+    );
+    let page = server
+        .get("/peers/cairn-laptop0000000000000000000000", &vera)
+        .await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(page.body.contains("ops.read, cmd.run"), "{}", page.body);
+    // A viewer sees no revoke button and is refused the revocation itself.
+    assert!(!page.body.contains(">Revoke<"), "{}", page.body);
+    let refused = server
+        .post_form(
+            "/peers/cairn-laptop0000000000000000000000/revoke",
+            &vera,
+            &[],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        server.get("/peers/nobody", &vera).await.status,
+        StatusCode::BAD_REQUEST
+    );
+
+    let admin_page = server
+        .get("/peers/cairn-laptop0000000000000000000000", &admin)
+        .await;
+    assert!(admin_page.body.contains(">Revoke<"), "{}", admin_page.body);
+    let revoked = server
+        .post_form(
+            "/peers/cairn-laptop0000000000000000000000/revoke",
+            &admin,
+            &[],
+        )
+        .await;
+    assert_eq!(revoked.status, StatusCode::SEE_OTHER, "{}", revoked.body);
+    let after = server.get("/peers", &vera).await;
+    assert!(
+        after.body.contains(r#"data-state="revoked""#),
+        "{}",
+        after.body
+    );
+}

@@ -364,6 +364,7 @@ async fn the_rest_store_passes_the_conformance_suite_against_the_endpoint() {
         accounts: base.accounts.clone(),
         throttle: LoginThrottle::new(cairn_access::accounts::system_clock()),
         settings: ServerSettings::from_config(&server_config),
+        multihost: None,
     }));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();

@@ -165,6 +165,14 @@ impl TestServer {
             accounts: accounts.clone(),
             throttle: LoginThrottle::new(now),
             settings: ServerSettings::from_config(&server_config),
+            multihost: Some(
+                cairn_server::sync::Multihost::open(cairn_server::sync::MultihostSettings {
+                    state_dir: state_dir.clone(),
+                    label: "test-server".into(),
+                    ..Default::default()
+                })
+                .unwrap(),
+            ),
         });
         let peer = cairn_server::auth::origin::ClientAddress(
             "192.0.2.10:50000".parse::<SocketAddr>().unwrap(),

@@ -40,6 +40,7 @@ async fn the_ui_is_served_over_tls_with_hsts_and_secure_cookies() {
         accounts: accounts.clone(),
         throttle: LoginThrottle::new(cairn_access::accounts::system_clock()),
         settings: ServerSettings::from_config(&server_config),
+        multihost: None,
     }));
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let tls = server_config.tls.clone();

@@ -197,6 +197,7 @@ async fn start_web(
         accounts,
         throttle: cairn_access::LoginThrottle::new(clock),
         settings,
+        multihost: Some(multihost.clone()),
     }))
     // The sync endpoint authenticates with its own handshake: outside sessions and CSRF.
     .merge(cairn_server::sync::endpoint::routes(multihost));
