@@ -47,4 +47,8 @@ rustic --version
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
+# Most CLI tests wait on other processes (restic, daemons, the S3 and SMTP servers), so four
+# test threads on two cores finish the CLI suite in about 60 % of the time two threads take
+# (371 s against 625 s, measured with --report-time on the same build).
+export RUST_TEST_THREADS="${RUST_TEST_THREADS:-4}"
 cargo test --workspace --no-fail-fast "$@"

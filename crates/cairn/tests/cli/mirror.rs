@@ -269,6 +269,8 @@ fn deletions_wait_out_the_grace_period() {
     );
 
     // Default grace (7 days): nothing is deleted, the old snapshot stays restorable offsite.
+    // The deletions' clock starts at this sync.
+    let pending_since = std::time::Instant::now();
     let held = sync_json(&scratch, &repo, &dest, &[]);
     assert_eq!(n(&held, "deleted_objects"), 0, "{held}");
     assert!(n(&held, "pending_deletions") >= gone as u64, "{held}");
@@ -294,11 +296,17 @@ fn deletions_wait_out_the_grace_period() {
     assert_eq!(dry["would_delete"].as_array().unwrap().len(), gone);
     assert_eq!(objects(&mirror_store), before, "a dry run changes nothing");
 
-    // A short grace period runs out: the next sync deletes, snapshots before packs.
-    let short = sync_json(&scratch, &repo, &dest, &["--delete-after", "3s"]);
+    // A short grace period runs out: the next sync deletes, snapshots before packs. The grace
+    // counts from the sync that first saw the deletions, so it is set a margin beyond the time
+    // the steps above took (on a loaded machine they take seconds).
+    let grace = Duration::from_secs(pending_since.elapsed().as_secs() + 6);
+    let grace_arg = format!("{}s", grace.as_secs());
+    let short = sync_json(&scratch, &repo, &dest, &["--delete-after", &grace_arg]);
     assert_eq!(n(&short, "deleted_objects"), 0, "{short}");
-    std::thread::sleep(Duration::from_millis(3200));
-    let due = sync_json(&scratch, &repo, &dest, &["--delete-after", "3s"]);
+    if let Some(left) = (grace + Duration::from_millis(300)).checked_sub(pending_since.elapsed()) {
+        std::thread::sleep(left);
+    }
+    let due = sync_json(&scratch, &repo, &dest, &["--delete-after", &grace_arg]);
     assert_eq!(n(&due, "deleted_objects"), gone as u64, "{due}");
     assert_eq!(objects(&mirror_store), objects(&local_store));
     run_ok(restic_at(&scratch, &dest).args(["check", "--read-data"]));
