@@ -178,7 +178,8 @@ pub fn run(global: &GlobalArgs, command: PeerCommand) -> Result<u8> {
             }
         }
         PeerCommand::Cancel { peer, job } => {
-            let cancelled = client.post(&format!("/api/v1/peers/{peer}/jobs/{job}/cancel"), None)?;
+            let cancelled =
+                client.post(&format!("/api/v1/peers/{peer}/jobs/{job}/cancel"), None)?;
             if global.json {
                 super::print_json(&cancelled)?;
             } else if !global.quiet {

@@ -123,7 +123,10 @@ fn run_plan(client: &DaemonSetup, plan: &str) -> i64 {
 
 fn append(config: &Path, text: &str) {
     writeln!(
-        std::fs::OpenOptions::new().append(true).open(config).unwrap(),
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(config)
+            .unwrap(),
         "{text}"
     )
     .unwrap();
@@ -245,7 +248,10 @@ fn the_server_restores_cancels_and_reads_logs_on_a_client_within_its_grant() {
     let jobs_before = client.jobs().len();
     for (bad, reason) in [
         ("restores/relative", "relative"),
-        ("/tmp/cairn-peer-restore-elsewhere", "outside the restore root"),
+        (
+            "/tmp/cairn-peer-restore-elsewhere",
+            "outside the restore root",
+        ),
     ] {
         let output = run_fail(server.cairn().args([
             "peer",
@@ -296,13 +302,19 @@ fn the_server_restores_cancels_and_reads_logs_on_a_client_within_its_grant() {
         "{error}"
     );
     assert!(error.contains("not granted"), "{error}");
-    assert_eq!(client.jobs().len(), jobs_before, "a refused restore queued a job");
+    assert_eq!(
+        client.jobs().len(),
+        jobs_before,
+        "a refused restore queued a job"
+    );
 
     // The backup's log, fetched from the server (in chunks: it is larger than a frame), is
     // the log the client shows itself.
-    let local = stdout(&run_ok(
-        client.cairn().args(["jobs", "log", &backup.to_string()]),
-    ));
+    let local = stdout(&run_ok(client.cairn().args([
+        "jobs",
+        "log",
+        &backup.to_string(),
+    ])));
     assert!(local.contains("chatty-line-2500"), "{local}");
     assert!(local.len() > 150_000, "the log is {} bytes", local.len());
     let remote = stdout(&run_ok(server.cairn().args([
@@ -328,10 +340,14 @@ fn the_server_restores_cancels_and_reads_logs_on_a_client_within_its_grant() {
             .cairn()
             .args(["peer", "cancel", &client_id, &slow.to_string()]),
     );
-    client.wait_for("the slow job to be cancelled", Duration::from_secs(15), |jobs| {
-        jobs.iter()
-            .any(|j| j["id"] == slow && j["state"] == "cancelled")
-    });
+    client.wait_for(
+        "the slow job to be cancelled",
+        Duration::from_secs(15),
+        |jobs| {
+            jobs.iter()
+                .any(|j| j["id"] == slow && j["state"] == "cancelled")
+        },
+    );
     assert!(asked.elapsed() < Duration::from_secs(15));
     wait(
         "the cancelled job in the server's copy",
@@ -506,22 +522,27 @@ fn a_relay_carries_the_session_blind_and_a_flipped_byte_only_costs_a_reconnect()
     ])));
     assert!(listing.contains(file_name), "{listing}");
     let expected = client.jobs();
-    wait(
-        "the history on the server",
-        Duration::from_secs(15),
-        || (summary(&peer_jobs(&server, &client_id)) == summary(&client.jobs())).then_some(()),
-    );
+    wait("the history on the server", Duration::from_secs(15), || {
+        (summary(&peer_jobs(&server, &client_id)) == summary(&client.jobs())).then_some(())
+    });
 
     // What the relay saw: the WebSocket upgrade and ciphertext. Not the secret in any
     // form, and none of the operation data.
     let capture = relay.capture();
-    assert!(capture.len() > 1000, "the relay captured {} bytes", capture.len());
+    assert!(
+        capture.len() > 1000,
+        "the relay captured {} bytes",
+        capture.len()
+    );
     assert!(
         contains(&capture, b"/sync/v1"),
         "the capture is the plaintext the relay forwards"
     );
     for (form, bytes) in secret_forms(&token) {
-        assert!(!contains(&capture, &bytes), "the relay saw the secret ({form})");
+        assert!(
+            !contains(&capture, &bytes),
+            "the relay saw the secret ({form})"
+        );
     }
     let mut data: Vec<(String, Vec<u8>)> = vec![
         ("plan".into(), plan.into()),
@@ -592,14 +613,24 @@ fn a_relay_posing_as_the_server_is_refused_before_the_client_proves_anything() {
         error.contains("another server") && error.contains("nothing was sent"),
         "the client says why: {error}"
     );
-    assert!(relay.answered() >= 1, "the relay never answered the handshake");
+    assert!(
+        relay.answered() >= 1,
+        "the relay never answered the handshake"
+    );
+    // The relay's side ends when the client closes (or after 10 s of silence).
+    wait("the relay to be done", Duration::from_secs(15), || {
+        (relay.finished() >= 1).then_some(())
+    });
     assert_eq!(
         relay.frames_after_answer(),
         0,
         "the client sent something (a proof?) to the impostor"
     );
     for (form, bytes) in secret_forms(&token) {
-        assert!(!contains(&relay.capture(), &bytes), "the relay saw the secret ({form})");
+        assert!(
+            !contains(&relay.capture(), &bytes),
+            "the relay saw the secret ({form})"
+        );
     }
     assert!(peers(&client).is_empty(), "{:?}", peers(&client));
     assert!(peers(&server).is_empty(), "{:?}", peers(&server));
@@ -617,12 +648,16 @@ fn a_server_stopped_for_five_seconds_loses_nothing_and_duplicates_nothing() {
     pair(&client, &token_for(&server, "client", "ops.read", &[]));
     let client_id = connected_client(&server, &[]);
     let before = run_plan(&client, "web");
-    wait("the first job on the server", Duration::from_secs(10), || {
-        peer_jobs(&server, &client_id)
-            .iter()
-            .any(|j| j["id"] == before && j["state"] == "succeeded")
-            .then_some(())
-    });
+    wait(
+        "the first job on the server",
+        Duration::from_secs(10),
+        || {
+            peer_jobs(&server, &client_id)
+                .iter()
+                .any(|j| j["id"] == before && j["state"] == "succeeded")
+                .then_some(())
+        },
+    );
 
     // Jobs made while the server is frozen wait in the client's log (or the socket).
     server_daemon.signal(libc::SIGSTOP);

@@ -31,6 +31,7 @@ struct Shared {
     tampered: AtomicUsize,
     answered: AtomicUsize,
     after_answer: AtomicUsize,
+    finished: AtomicUsize,
 }
 
 impl Shared {
@@ -107,6 +108,7 @@ impl Relay {
                 accepting.connections.fetch_add(1, Ordering::SeqCst);
                 let (shared, acceptor, connector) =
                     (accepting.clone(), acceptor.clone(), connector.clone());
+                let done = shared.clone();
                 tokio::spawn(async move {
                     let outcome = match mode {
                         Mode::Forward => forward(tcp, acceptor, connector, upstream, shared).await,
@@ -115,6 +117,7 @@ impl Relay {
                     if let Err(error) = outcome {
                         eprintln!("relay: {error}");
                     }
+                    done.finished.fetch_add(1, Ordering::SeqCst);
                 });
             }
         });
@@ -152,6 +155,11 @@ impl Relay {
         self.shared.answered.load(Ordering::SeqCst)
     }
 
+    /// Connections the relay is done with.
+    pub fn finished(&self) -> usize {
+        self.shared.finished.load(Ordering::SeqCst)
+    }
+
     /// Impersonate: messages the client sent after the relay's answer.
     pub fn frames_after_answer(&self) -> usize {
         self.shared.after_answer.load(Ordering::SeqCst)
@@ -160,6 +168,8 @@ impl Relay {
 
 /// Accepts TLS and the WebSocket upgrade, recording the request; returns the socket and
 /// the request's path.
+// The callback's error type is tungstenite's (an HTTP response), large or not.
+#[allow(clippy::result_large_err)]
 async fn accept(
     tcp: TcpStream,
     acceptor: tokio_rustls::TlsAcceptor,
@@ -288,11 +298,11 @@ async fn impersonate(
     let (_state, message2) =
         cairn_sync::ServerHandshake::respond(&impostor, &message1, &mut rand::rngs::OsRng)
             .map_err(|e| format!("respond: {e}"))?;
+    shared.answered.fetch_add(1, Ordering::SeqCst);
     client
         .send(Message::Binary(message2.into()))
         .await
         .map_err(|e| format!("send message 2: {e}"))?;
-    shared.answered.fetch_add(1, Ordering::SeqCst);
     // Whatever comes now would be the client's proof; it must close instead.
     let deadline = tokio::time::sleep(Duration::from_secs(10));
     tokio::pin!(deadline);
