@@ -109,6 +109,8 @@ pub(crate) fn run_command(hub: &Multihost, kind: &CommandKind) -> Result<Vec<u8>
             serde_json::to_vec(&sync_job(&job)).map_err(|e| e.to_string())
         }
         CommandKind::FetchLog { job_id } => {
+            // An unknown job is an error, not an empty log.
+            hub.state.job(*job_id).map_err(|e| e.to_string())?;
             let lines = hub.state.log(*job_id).map_err(|e| e.to_string())?;
             serde_json::to_vec(&lines).map_err(|e| e.to_string())
         }

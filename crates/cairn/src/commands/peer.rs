@@ -183,10 +183,11 @@ pub fn run(global: &GlobalArgs, command: PeerCommand) -> Result<u8> {
             if global.json {
                 super::print_json(&cancelled)?;
             } else if !global.quiet {
-                println!(
-                    "job {job} on {peer}: {}; cancelling",
-                    text(&cancelled["state"])
-                );
+                // A queued job is cancelled at once; a running one when it next looks.
+                match text(&cancelled["state"]).as_str() {
+                    "cancelled" => println!("job {job} on {peer} cancelled"),
+                    _ => println!("job {job} on {peer} is being cancelled"),
+                }
             }
         }
         PeerCommand::Log { peer, job } => {

@@ -365,10 +365,15 @@ fn the_server_restores_cancels_and_reads_logs_on_a_client_within_its_grant() {
             .any(|j| j["id"] == slow && j["state"] == "running")
     });
     let asked = Instant::now();
-    run_ok(
+    let output = run_ok(
         server
             .cairn()
             .args(["peer", "cancel", &client_id, &slow.to_string()]),
+    );
+    assert!(
+        stdout(&output).contains(&format!("job {slow} on {client_id}")),
+        "{}",
+        stdout(&output)
     );
     client.wait_for(
         "the slow job to be cancelled",
