@@ -348,13 +348,29 @@ impl Session {
             return Err(Refusal::Protocol("only a server sends commands".into()));
         };
         let id = *next_command_id;
+        let job_command = matches!(
+            kind,
+            CommandKind::CancelJob { .. } | CommandKind::FetchLog { .. }
+        );
+        let permission = kind.permission();
         let message = Message::Command(Command { id, kind });
-        authorize(
-            Side::Client,
-            &self.grant,
-            &message,
-            &crate::authorize::NoLocalResources,
-        )?;
+        if job_command {
+            // Which plan and repository a client's job belongs to, only the client knows
+            // (it judges the scope by its own record); here, the permission alone.
+            if !self.grant.has(permission) {
+                return Err(Refusal::NotPermitted {
+                    permission,
+                    resource: "this peer".into(),
+                });
+            }
+        } else {
+            authorize(
+                Side::Client,
+                &self.grant,
+                &message,
+                &crate::authorize::NoLocalResources,
+            )?;
+        }
         *next_command_id += 1;
         commands_pending.insert(id);
         self.outgoing.push_back(message);

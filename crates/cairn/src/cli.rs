@@ -181,6 +181,25 @@ pub enum PeerCommand {
         #[arg(long)]
         repository: String,
     },
+    /// Restore a snapshot on a connected client, to a directory there (needs cmd.restore)
+    Restore {
+        peer: String,
+        /// Snapshot id, unique prefix, or latest
+        snapshot: String,
+        /// The client's repository the snapshot is in
+        #[arg(long)]
+        repository: String,
+        /// Absolute directory on the client, below its restore root
+        #[arg(long, value_name = "PATH")]
+        target: String,
+        /// Restore only what matches (repeatable)
+        #[arg(long, value_name = "PATTERN")]
+        include: Vec<String>,
+    },
+    /// Cancel a queued or running job on a connected client (needs cmd.run)
+    Cancel { peer: String, job: i64 },
+    /// Print a job's log from a connected client (needs logs.read)
+    Log { peer: String, job: i64 },
 }
 
 #[derive(Debug, Subcommand)]

@@ -24,6 +24,9 @@ pub fn routes(hub: Arc<Multihost>) -> Router {
         .route("/api/v1/peers/{id}/jobs", get(jobs))
         .route("/api/v1/peers/{id}/run", post(run))
         .route("/api/v1/peers/{id}/ls", post(ls))
+        .route("/api/v1/peers/{id}/restore", post(restore))
+        .route("/api/v1/peers/{id}/jobs/{job}/cancel", post(cancel))
+        .route("/api/v1/peers/{id}/jobs/{job}/log", get(log))
         .with_state(hub)
 }
 
@@ -166,4 +169,54 @@ async fn ls(
     let listing: Value = serde_json::from_slice(&answer)
         .map_err(|e| ApiError::Internal(format!("the peer's answer is not JSON: {e}")))?;
     Ok(Json(listing))
+}
+
+/// Sends `kind` to a connected client and parses its JSON answer.
+async fn json_command(hub: &Multihost, id: &str, kind: CommandKind) -> Result<Value, ApiError> {
+    let answer = hub.command(id, kind).await.map_err(ApiError::BadRequest)?;
+    serde_json::from_slice(&answer)
+        .map_err(|e| ApiError::Internal(format!("the peer's answer is not JSON: {e}")))
+}
+
+#[derive(Deserialize)]
+struct RestoreRequest {
+    repository: String,
+    snapshot: String,
+    target: String,
+    #[serde(default)]
+    include: Vec<String>,
+}
+
+/// Queues a restore on a connected client, to a target on the client; answers with the
+/// queued job.
+async fn restore(
+    State(hub): State<Arc<Multihost>>,
+    Path(id): Path<String>,
+    Json(request): Json<RestoreRequest>,
+) -> Result<Json<Value>, ApiError> {
+    let kind = CommandKind::Restore {
+        repository: request.repository,
+        snapshot: request.snapshot,
+        target: request.target,
+        include: request.include,
+    };
+    Ok(Json(json_command(&hub, &id, kind).await?))
+}
+
+/// Cancels a queued or running job on a connected client; answers with the job.
+async fn cancel(
+    State(hub): State<Arc<Multihost>>,
+    Path((id, job)): Path<(String, i64)>,
+) -> Result<Json<Value>, ApiError> {
+    let kind = CommandKind::CancelJob { job_id: job };
+    Ok(Json(json_command(&hub, &id, kind).await?))
+}
+
+/// A job's log on a connected client (the lines `GET /api/v1/jobs/{id}/log` answers there).
+async fn log(
+    State(hub): State<Arc<Multihost>>,
+    Path((id, job)): Path<(String, i64)>,
+) -> Result<Json<Value>, ApiError> {
+    let kind = CommandKind::FetchLog { job_id: job };
+    Ok(Json(json_command(&hub, &id, kind).await?))
 }

@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use cairn_jobs::browse::restore::{restore_root, RestoreRequest};
 use cairn_state::{JobKind, StateStore, Trigger};
 use cairn_sync::job::JobId;
 use cairn_sync::{CommandKind, LocalResources};
@@ -50,8 +51,10 @@ impl LocalResources for LocalPlans {
     }
 }
 
-/// Runs a command; the answer is JSON (`RunPlan`: the queued job, as `cairn jobs --json`
-/// prints it; `Browse`: the directory listing, as the API's `tree` answers).
+/// Runs a command; the answer is JSON (`RunPlan`, `Restore`, `CancelJob`: the job, as
+/// `cairn jobs --json` prints it; `Browse`: the directory listing, as the API's `tree`
+/// answers; `FetchLog`: the log lines, as the API's `jobs/{id}/log` answers, chunked by the
+/// session when large).
 pub(crate) fn run_command(hub: &Multihost, kind: &CommandKind) -> Result<Vec<u8>, String> {
     let Some(daemon) = hub.daemon() else {
         return Err("this instance runs no daemon to run commands".into());
@@ -74,9 +77,42 @@ pub(crate) fn run_command(hub: &Multihost, kind: &CommandKind) -> Result<Vec<u8>
                 .map_err(|e| e.to_string())?;
             serde_json::to_vec(&listing).map_err(|e| e.to_string())
         }
-        other => Err(format!(
-            "{} is not implemented by this cairn yet",
-            other.permission()
-        )),
+        CommandKind::CancelJob { job_id } => {
+            let job = daemon.cancel(*job_id).map_err(|e| e.to_string())?;
+            serde_json::to_vec(&sync_job(&job)).map_err(|e| e.to_string())
+        }
+        CommandKind::Restore {
+            repository,
+            snapshot,
+            target,
+            include,
+        } => {
+            // The target names a directory of this client: the server cannot know its
+            // working directory, so a relative one is refused rather than guessed. The
+            // restore job then places it below the restore root, as the API does.
+            if !std::path::Path::new(target).is_absolute() {
+                return Err(format!(
+                    "restore target {target:?} is relative; give an absolute directory below {}",
+                    restore_root(&daemon.config()).display()
+                ));
+            }
+            let request = RestoreRequest {
+                snapshot: snapshot.clone(),
+                path: None,
+                target: target.clone(),
+                include: include.clone(),
+                exclude: Vec::new(),
+            };
+            let job = daemon
+                .queue_restore(repository, &request)
+                .map_err(|e| e.to_string())?;
+            serde_json::to_vec(&sync_job(&job)).map_err(|e| e.to_string())
+        }
+        CommandKind::FetchLog { job_id } => {
+            // An unknown job is an error, not an empty log.
+            hub.state.job(*job_id).map_err(|e| e.to_string())?;
+            let lines = hub.state.log(*job_id).map_err(|e| e.to_string())?;
+            serde_json::to_vec(&lines).map_err(|e| e.to_string())
+        }
     }
 }

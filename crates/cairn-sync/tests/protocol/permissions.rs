@@ -238,6 +238,16 @@ fn the_sender_does_not_send_what_the_receiver_would_refuse() {
         path: "/".into(),
     };
     assert!(link.server.send_command(browse).is_err());
+    // A job's scope is the client's to judge: a scoped server sends job commands, and the
+    // client refuses the one of the denied repository.
+    let on_secret = link
+        .server
+        .send_command(CommandKind::FetchLog { job_id: 7 })
+        .expect("a scoped grant with logs.read sends FetchLog");
+    link.server
+        .send_command(CommandKind::CancelJob { job_id: 8 })
+        .expect("a scoped grant with cmd.run sends CancelJob");
+    assert!(on_secret < 2);
     let items = vec![item("db", Some("secret")), item("web", Some("main"))];
     let permitted =
         cairn_sync::permitted_items(&ends.grant, PeerPermission::ConfigRead, true, items);

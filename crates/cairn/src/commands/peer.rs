@@ -153,6 +153,58 @@ pub fn run(global: &GlobalArgs, command: PeerCommand) -> Result<u8> {
                 );
             }
         }
+        PeerCommand::Restore {
+            peer,
+            snapshot,
+            repository,
+            target,
+            include,
+        } => {
+            let body = json!({
+                "repository": repository,
+                "snapshot": snapshot,
+                "target": target,
+                "include": include,
+            });
+            let job = client.post(&format!("/api/v1/peers/{peer}/restore"), Some(&body))?;
+            if global.json {
+                super::print_json(&job)?;
+            } else if !global.quiet {
+                println!(
+                    "job {} (restore from {} to {target}) queued on {peer}",
+                    job["id"],
+                    text(&job["repository"])
+                );
+            }
+        }
+        PeerCommand::Cancel { peer, job } => {
+            let cancelled =
+                client.post(&format!("/api/v1/peers/{peer}/jobs/{job}/cancel"), None)?;
+            if global.json {
+                super::print_json(&cancelled)?;
+            } else if !global.quiet {
+                // A queued job is cancelled at once; a running one when it next looks.
+                match text(&cancelled["state"]).as_str() {
+                    "cancelled" => println!("job {job} on {peer} cancelled"),
+                    _ => println!("job {job} on {peer} is being cancelled"),
+                }
+            }
+        }
+        PeerCommand::Log { peer, job } => {
+            let lines = client.get(&format!("/api/v1/peers/{peer}/jobs/{job}/log"))?;
+            for line in lines.as_array().into_iter().flatten() {
+                if global.json {
+                    println!("{line}");
+                } else {
+                    println!(
+                        "{} {}: {}",
+                        time(&line["at"]),
+                        text(&line["source"]),
+                        text(&line["line"])
+                    );
+                }
+            }
+        }
         PeerCommand::Jobs { peer } => {
             let jobs = client.get(&format!("/api/v1/peers/{peer}/jobs"))?;
             if global.json {

@@ -1,0 +1,719 @@
+//! Remote commands between real daemons (restore, cancel, log, each judged by the client
+//! against its grant), and the session through an intercepting relay written here: a
+//! TLS-terminating proxy with its own CA (which the client trusts) that re-opens TLS to the
+//! real server. Carrying the stream, it sees neither the token's secret nor any operation
+//! data; posing as the server, it is refused before the client proves anything; flipping a
+//! byte, it ends the session, and the client comes back without a duplicate record.
+
+mod relay;
+
+use std::io::Write;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::daemon::{Daemon, DaemonSetup};
+use crate::support::{run_fail, run_ok, stderr, stdout};
+
+use relay::{Mode, Relay};
+
+fn token_for(server: &DaemonSetup, label: &str, permissions: &str, scopes: &[&str]) -> String {
+    let mut command = server.cairn();
+    command.args([
+        "peer",
+        "token",
+        "create",
+        "--label",
+        label,
+        "--ttl",
+        "1h",
+        "--max-uses",
+        "1",
+        "--permissions",
+        permissions,
+    ]);
+    for scope in scopes {
+        command.args(["--scope", scope]);
+    }
+    let text = stdout(&run_ok(&mut command)).trim().to_string();
+    assert!(text.starts_with("cairn-pair-v1:"), "{text}");
+    text
+}
+
+fn peers(setup: &DaemonSetup) -> Vec<Value> {
+    let output = run_ok(setup.cairn().args(["peer", "list", "--json"]));
+    serde_json::from_slice(&output.stdout).expect("peer list --json")
+}
+
+fn peer_jobs(server: &DaemonSetup, peer: &str) -> Vec<Value> {
+    let output = run_ok(server.cairn().args(["peer", "jobs", peer, "--json"]));
+    serde_json::from_slice(&output.stdout).expect("peer jobs --json")
+}
+
+/// Polls `check` every 100 ms until it gives a value, or panics after `limit`.
+fn wait<T>(what: &str, limit: Duration, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(value) = check() {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn state_of(peers: &[Value], id: &str) -> String {
+    peers
+        .iter()
+        .find(|p| p["id"] == id)
+        .map(|p| p["state"].as_str().unwrap_or("").to_string())
+        .unwrap_or_default()
+}
+
+/// Pairs `client` with the token; returns the server's id as the client knows it.
+fn pair(client: &DaemonSetup, token: &str) -> String {
+    let output = run_ok(client.cairn().args(["peer", "pair", token, "--json"]));
+    let peer: Value = serde_json::from_slice(&output.stdout).expect("peer pair --json");
+    assert_eq!(peer["role"], "server", "{peer}");
+    peer["id"].as_str().unwrap().to_string()
+}
+
+/// The id the server knows its one new client by, once it is connected.
+fn connected_client(server: &DaemonSetup, known: &[String]) -> String {
+    wait(
+        "the server to see the client connected",
+        Duration::from_secs(15),
+        || {
+            peers(server)
+                .iter()
+                .filter(|p| p["state"] == "connected")
+                .filter_map(|p| p["id"].as_str().map(String::from))
+                .find(|id| !known.contains(id))
+        },
+    )
+}
+
+/// (id, state, snapshot) of jobs, sorted: what must agree on both sides.
+fn summary(jobs: &[Value]) -> Vec<(i64, String, Value)> {
+    let mut out: Vec<(i64, String, Value)> = jobs
+        .iter()
+        .map(|j| {
+            (
+                j["id"].as_i64().unwrap(),
+                j["state"].as_str().unwrap().to_string(),
+                j["snapshot"].clone(),
+            )
+        })
+        .collect();
+    out.sort_by_key(|(id, _, _)| *id);
+    out
+}
+
+fn run_plan(client: &DaemonSetup, plan: &str) -> i64 {
+    let output = run_ok(client.cairn().args(["jobs", "start", plan, "--json"]));
+    let job: Value = serde_json::from_slice(&output.stdout).expect("jobs start --json");
+    let id = job["id"].as_i64().expect("job id");
+    client.wait_for(&format!("job {id}"), Duration::from_secs(60), |jobs| {
+        jobs.iter()
+            .any(|j| j["id"] == id && j["state"] == "succeeded")
+    });
+    id
+}
+
+fn append(config: &Path, text: &str) {
+    writeln!(
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(config)
+            .unwrap(),
+        "{text}"
+    )
+    .unwrap();
+}
+
+/// Deterministic bytes that are not text (so "byte-identical" means something).
+fn pseudo_random(len: usize, mut seed: u64) -> Vec<u8> {
+    (0..len)
+        .map(|_| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed as u8
+        })
+        .collect()
+}
+
+#[test]
+fn the_server_restores_cancels_and_reads_logs_on_a_client_within_its_grant() {
+    let server = DaemonSetup::new(&[], "[server]\nlisten = \"127.0.0.1:0\"\n");
+    let _server_daemon = server.start();
+
+    // The client: `web` (with a binary file, a note, and a hook chatty enough that its log
+    // travels in several chunks), `slow` (a hook that sleeps 30 s), and a repository
+    // `secret` outside the grant.
+    let client = DaemonSetup::new(
+        &[
+            (
+                "web",
+                "[plans.web.hooks]\nbefore_backup = [\"for i in $(seq 1 2500); do echo chatty-line-$i-with-some-padding-to-make-it-longer; done\"]\n",
+            ),
+            ("slow", "[plans.slow.hooks]\nbefore_backup = [\"sleep 30\"]\n"),
+        ],
+        "",
+    );
+    let data = pseudo_random(300_000, 0x5eed_cafe);
+    std::fs::write(client.source("web").join("data.bin"), &data).unwrap();
+    std::fs::write(client.source("web").join("note.txt"), "not restored\n").unwrap();
+    let secret_repo = client.scratch.init_repo("secret-repo");
+    append(
+        &client.config,
+        &format!(
+            "\n[repositories.secret]\nlocation = \"{}\"\npassword_file = \"{}\"\n\n\
+             [plans.hidden]\nrepository = \"secret\"\nsources = [\"{}\"]\n",
+            secret_repo.display(),
+            client.scratch.password_file.display(),
+            client.source("web").display()
+        ),
+    );
+    let _client_daemon = client.start();
+    pair(
+        &client,
+        &token_for(
+            &server,
+            "client",
+            "ops.read,cmd.run,cmd.restore,logs.read",
+            &["*", "!repo:secret"],
+        ),
+    );
+    let client_id = connected_client(&server, &[]);
+
+    // A second client whose grant lacks cmd.restore and logs.read.
+    let lesser = DaemonSetup::new(&[("web", "")], "");
+    let _lesser_daemon = lesser.start();
+    pair(
+        &lesser,
+        &token_for(&server, "lesser", "ops.read,cmd.run", &[]),
+    );
+    let lesser_id = connected_client(&server, std::slice::from_ref(&client_id));
+    let lesser_job = run_plan(&lesser, "web");
+
+    let backup = run_plan(&client, "web");
+    let hidden = run_plan(&client, "hidden");
+
+    // Restore from the server: a job on the client, into the client's restore root, only
+    // what `--include` names, byte-identical.
+    let target = client.state_dir().join("restores").join("from-server");
+    let output = run_ok(server.cairn().args([
+        "peer",
+        "restore",
+        &client_id,
+        "latest",
+        "--repository",
+        "main",
+        "--target",
+        target.to_str().unwrap(),
+        "--include",
+        "*.bin",
+        "--json",
+    ]));
+    let queued: Value = serde_json::from_slice(&output.stdout).expect("peer restore --json");
+    assert_eq!(queued["kind"], "restore", "{queued}");
+    assert_eq!(queued["repository"], "main", "{queued}");
+    let restore = queued["id"].as_i64().expect("the restore job's id");
+    client.wait_for("the remote restore", Duration::from_secs(60), |jobs| {
+        jobs.iter()
+            .any(|j| j["id"] == restore && j["state"] == "succeeded")
+    });
+    let restored = target.join(client.source("web").strip_prefix("/").unwrap());
+    assert_eq!(
+        std::fs::read(restored.join("data.bin")).unwrap(),
+        data,
+        "the restored file differs"
+    );
+    assert!(
+        !restored.join("note.txt").exists(),
+        "--include *.bin restored note.txt"
+    );
+    wait(
+        "the restore job in the server's copy",
+        Duration::from_secs(10),
+        || {
+            peer_jobs(&server, &client_id)
+                .iter()
+                .any(|j| j["id"] == restore && j["state"] == "succeeded")
+                .then_some(())
+        },
+    );
+
+    // Targets are the client's, judged by the client: relative ones and ones outside its
+    // restore root are refused, and nothing is queued.
+    let jobs_before = client.jobs().len();
+    for (bad, reason) in [
+        ("restores/relative", "relative"),
+        (
+            "/tmp/cairn-peer-restore-elsewhere",
+            "outside the restore root",
+        ),
+    ] {
+        let output = run_fail(server.cairn().args([
+            "peer",
+            "restore",
+            &client_id,
+            "latest",
+            "--repository",
+            "main",
+            "--target",
+            bad,
+        ]));
+        let error = stderr(&output);
+        assert!(error.contains(reason), "{bad}: {error}");
+        assert_eq!(error.trim().lines().count(), 1, "one line: {error}");
+    }
+    assert!(!Path::new("/tmp/cairn-peer-restore-elsewhere").exists());
+
+    // Refusals: a grant without cmd.restore; a repository the scopes exclude.
+    let output = run_fail(server.cairn().args([
+        "peer",
+        "restore",
+        &lesser_id,
+        "latest",
+        "--repository",
+        "main",
+        "--target",
+        lesser.state_dir().join("restores/x").to_str().unwrap(),
+    ]));
+    let error = stderr(&output);
+    assert!(
+        error.contains("cmd.restore") && error.contains("not granted"),
+        "{error}"
+    );
+    assert!(!lesser.state_dir().join("restores/x").exists());
+    let output = run_fail(server.cairn().args([
+        "peer",
+        "restore",
+        &client_id,
+        "latest",
+        "--repository",
+        "secret",
+        "--target",
+        target.join("secret").to_str().unwrap(),
+    ]));
+    let error = stderr(&output);
+    assert!(
+        error.contains("secret") && error.contains("not granted"),
+        "{error}"
+    );
+    assert_eq!(
+        client.jobs().len(),
+        jobs_before,
+        "a refused restore queued a job"
+    );
+
+    // The backup's log, fetched from the server (in chunks: it is larger than a frame), is
+    // the log the client shows itself.
+    let local = stdout(&run_ok(client.cairn().args([
+        "jobs",
+        "log",
+        &backup.to_string(),
+    ])));
+    assert!(local.contains("chatty-line-2500"), "{local}");
+    assert!(local.len() > 150_000, "the log is {} bytes", local.len());
+    let remote = stdout(&run_ok(server.cairn().args([
+        "peer",
+        "log",
+        &client_id,
+        &backup.to_string(),
+    ])));
+    assert_eq!(remote, local, "the remote log differs from the local one");
+
+    // Jobs are judged by the client's own record of them: the log and the cancel of a job
+    // of the excluded repository are refused; a grant without logs.read gets no log.
+    for command in ["log", "cancel"] {
+        let output =
+            run_fail(
+                server
+                    .cairn()
+                    .args(["peer", command, &client_id, &hidden.to_string()]),
+            );
+        let error = stderr(&output);
+        assert!(
+            error.contains("hidden") && error.contains("not granted"),
+            "peer {command}: {error}"
+        );
+    }
+    let output =
+        run_fail(
+            server
+                .cairn()
+                .args(["peer", "log", &lesser_id, &lesser_job.to_string()]),
+        );
+    let error = stderr(&output);
+    assert!(
+        error.contains("logs.read") && error.contains("not granted"),
+        "{error}"
+    );
+    assert_eq!(error.trim().lines().count(), 1, "one line: {error}");
+
+    // Cancel: a job stuck in a 30 s hook ends as cancelled, long before the hook would.
+    let output = run_ok(client.cairn().args(["jobs", "start", "slow", "--json"]));
+    let slow = serde_json::from_slice::<Value>(&output.stdout).unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    client.wait_for("the slow job to run", Duration::from_secs(30), |jobs| {
+        jobs.iter()
+            .any(|j| j["id"] == slow && j["state"] == "running")
+    });
+    let asked = Instant::now();
+    let output = run_ok(
+        server
+            .cairn()
+            .args(["peer", "cancel", &client_id, &slow.to_string()]),
+    );
+    assert!(
+        stdout(&output).contains(&format!("job {slow} on {client_id}")),
+        "{}",
+        stdout(&output)
+    );
+    client.wait_for(
+        "the slow job to be cancelled",
+        Duration::from_secs(15),
+        |jobs| {
+            jobs.iter()
+                .any(|j| j["id"] == slow && j["state"] == "cancelled")
+        },
+    );
+    assert!(asked.elapsed() < Duration::from_secs(15));
+    wait(
+        "the cancelled job in the server's copy",
+        Duration::from_secs(10),
+        || {
+            peer_jobs(&server, &client_id)
+                .iter()
+                .any(|j| j["id"] == slow && j["state"] == "cancelled")
+                .then_some(())
+        },
+    );
+    // A job that has ended cannot be cancelled; the client says why.
+    let output = run_fail(
+        server
+            .cairn()
+            .args(["peer", "cancel", &client_id, &backup.to_string()]),
+    );
+    assert!(
+        stderr(&output).contains("only queued or running jobs"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+/// A server on HTTPS whose tokens name the relay's address, and the relay in front of it.
+struct Fronted {
+    server: DaemonSetup,
+    _server_daemon: Daemon,
+    relay: Relay,
+}
+
+fn fronted_server(mode: Mode) -> Fronted {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let server = DaemonSetup::new(&[], "");
+    let certified = rcgen::generate_simple_self_signed(vec!["127.0.0.1".into()]).unwrap();
+    let cert = server.scratch.path("cert.pem");
+    let key = server.scratch.path("key.pem");
+    std::fs::write(&cert, certified.cert.pem()).unwrap();
+    std::fs::write(&key, certified.key_pair.serialize_pem()).unwrap();
+    let relay = Relay::start(mode, port, certified.cert.der().clone());
+    append(
+        &server.config,
+        &format!(
+            "\n[server]\nlisten = \"127.0.0.1:{port}\"\ntls_cert = \"{}\"\ntls_key = \"{}\"\npublic_url = \"https://127.0.0.1:{}\"\n",
+            cert.display(),
+            key.display(),
+            relay.port
+        ),
+    );
+    let server_daemon = server.start();
+    Fronted {
+        server,
+        _server_daemon: server_daemon,
+        relay,
+    }
+}
+
+/// A client that trusts only the relay's CA.
+fn client_behind(relay: &Relay, plans: &[(&str, &str)]) -> DaemonSetup {
+    let client = DaemonSetup::new(plans, "");
+    let ca = client.scratch.path("relay-ca.pem");
+    std::fs::write(&ca, &relay.ca_pem).unwrap();
+    append(
+        &client.config,
+        &format!("\n[multihost]\nca_file = \"{}\"\n", ca.display()),
+    );
+    client
+}
+
+/// Every form of the token's secret worth looking for in a capture.
+fn secret_forms(token: &str) -> Vec<(String, Vec<u8>)> {
+    use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
+    use base64::Engine;
+    let parsed = cairn_sync::PairingToken::parse(token).unwrap();
+    let body = URL_SAFE_NO_PAD
+        .decode(token.strip_prefix("cairn-pair-v1:").unwrap())
+        .unwrap();
+    // The body is postcard: ... token id (length, bytes), then the 32 secret bytes.
+    let id = parsed.token_id.as_str().as_bytes();
+    let at = body
+        .windows(id.len())
+        .position(|w| w == id)
+        .expect("the token id in the token body")
+        + id.len();
+    let secret = body[at..at + 32].to_vec();
+    // The secret found is the one the token carries: changing it changes exactly there.
+    let mut altered = parsed.clone();
+    altered.secret = cairn_sync::TokenSecret::from_bytes([0; 32]);
+    let altered_body = URL_SAFE_NO_PAD
+        .decode(altered.to_text().strip_prefix("cairn-pair-v1:").unwrap())
+        .unwrap();
+    assert_eq!(altered_body[..at], body[..at]);
+    assert_eq!(altered_body[at..at + 32], [0; 32]);
+    let mut forms = vec![
+        ("secret bytes".to_string(), secret.clone()),
+        ("the whole token".to_string(), token.as_bytes().to_vec()),
+        ("hex".to_string(), hex::encode(&secret).into_bytes()),
+    ];
+    for (name, engine) in [
+        ("base64", &STANDARD),
+        ("base64 no pad", &STANDARD_NO_PAD),
+        ("base64url", &URL_SAFE),
+        ("base64url no pad", &URL_SAFE_NO_PAD),
+    ] {
+        forms.push((name.to_string(), engine.encode(&secret).into_bytes()));
+    }
+    forms
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+#[test]
+fn a_relay_carries_the_session_blind_and_a_flipped_byte_only_costs_a_reconnect() {
+    let Fronted {
+        server,
+        _server_daemon,
+        relay,
+    } = fronted_server(Mode::Forward);
+    // Names that cannot turn up by chance in ciphertext or HTTP headers.
+    let plan = "ledger-nightly-q7x";
+    let client = client_behind(&relay, &[(plan, "")]);
+    let vault = client.scratch.init_repo("vault-repo");
+    let file_name = "quarterly-ledger-zq8.txt";
+    std::fs::write(client.source(plan).join(file_name), "ledger\n").unwrap();
+    append(
+        &client.config,
+        &format!(
+            "\n[repositories.vault-kv93]\nlocation = \"{}\"\npassword_file = \"{}\"\n\n\
+             [plans.archive-fm2]\nrepository = \"vault-kv93\"\nsources = [\"{}\"]\n",
+            vault.display(),
+            client.scratch.password_file.display(),
+            client.source(plan).display()
+        ),
+    );
+    let _client_daemon = client.start();
+
+    // Pairing and the session work through the relay.
+    let token = token_for(&server, "relayed", "ops.read,cmd.run,snapshots.browse", &[]);
+    pair(&client, &token);
+    let client_id = connected_client(&server, &[]);
+    assert!(relay.connections() >= 1, "the client bypassed the relay");
+
+    let first = run_plan(&client, plan);
+    let archived = run_plan(&client, "archive-fm2");
+    // The server runs a plan and browses a snapshot through the relay too.
+    let output = run_ok(
+        server
+            .cairn()
+            .args(["peer", "run", &client_id, "archive-fm2", "--json"]),
+    );
+    let remote: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let remote_id = remote["id"].as_i64().unwrap();
+    client.wait_for("the remote run", Duration::from_secs(60), |jobs| {
+        jobs.iter()
+            .any(|j| j["id"] == remote_id && j["state"] == "succeeded")
+    });
+    let source = client.source(plan);
+    let listing = stdout(&run_ok(server.cairn().args([
+        "peer",
+        "ls",
+        &client_id,
+        "latest",
+        source.to_str().unwrap(),
+        "--repository",
+        "vault-kv93",
+    ])));
+    assert!(listing.contains(file_name), "{listing}");
+    let expected = client.jobs();
+    wait("the history on the server", Duration::from_secs(15), || {
+        (summary(&peer_jobs(&server, &client_id)) == summary(&client.jobs())).then_some(())
+    });
+
+    // What the relay saw: the WebSocket upgrade and ciphertext. Not the secret in any
+    // form, and none of the operation data.
+    let capture = relay.capture();
+    assert!(
+        capture.len() > 1000,
+        "the relay captured {} bytes",
+        capture.len()
+    );
+    assert!(
+        contains(&capture, b"/sync/v1"),
+        "the capture is the plaintext the relay forwards"
+    );
+    for (form, bytes) in secret_forms(&token) {
+        assert!(
+            !contains(&capture, &bytes),
+            "the relay saw the secret ({form})"
+        );
+    }
+    let mut data: Vec<(String, Vec<u8>)> = vec![
+        ("plan".into(), plan.into()),
+        ("plan".into(), "archive-fm2".into()),
+        ("repository".into(), "vault-kv93".into()),
+        ("source path".into(), source.to_str().unwrap().into()),
+        ("file name".into(), file_name.into()),
+    ];
+    for job in &expected {
+        if let Some(snapshot) = job["snapshot"].as_str() {
+            data.push(("snapshot id".into(), snapshot.into()));
+            data.push(("short snapshot id".into(), snapshot[..8].into()));
+        }
+    }
+    assert!(data.iter().any(|(what, _)| what == "snapshot id"));
+    for (what, bytes) in &data {
+        assert!(
+            !contains(&capture, bytes),
+            "the relay saw a {what}: {}",
+            String::from_utf8_lossy(bytes)
+        );
+    }
+
+    // Tamper: one flipped bit in the next frame the client sends. The session ends, the
+    // client dials again (through the relay), and the server's copy equals the client's
+    // history: no duplicate, no gap.
+    let connections = relay.connections();
+    relay.arm_tamper();
+    let after = run_plan(&client, plan);
+    wait("the relay to flip a byte", Duration::from_secs(30), || {
+        (relay.tampered() == 1).then_some(())
+    });
+    wait("the client to dial again", Duration::from_secs(30), || {
+        (relay.connections() > connections).then_some(())
+    });
+    let copied = wait(
+        "the histories to converge after the tampering",
+        Duration::from_secs(30),
+        || {
+            let copied = peer_jobs(&server, &client_id);
+            (summary(&copied) == summary(&client.jobs())).then_some(copied)
+        },
+    );
+    let mut ids: Vec<i64> = copied.iter().map(|j| j["id"].as_i64().unwrap()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), copied.len(), "a duplicate: {copied:#?}");
+    for id in [first, archived, remote_id, after] {
+        assert!(ids.contains(&id), "job {id} missing: {copied:#?}");
+    }
+    assert_eq!(state_of(&peers(&server), &client_id), "connected");
+}
+
+#[test]
+fn a_relay_posing_as_the_server_is_refused_before_the_client_proves_anything() {
+    let Fronted {
+        server,
+        _server_daemon,
+        relay,
+    } = fronted_server(Mode::Impersonate);
+    let client = client_behind(&relay, &[]);
+    let _client_daemon = client.start();
+    let token = token_for(&server, "victim", "ops.read", &[]);
+
+    let output = run_fail(client.cairn().args(["peer", "pair", &token]));
+    let error = stderr(&output);
+    assert!(
+        error.contains("another server") && error.contains("nothing was sent"),
+        "the client says why: {error}"
+    );
+    assert!(
+        relay.answered() >= 1,
+        "the relay never answered the handshake"
+    );
+    // The relay's side ends when the client closes (or after 10 s of silence).
+    wait("the relay to be done", Duration::from_secs(15), || {
+        (relay.finished() >= 1).then_some(())
+    });
+    assert_eq!(
+        relay.frames_after_answer(),
+        0,
+        "the client sent something (a proof?) to the impostor"
+    );
+    for (form, bytes) in secret_forms(&token) {
+        assert!(
+            !contains(&relay.capture(), &bytes),
+            "the relay saw the secret ({form})"
+        );
+    }
+    assert!(peers(&client).is_empty(), "{:?}", peers(&client));
+    assert!(peers(&server).is_empty(), "{:?}", peers(&server));
+    let output = run_ok(server.cairn().args(["peer", "token", "list", "--json"]));
+    let tokens: Vec<Value> = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(tokens[0]["uses"], 0, "{tokens:?}");
+}
+
+#[test]
+fn a_server_stopped_for_five_seconds_loses_nothing_and_duplicates_nothing() {
+    let server = DaemonSetup::new(&[], "[server]\nlisten = \"127.0.0.1:0\"\n");
+    let server_daemon = server.start();
+    let client = DaemonSetup::new(&[("web", "")], "");
+    let _client_daemon = client.start();
+    pair(&client, &token_for(&server, "client", "ops.read", &[]));
+    let client_id = connected_client(&server, &[]);
+    let before = run_plan(&client, "web");
+    wait(
+        "the first job on the server",
+        Duration::from_secs(10),
+        || {
+            peer_jobs(&server, &client_id)
+                .iter()
+                .any(|j| j["id"] == before && j["state"] == "succeeded")
+                .then_some(())
+        },
+    );
+
+    // Jobs made while the server is frozen wait in the client's log (or the socket).
+    server_daemon.signal(libc::SIGSTOP);
+    let stopped = Instant::now();
+    let during = run_plan(&client, "web");
+    std::thread::sleep(Duration::from_secs(5).saturating_sub(stopped.elapsed()));
+    server_daemon.signal(libc::SIGCONT);
+    let after = run_plan(&client, "web");
+
+    let copied = wait("the histories to agree", Duration::from_secs(30), || {
+        let copied = peer_jobs(&server, &client_id);
+        (summary(&copied) == summary(&client.jobs())).then_some(copied)
+    });
+    let mut ids: Vec<i64> = copied.iter().map(|j| j["id"].as_i64().unwrap()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), copied.len(), "a duplicate: {copied:#?}");
+    for id in [before, during, after] {
+        assert!(ids.contains(&id), "job {id} missing: {copied:#?}");
+    }
+    wait("the session to be up", Duration::from_secs(30), || {
+        (state_of(&peers(&server), &client_id) == "connected").then_some(())
+    });
+}
