@@ -16,6 +16,7 @@ mod faults;
 mod format_compat;
 mod mirror;
 mod multihost;
+mod multihost_config;
 mod notify;
 mod offsite_lock;
 mod oracle;
