@@ -202,7 +202,7 @@ pub(crate) fn server_connected(
     }
     let config = hub.daemon().map(|daemon| daemon.config());
     if let Some(config) = &config {
-        send_shared(hub, peer, config, connection);
+        send_shared(peer, config, connection);
     }
     config
 }
@@ -222,17 +222,16 @@ pub(crate) fn server_tick(
         return;
     }
     if seen.is_some() {
-        send_shared(hub, peer, &config, connection);
+        send_shared(peer, &config, connection);
     }
     *seen = Some(config);
 }
 
-fn send_shared(hub: &Multihost, peer: &InstanceId, config: &Config, connection: &mut Connection) {
+fn send_shared(peer: &InstanceId, config: &Config, connection: &mut Connection) {
     let grant = connection.session().grant().clone();
     if !grant.has(PeerPermission::RepoReceiveShared) {
         return;
     }
-    let _ = hub;
     let mut items = Vec::new();
     for repository in config.repositories.values() {
         if !repository.share_with.iter().any(|id| id == peer.as_str()) {

@@ -133,7 +133,7 @@ fn pushed_plans_run_bad_pushes_are_refused_and_secrets_stay_home() {
             client.scratch.path("vault").display()
         ),
     );
-    let _client_daemon = client.start();
+    let client_daemon = client.start();
     let peer = pair(
         &server,
         &client,
@@ -225,6 +225,25 @@ fn pushed_plans_run_bad_pushes_are_refused_and_secrets_stay_home() {
         text.contains(&client.scratch.password_file.display().to_string()),
         "the password file is named: {text}"
     );
+
+    // Pushed while the client is down: queued, and applied once it is back.
+    drop(client_daemon);
+    let later = format!("[plans.later]\nrepository = \"main\"\nsources = [\"{pushed_source}\"]\n");
+    let output = push(&server, &peer, "later.toml", &later);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let shown = show(&server, &peer);
+    assert_eq!(
+        (
+            shown["generation"].as_u64(),
+            shown["acked_generation"].as_u64()
+        ),
+        (Some(3), Some(2)),
+        "{shown}"
+    );
+    let _client_daemon = client.start();
+    let shown = acked(&server, &peer, 3);
+    assert!(shown["ack_error"].is_null(), "{shown}");
+    run_plan(&client, "later");
 }
 
 #[test]
