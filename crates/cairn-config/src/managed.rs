@@ -226,3 +226,72 @@ pub fn merge_managed(config: &mut Config, source: SourceText) -> Result<(), Conf
     config.seal_keys_in_state_dir();
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user() -> Config {
+        Config::parse(SourceText::new(
+            "/etc/cairn/cairn.toml",
+            "state_dir = \"/var/lib/c\"\n[repositories.main]\nlocation = \"/srv/main\"\n\
+             password_env = \"P\"\n[plans.web]\nrepository = \"main\"\nsources = [\"/srv/www\"]\n",
+        ))
+        .unwrap()
+    }
+
+    fn managed(text: &str) -> SourceText {
+        SourceText::new("/var/lib/c/managed.toml", text)
+    }
+
+    #[test]
+    fn shared_repositories_merge_sealed_and_unmaintained() {
+        let mut config = user();
+        merge_managed(
+            &mut config,
+            managed(
+                "generation = 3\nshared = [\"team\"]\n[repositories.team]\n\
+                 location = \"/srv/team\"\npassword_sealed = \"sealed:v1:abc\"\n\
+                 [plans.toteam]\nrepository = \"team\"\nsources = [\"/home\"]\n\
+                 retention = { keep_last = 3 }\ncheck = { every = \"7d\" }\n",
+            ),
+        )
+        .unwrap();
+        assert_eq!(config.managed.generation, 3);
+        assert!(config.managed.is_shared("team") && !config.managed.is_shared("main"));
+        let plan = &config.plans["toteam"];
+        assert!(plan.retention.is_none() && plan.check.is_none());
+        match &config.repositories["team"].password {
+            crate::SecretSource::Sealed {
+                key_dir, purpose, ..
+            } => {
+                assert_eq!(key_dir, std::path::Path::new("/var/lib/c"));
+                assert_eq!(purpose, "password of shared repository team");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn names_of_the_users_file_and_other_keys_are_refused() {
+        let mut config = user();
+        let errors = merge_managed(
+            &mut config,
+            managed(
+                "state_dir = \"/x\"\n[plans.web]\nrepository = \"main\"\nsources = [\"/a\"]\n\
+                 [plans.other]\nrepository = \"nowhere\"\nsources = [\"/a\"]\n",
+            ),
+        )
+        .unwrap_err();
+        let text: Vec<String> = errors.errors().iter().map(|e| e.to_string()).collect();
+        let text = text.join("\n");
+        assert!(text.contains("state_dir cannot be set"), "{text}");
+        assert!(
+            text.contains("is in /etc/cairn/cairn.toml already"),
+            "{text}"
+        );
+        assert!(text.contains("nowhere"), "{text}");
+        assert!(text.contains("managed.toml"), "{text}");
+        assert!(config.managed.path.is_none(), "unchanged on error");
+    }
+}
