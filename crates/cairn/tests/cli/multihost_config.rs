@@ -261,11 +261,11 @@ fn shared_repositories_serve_backups_and_stay_maintained_by_their_owner() {
             .arg("init"),
     );
     let client = DaemonSetup::new(&[], "");
-    let _client_daemon = client.start();
+    let client_daemon = client.start();
     let peer = pair(
         &server,
         &client,
-        "ops.read,config.write,repo.receive_shared",
+        "ops.read,config.read,config.write,repo.receive_shared",
         &[],
     );
 
@@ -295,6 +295,24 @@ fn shared_repositories_serve_backups_and_stay_maintained_by_their_owner() {
         "{managed}"
     );
     assert!(!managed.contains("team-secret-7781"), "{managed}");
+    // The client reports it back by location only: no password, no sealed value.
+    let shown = wait(
+        "the shared repository in the report",
+        Duration::from_secs(20),
+        || {
+            let shown = show(&server, &peer);
+            shown["report"]["repositories"]
+                .as_array()?
+                .iter()
+                .any(|r| r["name"] == "team")
+                .then_some(shown)
+        },
+    );
+    let text = shown.to_string();
+    assert!(
+        !text.contains("team-secret-7781") && !text.contains("sealed:v1"),
+        "{text}"
+    );
 
     // A backup into it from the client, through a pushed plan.
     let src = source(&client.scratch.path("src-team"), "to the team\n");
@@ -361,4 +379,10 @@ fn shared_repositories_serve_backups_and_stay_maintained_by_their_owner() {
             })
         },
     );
+    for log in [client_daemon.log_text(), server_daemon.log_text()] {
+        assert!(
+            !log.contains("team-secret-7781"),
+            "a password in a log: {log}"
+        );
+    }
 }
