@@ -55,8 +55,8 @@ pub use dumps::{
 pub use error::{ConfigError, ConfigErrors, ErrorKind};
 pub use files::{check_referenced_files, secret_files};
 pub use load::{
-    config_path, load, load_with_managed, read, Override, Overrides, CONFIG_PATH_ENV,
-    DEFAULT_CONFIG_PATH, STATE_DIR_ENV,
+    config_path, load, load_with_managed, merge_managed_file, read, Override, Overrides,
+    CONFIG_PATH_ENV, DEFAULT_CONFIG_PATH, STATE_DIR_ENV,
 };
 pub use location::StoreLocation;
 pub use managed::{managed_path, Managed, MANAGED_FILE};

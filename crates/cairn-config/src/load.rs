@@ -105,12 +105,21 @@ pub fn load(path: &Path, overrides: &Overrides) -> Result<Config, ConfigErrors> 
         return Err(ConfigErrors::new(file_errors));
     }
     overrides.apply_to(&mut config)?;
+    merge_managed_file(&mut config)?;
+    Ok(config)
+}
+
+/// Merges the managed file of the config's state directory (`STATE_DIR/managed.toml`, a
+/// multihost server's plans and repositories), when there is one. Whoever builds a config
+/// for the daemon from text (a reload, an edit in the web UI) calls this after fixing
+/// `state_dir`, so the managed tables are never dropped.
+pub fn merge_managed_file(config: &mut Config) -> Result<(), ConfigErrors> {
     config.seal_keys_in_state_dir();
     let managed = crate::managed::managed_path(&config.state_dir);
     if managed.exists() {
-        merge_checked(&mut config, read(&managed)?)?;
+        merge_checked(config, read(&managed)?)?;
     }
-    Ok(config)
+    Ok(())
 }
 
 /// Loads the config with `managed` (text for the managed file) in place of the managed file:
