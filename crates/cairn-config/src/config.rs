@@ -49,6 +49,8 @@ pub struct Config {
     pub multihost: Multihost,
     /// Notification channels, in file order.
     pub notify: Vec<NotifyChannel>,
+    /// What the managed file (`STATE_DIR/managed.toml`, a multihost server's) added.
+    pub managed: crate::managed::Managed,
     source: SourceText,
     positions: Positions,
 }
@@ -95,9 +97,24 @@ impl Config {
             server_backup,
             multihost,
             notify,
+            managed: crate::managed::Managed::default(),
             source,
             positions,
         })
+        .map(|mut config: Config| {
+            config.seal_keys_in_state_dir();
+            config
+        })
+    }
+
+    /// Sealed passwords open with the instance key of the state directory: points them there
+    /// (again after an override moved it).
+    pub(crate) fn seal_keys_in_state_dir(&mut self) {
+        for repository in self.repositories.values_mut() {
+            if let crate::secret::SecretSource::Sealed { key_dir, .. } = &mut repository.password {
+                key_dir.clone_from(&self.state_dir);
+            }
+        }
     }
 
     /// The text as read, with its path.
@@ -362,7 +379,7 @@ fn string_value<'v>(
 }
 
 /// The entries of `[repositories.NAME]` or `[plans.NAME]` tables, names checked.
-fn named_tables<'i>(
+pub(crate) fn named_tables<'i>(
     reporter: &mut Reporter<'_>,
     path: &KeyPath,
     value: Spanned<DeValue<'i>>,

@@ -26,11 +26,13 @@ mod files;
 pub mod instant;
 mod load;
 mod location;
+mod managed;
 mod multihost;
 mod names;
 mod notify;
 mod plan;
 mod positions;
+pub mod pushed;
 mod raw;
 mod repository;
 mod retention;
@@ -53,10 +55,11 @@ pub use dumps::{
 pub use error::{ConfigError, ConfigErrors, ErrorKind};
 pub use files::{check_referenced_files, secret_files};
 pub use load::{
-    config_path, load, read, Override, Overrides, CONFIG_PATH_ENV, DEFAULT_CONFIG_PATH,
-    STATE_DIR_ENV,
+    config_path, load, load_with_managed, merge_managed_file, read, Override, Overrides,
+    CONFIG_PATH_ENV, DEFAULT_CONFIG_PATH, STATE_DIR_ENV,
 };
 pub use location::StoreLocation;
+pub use managed::{managed_path, Managed, MANAGED_FILE};
 pub use multihost::Multihost;
 pub use names::NAME_LENGTH_MAX;
 pub use notify::{NotifyChannel, NotifyEvent, NotifyKind, SmtpTls};
@@ -70,7 +73,7 @@ pub use repository::{
     OFFSITE_TRANSFERS_DEFAULT, SEALED_PREFIX,
 };
 pub use schedule::{Schedule, Zone};
-pub use secret::SecretSource;
+pub use secret::{shared_password_purpose, SecretSource};
 pub use server::{Server, TlsFiles, SESSION_IDLE_DEFAULT, SESSION_MAX_AGE_DEFAULT};
 pub use server_backup::{
     ServerBackup, ServerBackupTarget, SERVER_BACKUP_FOLDER, SERVER_BACKUP_KEEP_DEFAULT,

@@ -105,5 +105,50 @@ pub fn load(path: &Path, overrides: &Overrides) -> Result<Config, ConfigErrors> 
         return Err(ConfigErrors::new(file_errors));
     }
     overrides.apply_to(&mut config)?;
+    merge_managed_file(&mut config)?;
     Ok(config)
+}
+
+/// Merges the managed file of the config's state directory (`STATE_DIR/managed.toml`, a
+/// multihost server's plans and repositories), when there is one. Whoever builds a config
+/// for the daemon from text (a reload, an edit in the web UI) calls this after fixing
+/// `state_dir`, so the managed tables are never dropped.
+pub fn merge_managed_file(config: &mut Config) -> Result<(), ConfigErrors> {
+    config.seal_keys_in_state_dir();
+    let managed = crate::managed::managed_path(&config.state_dir);
+    if managed.exists() {
+        merge_checked(config, read(&managed)?)?;
+    }
+    Ok(())
+}
+
+/// Loads the config with `managed` (text for the managed file) in place of the managed file:
+/// how a client validates a multihost server's config before writing it.
+pub fn load_with_managed(
+    path: &Path,
+    overrides: &Overrides,
+    managed: &str,
+) -> Result<Config, ConfigErrors> {
+    let mut config = Config::parse(read(path)?)?;
+    let file_errors = check_referenced_files(&config);
+    if !file_errors.is_empty() {
+        return Err(ConfigErrors::new(file_errors));
+    }
+    overrides.apply_to(&mut config)?;
+    config.seal_keys_in_state_dir();
+    let source = SourceText::new(crate::managed::managed_path(&config.state_dir), managed);
+    merge_checked(&mut config, source)?;
+    Ok(config)
+}
+
+/// Merges the managed file and checks the files its tables reference.
+fn merge_checked(config: &mut Config, source: SourceText) -> Result<(), ConfigErrors> {
+    let mut merged = config.clone();
+    crate::managed::merge_managed(&mut merged, source)?;
+    let file_errors = check_referenced_files(&merged);
+    if !file_errors.is_empty() {
+        return Err(ConfigErrors::new(file_errors));
+    }
+    *config = merged;
+    Ok(())
 }

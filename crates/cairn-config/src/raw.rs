@@ -18,6 +18,11 @@ pub struct RawRepository {
     pub credentials_file: Option<String>,
     pub offsite: Option<RawOffsite>,
     pub rest: Option<RawRest>,
+    /// Server: the peers this repository is shared with (`["peer:ID", ...]`).
+    pub share_with: Option<Vec<String>>,
+    /// The password sealed with the instance key (`sealed:v1:…`): how a client keeps the
+    /// password of a repository its server shared with it.
+    pub password_sealed: Option<String>,
 }
 
 /// `rest = { enabled = true, append_only = true, quota = "500G" }`: the repository served in

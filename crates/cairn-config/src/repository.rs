@@ -25,6 +25,9 @@ pub struct Repository {
     /// Served to restic clients at `/rest/NAME/` by the daemon's web server; `None`: not
     /// served (no `rest` table, or `enabled = false`).
     pub rest: Option<RestEndpoint>,
+    /// Server: the instance ids of the peers this repository is shared with (from
+    /// `share_with = ["peer:ID"]`).
+    pub share_with: Vec<String>,
 }
 
 /// `rest = { enabled = true, append_only = true, quota = "500G" }`.
@@ -112,10 +115,40 @@ pub(crate) fn build_repository(
     let location = section
         .required("location", raw.location.as_deref(), &example)
         .and_then(|text| location(section, "location", text));
-    let password =
-        SecretKeys::of(&raw.password_file, &raw.password_command, &raw.password_env).build(section);
-    let no_password_key =
-        raw.password_file.is_none() && raw.password_command.is_none() && raw.password_env.is_none();
+    let sealed_password = raw.password_sealed.as_ref().and_then(|value| {
+        let others = raw.password_file.is_some()
+            || raw.password_command.is_some()
+            || raw.password_env.is_some();
+        if others {
+            section.invalid(
+                &section.key("password_sealed"),
+                "password_sealed and another password source are both set; keep one",
+            );
+            None
+        } else if !value.starts_with(SEALED_PREFIX) {
+            section.wrong(
+                &section.key("password_sealed"),
+                "is not a sealed value (sealed:v1:…); only cairn writes this key",
+            );
+            None
+        } else {
+            Some(SecretSource::Sealed {
+                value: value.clone(),
+                purpose: crate::secret::shared_password_purpose(name),
+                // Set to the state directory once it is known (`Config::seal_keys_in`).
+                key_dir: PathBuf::new(),
+            })
+        }
+    });
+    let password = match raw.password_sealed {
+        Some(_) => sealed_password,
+        None => SecretKeys::of(&raw.password_file, &raw.password_command, &raw.password_env)
+            .build(section),
+    };
+    let no_password_key = raw.password_file.is_none()
+        && raw.password_command.is_none()
+        && raw.password_env.is_none()
+        && raw.password_sealed.is_none();
     if no_password_key {
         let label = section.label();
         section.report(
@@ -138,6 +171,7 @@ pub(crate) fn build_repository(
         let path = section.key("rest");
         build_rest(&mut Section::new(section.reporter(), path), raw)
     });
+    let share_with = share_with(section, raw.share_with.as_deref().unwrap_or_default());
     if section.failed() {
         return None;
     }
@@ -148,7 +182,26 @@ pub(crate) fn build_repository(
         credentials_file,
         offsite,
         rest,
+        share_with,
     })
+}
+
+/// `share_with = ["peer:ID", ...]`: the instance ids, each once.
+fn share_with(section: &mut Section<'_, '_>, entries: &[String]) -> Vec<String> {
+    let mut ids: Vec<String> = Vec::new();
+    for entry in entries {
+        match entry.strip_prefix("peer:").filter(|id| id.starts_with("cairn-")) {
+            Some(id) if !ids.iter().any(|known| known == id) => ids.push(id.to_string()),
+            Some(_) => {}
+            None => section.wrong(
+                &section.key("share_with"),
+                format!(
+                    "names {entry:?}, not a peer; write \"peer:ID\" with an id from `cairn peer list`"
+                ),
+            ),
+        }
+    }
+    ids
 }
 
 /// A `rest` table means the endpoint is wanted, so `enabled` defaults to true; `enabled =

@@ -15,6 +15,18 @@ pub enum SecretSource {
     Command(String),
     /// The value of this environment variable.
     Env(String),
+    /// A value sealed with the instance key of `key_dir` (the state directory) for
+    /// `purpose`: the password of a repository a multihost server shared with this client.
+    Sealed {
+        value: String,
+        purpose: String,
+        key_dir: PathBuf,
+    },
+}
+
+/// What a shared repository's password is sealed for (binds it to the repository's name).
+pub fn shared_password_purpose(repository: &str) -> String {
+    format!("password of shared repository {repository}")
 }
 
 /// The three keys of a password source as written in one table.

@@ -26,6 +26,19 @@ pub fn read(source: &SecretSource, what: &str) -> Result<Secret<Vec<u8>>> {
             Some(value) => Secret::new(value.into_encoded_bytes()),
             None => return Err(fail(format!("the environment variable {name} is not set"))),
         },
+        SecretSource::Sealed {
+            value,
+            purpose,
+            key_dir,
+        } => {
+            let key = cairn_access::InstanceKey::load_or_create(key_dir)
+                .map_err(|e| fail(format!("cannot load the instance key: {e}")))?;
+            Secret::new(key.open(purpose, value).map_err(|e| {
+                fail(format!(
+                    "the sealed password does not open ({e}); the server shares it again on its next connection"
+                ))
+            })?)
+        }
     };
     if value.expose().is_empty() {
         return Err(fail(format!(
@@ -41,6 +54,7 @@ fn describe(source: &SecretSource) -> String {
         SecretSource::File(path) => format!("file {}", path.display()),
         SecretSource::Command(_) => "the password command".into(),
         SecretSource::Env(name) => format!("variable {name}"),
+        SecretSource::Sealed { .. } => "the sealed password".into(),
     }
 }
 

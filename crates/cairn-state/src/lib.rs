@@ -37,6 +37,7 @@ pub mod job;
 pub mod migrations;
 pub mod online_backup;
 pub mod pairing;
+pub mod peer_configs;
 pub mod peers;
 pub mod replicas;
 pub mod rest_users;
@@ -53,6 +54,7 @@ pub use job::{
     JobId, JobKind, JobRecord, JobState, LogLine, NewJob, StepRecord, StepState, Trigger,
 };
 pub use pairing::{NewPairingToken, RedeemRefusal, StoredPairingToken};
+pub use peer_configs::StoredPeerConfig;
 pub use peers::{NewPeer, PeerRole, StoredPeer};
 pub use replicas::{ReplicaChange, ReplicaRecord};
 pub use rest_users::{NewRestUser, StoredRestUser};

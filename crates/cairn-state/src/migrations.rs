@@ -237,6 +237,24 @@ pub const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (peer, incarnation, job)
     );
     "#,
+    // 9: multihost config. On a server, per client: the desired config pushed to it (a
+    // generation, its plans and repositories as JSON lists of items), the last generation it
+    // acknowledged and how applying it went, and the config it last reported (secrets left
+    // out by the client).
+    r#"
+    CREATE TABLE peer_configs (
+        peer              TEXT PRIMARY KEY,
+        generation        INTEGER NOT NULL DEFAULT 0,
+        plans             TEXT    NOT NULL DEFAULT '[]',
+        repositories      TEXT    NOT NULL DEFAULT '[]',
+        pushed_at         INTEGER,
+        acked_generation  INTEGER NOT NULL DEFAULT 0,
+        ack_error         TEXT,
+        acked_at          INTEGER,
+        report            TEXT,
+        reported_at       INTEGER
+    );
+    "#,
 ];
 
 /// The schema version this cairn writes.

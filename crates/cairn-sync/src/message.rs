@@ -116,7 +116,9 @@ pub struct Hello {
 
 /// A plan or a repository as config text: one TOML table (`[plans.NAME]` or
 /// `[repositories.NAME]` body), which the receiver validates with its real config loader.
-/// Never carries a secret: only references (`password_file`, ...).
+/// Never carries a secret (only references: `password_file`, ...), except a shared
+/// repository's `password` in `SharedRepositories`, inside the encrypted session only; the
+/// client seals it with its instance key at once.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConfigItem {
     pub name: String,

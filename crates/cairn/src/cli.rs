@@ -200,6 +200,19 @@ pub enum PeerCommand {
     Cancel { peer: String, job: i64 },
     /// Print a job's log from a connected client (needs logs.read)
     Log { peer: String, job: i64 },
+    /// A client's config: push plans and repositories to it, or show what it runs
+    #[command(subcommand)]
+    Config(PeerConfigCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PeerConfigCommand {
+    /// Push a TOML fragment ([repositories.X], [plans.Y]) as the client's managed config
+    /// (needs config.write on each item; queued while the client is offline)
+    Push { peer: String, file: PathBuf },
+    /// What was pushed, whether the client applied it, and the client's own plans and
+    /// repositories as it reports them (needs config.read; never a secret)
+    Show { peer: String },
 }
 
 #[derive(Debug, Subcommand)]

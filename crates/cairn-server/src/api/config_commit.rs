@@ -40,6 +40,8 @@ pub(crate) fn commit(
     let mut config = edit.validate().map_err(|errors| invalid(&errors, table))?;
     // Overrides (CAIRN_STATE_DIR, --state-dir) stay as the daemon was started.
     config.state_dir = running.state_dir.clone();
+    // A multihost server's managed tables stay in the model (its file is not edited here).
+    cairn_config::merge_managed_file(&mut config).map_err(|errors| invalid(&errors, table))?;
     if commit == Commit::ValidateOnly {
         return Ok(config);
     }

@@ -27,6 +27,10 @@ pub fn routes(hub: Arc<Multihost>) -> Router {
         .route("/api/v1/peers/{id}/restore", post(restore))
         .route("/api/v1/peers/{id}/jobs/{job}/cancel", post(cancel))
         .route("/api/v1/peers/{id}/jobs/{job}/log", get(log))
+        .route(
+            "/api/v1/peers/{id}/config",
+            get(config_show).post(config_push),
+        )
         .with_state(hub)
 }
 
@@ -219,4 +223,28 @@ async fn log(
 ) -> Result<Json<Value>, ApiError> {
     let kind = CommandKind::FetchLog { job_id: job };
     Ok(Json(json_command(&hub, &id, kind).await?))
+}
+
+#[derive(Deserialize)]
+struct ConfigPushRequest {
+    /// The fragment's TOML text (`[repositories.X]` and `[plans.Y]` tables).
+    fragment: String,
+}
+
+/// Stores a client's desired config (a new generation), sent now or on its next connection.
+async fn config_push(
+    State(hub): State<Arc<Multihost>>,
+    Path(id): Path<String>,
+    Json(request): Json<ConfigPushRequest>,
+) -> Result<Json<Value>, ApiError> {
+    let generation = blocking(&hub, move |hub| hub.push_config(&id, &request.fragment)).await?;
+    Ok(Json(json!({ "generation": generation })))
+}
+
+/// What was pushed to a client, how it went, and the client's reported config.
+async fn config_show(
+    State(hub): State<Arc<Multihost>>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(blocking(&hub, move |hub| hub.peer_config(&id)).await?))
 }

@@ -441,6 +441,7 @@ impl SessionHooks for ClientHooks {
                     });
                     let _ = reply.send(view);
                 }
+                super::config::client_connected(&self.hub, connection);
             }
             SessionEvent::PairingRefused(refusal) => self.refused = Some(refusal),
             SessionEvent::Received(Message::Command(command)) => {
@@ -461,6 +462,14 @@ impl SessionHooks for ClientHooks {
                     }
                     let _ = control.send(Control::Answer(command.id, outcome));
                 });
+            }
+            SessionEvent::Received(
+                message @ (Message::ConfigPush { .. } | Message::SharedRepositories { .. }),
+            ) => {
+                if let Some(control) = self.control.clone() {
+                    let grant = connection.session().grant().clone();
+                    super::config::client_received(self.hub.clone(), message, grant, control);
+                }
             }
             SessionEvent::IncarnationBehind {
                 server_high_water,

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use cairn_sync::{ByeReason, CommandKind, Connection, Output, SessionEvent};
+use cairn_sync::{ByeReason, CommandKind, Connection, Message, Output, SessionEvent};
 use tokio::sync::{mpsc, oneshot};
 
 use super::socket::FrameSocket;
@@ -21,6 +21,9 @@ pub(crate) enum Control {
     Command(CommandKind, oneshot::Sender<Result<Vec<u8>, String>>),
     /// Client: a command ran (off the session's task); send its answer.
     Answer(u64, Result<Vec<u8>, String>),
+    /// Send a caller-built message (`ConfigPush`, `ConfigAck`, `ConfigReport`,
+    /// `SharedRepositories`); the session checks it against the grant first.
+    Send(Message),
 }
 
 pub(crate) trait SessionHooks: Send {
@@ -82,6 +85,12 @@ pub(crate) async fn drive(
                     connection.session_mut().send_command_result(id, outcome);
                 }
                 Some(Control::Close(reason)) => connection.session_mut().close(reason),
+                Some(Control::Send(message)) => {
+                    let name = message.name();
+                    if let Err(refusal) = connection.session_mut().send(message) {
+                        tracing::warn!("sync: not sending {name}: {refusal}");
+                    }
+                }
                 None => connection.session_mut().close(ByeReason::Shutdown),
             },
         }

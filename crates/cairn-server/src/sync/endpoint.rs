@@ -128,6 +128,7 @@ async fn serve_peer(hub: Arc<Multihost>, mut socket: WebSocket) {
         peer_key,
         control: control_sender,
         answers: BTreeMap::new(),
+        shared_seen: None,
     };
     let ended = drive(
         &mut socket,
@@ -179,10 +180,12 @@ struct ServerHooks {
     control: mpsc::UnboundedSender<Control>,
     /// Commands sent and not answered yet, by id.
     answers: BTreeMap<u64, oneshot::Sender<Result<Vec<u8>, String>>>,
+    /// The server's config its shared repositories were last sent from.
+    shared_seen: Option<Arc<cairn_config::Config>>,
 }
 
 impl SessionHooks for ServerHooks {
-    fn on_event(&mut self, event: SessionEvent, _: &mut Connection) {
+    fn on_event(&mut self, event: SessionEvent, connection: &mut Connection) {
         let peer = &self.peer;
         match event {
             SessionEvent::PeerHello(hello) => {
@@ -214,6 +217,7 @@ impl SessionHooks for ServerHooks {
                     tracing::error!("sync: cannot record {peer} as seen: {error}");
                 }
                 tracing::info!("sync: {peer} ({}) connected", hello.label);
+                self.shared_seen = super::config::server_connected(&self.hub, peer, connection);
             }
             SessionEvent::RoundTrip { rtt_ms } => {
                 self.hub
@@ -249,6 +253,9 @@ impl SessionHooks for ServerHooks {
                     let _ = answer.send(outcome);
                 }
             }
+            SessionEvent::Received(message) => {
+                super::config::server_received(&self.hub, peer, message);
+            }
             SessionEvent::Closed { reason, by_peer } => {
                 let by = if by_peer { "by the peer" } else { "here" };
                 tracing::info!("sync: session with {peer} closed {by}: {reason:?}");
@@ -257,7 +264,9 @@ impl SessionHooks for ServerHooks {
         }
     }
 
-    fn on_tick(&mut self, _: &mut Connection) {}
+    fn on_tick(&mut self, connection: &mut Connection) {
+        super::config::server_tick(&self.hub, &self.peer, &mut self.shared_seen, connection);
+    }
 
     fn on_command(
         &mut self,

@@ -155,6 +155,7 @@ fn print_group(group: &ForgetGroup) {
 }
 
 pub fn run(global: &GlobalArgs, args: ForgetArgs) -> Result<u8> {
+    super::shared_guard::refuse_if_shared(global, "forget")?;
     let policy = policy(&args)?;
     let group_by: GroupBy = args.group_by.parse()?;
     if !args.ids.is_empty() && !policy.is_empty() {

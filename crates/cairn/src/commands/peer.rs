@@ -228,6 +228,7 @@ pub fn run(global: &GlobalArgs, command: PeerCommand) -> Result<u8> {
                 );
             }
         }
+        PeerCommand::Config(command) => return super::peer_config::run(global, &client, command),
     }
     Ok(0)
 }

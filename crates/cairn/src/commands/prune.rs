@@ -24,6 +24,7 @@ pub fn options(args: &PruneOptionsArgs, dry_run: bool) -> Result<PruneOptions> {
 }
 
 pub fn run(global: &GlobalArgs, args: PruneArgs) -> Result<u8> {
+    super::shared_guard::refuse_if_shared(global, "prune")?;
     let options = options(&args.options, args.dry_run)?;
     let repo = repository::open(global)?;
     run_prune_with(global, &repo, &options)

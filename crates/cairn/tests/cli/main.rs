@@ -17,6 +17,7 @@ mod format_compat;
 mod mirror;
 mod multihost;
 mod multihost_commands;
+mod multihost_config;
 mod notify;
 mod offsite_lock;
 mod oracle;
