@@ -26,3 +26,19 @@ pub fn install() {
         std::process::exit(130);
     });
 }
+
+/// Records job `id` (in the state under `state_dir`) as cancelled if the process is
+/// interrupted while running it in the foreground.
+pub fn cancel_job_on_interrupt(state_dir: std::path::PathBuf, id: i64) {
+    on_interrupt(move || {
+        if let Ok(state) = cairn_state::StateStore::open(&state_dir) {
+            let end = cairn_state::JobEnd {
+                state: cairn_state::JobState::Cancelled,
+                snapshot: None,
+                bytes_added: None,
+                error: Some("interrupted by a signal".into()),
+            };
+            let _ = state.finish_job(id, &end, chrono::Utc::now());
+        }
+    });
+}

@@ -59,9 +59,15 @@ fn list(global: &GlobalArgs, client: &DaemonClient, args: &JobsArgs) -> Result<u
         path.push_str(&format!("&plan={plan}"));
     }
     let jobs = client.get(&path)?;
+    print_jobs(global, &jobs)?;
+    Ok(0)
+}
+
+/// Job records as `cairn jobs` shows them (a table, or the JSON as it came); `cairn peer jobs`
+/// shows a peer's the same way.
+pub(super) fn print_jobs(global: &GlobalArgs, jobs: &Value) -> Result<()> {
     if global.json {
-        super::print_json(&jobs)?;
-        return Ok(0);
+        return super::print_json(jobs);
     }
     println!(
         "{:>6}  {:<10} {:<14} {:<11} {:<9} {:<16}  error",
@@ -79,22 +85,25 @@ fn list(global: &GlobalArgs, client: &DaemonClient, args: &JobsArgs) -> Result<u
             job["error"].as_str().unwrap_or("")
         );
     }
-    Ok(0)
+    Ok(())
+}
+
+/// One log line as `cairn jobs log` prints it (also `cairn peer log`).
+pub(super) fn print_log_line(global: &GlobalArgs, line: &Value) {
+    if global.json {
+        println!("{line}");
+    } else {
+        println!(
+            "{} {}: {}",
+            time(&line["at"]),
+            text(&line["source"]),
+            text(&line["line"])
+        );
+    }
 }
 
 fn log(global: &GlobalArgs, client: &DaemonClient, id: i64, follow: bool) -> Result<u8> {
-    let print = |line: &Value| {
-        if global.json {
-            println!("{line}");
-        } else {
-            println!(
-                "{} {}: {}",
-                time(&line["at"]),
-                text(&line["source"]),
-                text(&line["line"])
-            );
-        }
-    };
+    let print = |line: &Value| print_log_line(global, line);
     if !follow {
         let lines = client.get(&format!("/api/v1/jobs/{id}/log"))?;
         lines.as_array().into_iter().flatten().for_each(print);

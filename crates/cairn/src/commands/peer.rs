@@ -193,40 +193,12 @@ pub fn run(global: &GlobalArgs, command: PeerCommand) -> Result<u8> {
         PeerCommand::Log { peer, job } => {
             let lines = client.get(&format!("/api/v1/peers/{peer}/jobs/{job}/log"))?;
             for line in lines.as_array().into_iter().flatten() {
-                if global.json {
-                    println!("{line}");
-                } else {
-                    println!(
-                        "{} {}: {}",
-                        time(&line["at"]),
-                        text(&line["source"]),
-                        text(&line["line"])
-                    );
-                }
+                super::jobs::print_log_line(global, line);
             }
         }
         PeerCommand::Jobs { peer } => {
             let jobs = client.get(&format!("/api/v1/peers/{peer}/jobs"))?;
-            if global.json {
-                super::print_json(&jobs)?;
-                return Ok(0);
-            }
-            println!(
-                "{:>6}  {:<10} {:<14} {:<11} {:<9} {:<16}  error",
-                "id", "kind", "plan", "state", "trigger", "created"
-            );
-            for job in jobs.as_array().into_iter().flatten() {
-                println!(
-                    "{:>6}  {:<10} {:<14} {:<11} {:<9} {:<16}  {}",
-                    job["id"],
-                    text(&job["kind"]),
-                    text(&job["plan"]),
-                    text(&job["state"]),
-                    text(&job["trigger"]),
-                    time(&job["created"]),
-                    job["error"].as_str().unwrap_or("")
-                );
-            }
+            super::jobs::print_jobs(global, &jobs)?;
         }
         PeerCommand::Config(command) => return super::peer_config::run(global, &client, command),
     }

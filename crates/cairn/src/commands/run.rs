@@ -10,7 +10,7 @@ use cairn_jobs::open::OpenOptions;
 use cairn_jobs::runner::{run_plan, RunObserver, RunRequest};
 use cairn_repo::backup::StreamEntry;
 use cairn_repo::progress::{Operation, Progress};
-use cairn_state::{JobEnd, JobKind, JobState, NewJob, StateStore, StepState, Trigger};
+use cairn_state::{JobKind, JobState, NewJob, StateStore, StepState, Trigger};
 use serde_json::json;
 
 use crate::cli::{GlobalArgs, RunArgs};
@@ -43,18 +43,7 @@ pub fn run_job(global: &GlobalArgs, plan_name: &str, kind: JobKind, dry_run: boo
         )
     };
     let job = state.create_job(&new_job, Some(chrono::Utc::now()))?;
-    let state_dir = config.state_dir.clone();
-    crate::interrupt::on_interrupt(move || {
-        if let Ok(state) = StateStore::open(&state_dir) {
-            let end = JobEnd {
-                state: JobState::Cancelled,
-                snapshot: None,
-                bytes_added: None,
-                error: Some("interrupted by a signal".into()),
-            };
-            let _ = state.finish_job(job, &end, chrono::Utc::now());
-        }
-    });
+    crate::interrupt::cancel_job_on_interrupt(config.state_dir.clone(), job);
     let request = RunRequest {
         config: &config,
         plan: plan_name,

@@ -12,7 +12,7 @@ use cairn_access::RecoveryKeyInput;
 use cairn_config::StoreLocation;
 use cairn_jobs::runner::NoRunObserver;
 use cairn_jobs::server_backup::restore::{server_restore, ServerRestoreRequest};
-use cairn_state::{JobEnd, JobKind, JobState, NewJob, StateStore, Trigger};
+use cairn_state::{JobKind, NewJob, StateStore, Trigger};
 use serde_json::json;
 
 use crate::cli::{GlobalArgs, ServerRestoreArgs};
@@ -34,18 +34,7 @@ pub fn run(global: &GlobalArgs) -> Result<u8> {
         &NewJob::first(JobKind::ServerBackup, None, None, Trigger::Manual, now),
         Some(now),
     )?;
-    let state_dir = config.state_dir.clone();
-    crate::interrupt::on_interrupt(move || {
-        if let Ok(state) = StateStore::open(&state_dir) {
-            let end = JobEnd {
-                state: JobState::Cancelled,
-                snapshot: None,
-                bytes_added: None,
-                error: Some("interrupted by a signal".into()),
-            };
-            let _ = state.finish_job(id, &end, chrono::Utc::now());
-        }
-    });
+    crate::interrupt::cancel_job_on_interrupt(config.state_dir.clone(), id);
     let cancel = AtomicBool::new(false);
     let job = state.job(id)?;
     let end = cairn_jobs::server_backup::run_job(
