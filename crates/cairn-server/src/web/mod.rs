@@ -20,6 +20,7 @@ pub mod format;
 pub mod layout;
 pub mod notifications;
 pub mod offsite;
+pub mod peer_actions;
 pub mod peers;
 pub mod plan;
 pub mod plans;

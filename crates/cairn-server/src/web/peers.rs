@@ -1,7 +1,8 @@
 //! `/peers`: the instances paired with this one (multihost). The list with each peer's state,
-//! and a peer's page with its job history (what it sent under `ops.read`), a "run a plan now"
-//! form for operators (the client judges it again against its grant) and revocation for
-//! admins. The same `Multihost` calls as `cairn peer …` on the unix socket.
+//! and a peer's page with its plans (as it reports them under `config.read`), its job history
+//! (what it sent under `ops.read`), forms to run a plan, browse and restore on it, and
+//! revocation for admins; the remote actions are in `peer_actions`. The same `Multihost` calls
+//! as `cairn peer …` on the unix socket.
 
 use std::sync::Arc;
 
@@ -17,6 +18,7 @@ use serde::Deserialize;
 use super::context::{percent_encode, PageContext};
 use super::format::{bytes, state_badge, time};
 use super::layout::{page, Section};
+use super::peer_actions;
 use super::{redirect_error, redirect_ok, WebError};
 use crate::sync::{Multihost, MultihostError, PeerView};
 use crate::ApiError;
@@ -27,6 +29,10 @@ pub fn routes(hub: Arc<Multihost>) -> Router {
         .route("/peers/{id}", get(show))
         .route("/peers/{id}/run", post(run))
         .route("/peers/{id}/revoke", post(revoke))
+        .route("/peers/{id}/jobs/{job}/log", get(peer_actions::log))
+        .route("/peers/{id}/jobs/{job}/cancel", post(peer_actions::cancel))
+        .route("/peers/{id}/browse", get(peer_actions::browse))
+        .route("/peers/{id}/restore", post(peer_actions::restore))
         .with_state(hub)
 }
 
@@ -44,7 +50,7 @@ async fn on_hub<T: Send + 'static>(
     .map_err(WebError)
 }
 
-fn require(context: &PageContext, action: Action) -> Result<(), WebError> {
+pub(super) fn require(context: &PageContext, action: Action) -> Result<(), WebError> {
     context
         .principal
         .require(action, Resource::Global)
@@ -91,7 +97,7 @@ async fn show(
     Path(id): Path<String>,
 ) -> Result<Markup, WebError> {
     require(&context, Action::Read)?;
-    let (peer, jobs) = on_hub(&hub, {
+    let (peer, jobs, config) = on_hub(&hub, {
         let id = id.clone();
         move |hub| {
             let peer = hub
@@ -102,11 +108,14 @@ async fn show(
                     MultihostError::Refused(format!("no peer {id}; `cairn peer list` shows them"))
                 })?;
             let jobs = hub.peer_jobs(&id)?;
-            Ok((peer, jobs))
+            // What the client reports of its config (with config.read); none otherwise.
+            let config = hub.peer_config(&id).ok();
+            Ok((peer, jobs, config))
         }
     })
     .await?;
     let action = |what: &str| format!("/peers/{}/{what}", percent_encode(&peer.id));
+    let connected = peer.state == "connected";
     let body = html! {
         dl.facts {
             dt { "Instance id" } dd { code { (peer.id) } }
@@ -116,7 +125,7 @@ async fn show(
             dt { "Last seen" } dd { (time(peer.last_seen)) }
             dt { "Permissions" } dd { code { (peer.permissions.join(", ")) } " within " code { (peer.scopes) } }
         }
-        @if peer.state == "connected" && context.may(Action::Run, Resource::Global) {
+        @if connected && context.may(Action::Run, Resource::Global) {
             section.panel aria-labelledby="run-on-peer" {
                 h2 id="run-on-peer" { "Run a plan on " (peer.label) }
                 form method="post" action=(action("run")) {
@@ -128,12 +137,46 @@ async fn show(
                 }
             }
         }
+        @if let Some(plans) = config.as_ref().and_then(|c| c["report"]["plans"].as_array()) {
+            h2 { "Its plans" }
+            ul { @for plan in plans {
+                li { code { (plan["name"].as_str().unwrap_or("")) } " → " (plan["repository"].as_str().unwrap_or("")) }
+            } }
+        }
+        @if connected {
+            section.panel aria-labelledby="browse-on-peer" {
+                h2 id="browse-on-peer" { "Browse or restore a snapshot on " (peer.label) }
+                form method="get" action=(action("browse")) {
+                    label for="browse-repository" { "Repository" }
+                    input id="browse-repository" name="repository" type="text" required;
+                    label for="browse-snapshot" { "Snapshot" }
+                    input id="browse-snapshot" name="snapshot" type="text" required value="latest";
+                    label for="browse-path" { "Directory" }
+                    input id="browse-path" name="path" type="text" value="/";
+                    p { button type="submit" { "Browse" } }
+                }
+                @if context.may(Action::Restore, Resource::Global) {
+                    form method="post" action=(action("restore")) {
+                        (context.csrf_field())
+                        label for="restore-repository" { "Repository" }
+                        input id="restore-repository" name="repository" type="text" required;
+                        label for="restore-snapshot" { "Snapshot" }
+                        input id="restore-snapshot" name="snapshot" type="text" required value="latest";
+                        label for="restore-target" { "Target directory on the client (absolute)" }
+                        input id="restore-target" name="target" type="text" required;
+                        label for="restore-include" { "Only these paths (comma-separated, empty: all)" }
+                        input id="restore-include" name="include" type="text";
+                        p { button type="submit" { "Restore on the client" } }
+                    }
+                }
+            }
+        }
         h2 { "Jobs it reported" }
         @if jobs.is_empty() {
             p { "None yet (the client sends its history when it has ops.read)." }
         } @else {
             table {
-                thead { tr { th scope="col" { "Job" } th scope="col" { "Kind" } th scope="col" { "Plan" } th scope="col" { "Repository" } th scope="col" { "State" } th scope="col" { "Finished" } th scope="col" { "Added" } th scope="col" { "Snapshot / error" } } }
+                thead { tr { th scope="col" { "Job" } th scope="col" { "Kind" } th scope="col" { "Plan" } th scope="col" { "Repository" } th scope="col" { "State" } th scope="col" { "Finished" } th scope="col" { "Added" } th scope="col" { "Snapshot / error" } th scope="col" { span.skip { "Actions" } } } }
                 tbody { @for job in jobs.iter().rev() { tr data-job=(job.job.id) {
                     td { (job.job.id) }
                     td { (job.job.kind) }
@@ -143,6 +186,15 @@ async fn show(
                     td { (time(job.job.finished)) }
                     td { @if let Some(added) = job.job.bytes_added { (bytes(added)) } @else { "—" } }
                     td { @if let Some(error) = &job.job.error { span.error-text { (error) } } @else if let Some(snapshot) = &job.job.snapshot { code { (snapshot.chars().take(8).collect::<String>()) } } }
+                    td { @if connected {
+                        a href=(action(&format!("jobs/{}/log", job.job.id))) { "Log" }
+                        @if matches!(job.job.state.as_str(), "queued" | "running") && context.may(Action::Run, Resource::Global) {
+                            " "
+                            form.inline method="post" action=(action(&format!("jobs/{}/cancel", job.job.id))) {
+                                (context.csrf_field()) button.secondary type="submit" { "Cancel" }
+                            }
+                        }
+                    } }
                 } } }
             }
         }

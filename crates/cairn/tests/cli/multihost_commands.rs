@@ -717,3 +717,138 @@ fn a_server_stopped_for_five_seconds_loses_nothing_and_duplicates_nothing() {
         (state_of(&peers(&server), &client_id) == "connected").then_some(())
     });
 }
+
+/// One HTTP/1.1 request to the server's web listener with an API token; (status, Location
+/// header, body).
+fn web_request(
+    base: &str,
+    method: &str,
+    path: &str,
+    bearer: &str,
+    form: &str,
+) -> (u16, String, String) {
+    use std::io::Read;
+    let address = base.trim_start_matches("http://").trim_end_matches('/');
+    let mut stream = std::net::TcpStream::connect(address).expect("connect to the web listener");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {bearer}\r\n\
+         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\
+         Connection: close\r\n\r\n{form}",
+        form.len()
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap();
+    let location = head
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("location: ")
+                .or_else(|| l.strip_prefix("Location: "))
+        })
+        .unwrap_or("")
+        .to_string();
+    (status, location, body.to_string())
+}
+
+/// The web UI's peer pages act on a client through the same remote commands as `cairn peer`:
+/// the client's plans and jobs, a snapshot's directory, a job's log, a restore to a directory
+/// on the client (and a relative target refused by the client, its reason shown).
+#[test]
+fn the_peer_pages_browse_restore_and_read_logs_on_a_client() {
+    let server = DaemonSetup::new(&[], "[server]\nlisten = \"127.0.0.1:0\"\n");
+    let _server_daemon = server.start();
+    let client = DaemonSetup::new(&[("web", "")], "");
+    std::fs::write(client.source("web").join("page.txt"), "served to the UI\n").unwrap();
+    let _client_daemon = client.start();
+    let token = token_for(
+        &server,
+        "ui-client",
+        "ops.read,config.read,cmd.run,cmd.restore,logs.read,snapshots.browse",
+        &[],
+    );
+    pair(&client, &token);
+    let client_id = connected_client(&server, &[]);
+    let job = run_plan(&client, "web");
+    wait("the job on the server", Duration::from_secs(10), || {
+        peer_jobs(&server, &client_id)
+            .iter()
+            .any(|j| j["id"] == job && j["state"] == "succeeded")
+            .then_some(())
+    });
+    // Until a user exists the server answers only its setup link.
+    run_ok(
+        server
+            .cairn()
+            .args(["user", "add", "admin", "--role", "admin", "--password-file"])
+            .arg(&server.scratch.password_file),
+    );
+    let bearer = stdout(&run_ok(
+        server
+            .cairn()
+            .args(["token", "create", "ui", "--role", "admin"]),
+    ))
+    .trim()
+    .to_string();
+    let base = cairn_sync::PairingToken::parse(&token).unwrap().server_urls[0].clone();
+    let web =
+        |method: &str, path: &str, form: &str| web_request(&base, method, path, &bearer, form);
+    let encode = |text: &str| text.replace('/', "%2F");
+
+    let (status, _, page) = web("GET", &format!("/peers/{client_id}"), "");
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains(&format!("data-job=\"{job}\"")), "{page}");
+    assert!(page.contains("Browse or restore"), "{page}");
+    let source = client.source("web");
+    let (status, _, listing) = web(
+        "GET",
+        &format!(
+            "/peers/{client_id}/browse?repository=main&snapshot=latest&path={}",
+            encode(source.to_str().unwrap())
+        ),
+        "",
+    );
+    assert_eq!(status, 200, "{listing}");
+    assert!(listing.contains("page.txt"), "{listing}");
+    let (status, _, log) = web("GET", &format!("/peers/{client_id}/jobs/{job}/log"), "");
+    assert_eq!(status, 200, "{log}");
+    assert!(log.contains("<pre"), "{log}");
+
+    let target = client.state_dir().join("restores").join("from-the-ui");
+    let (status, location, _) = web(
+        "POST",
+        &format!("/peers/{client_id}/restore"),
+        &format!(
+            "repository=main&snapshot=latest&target={}&include=",
+            encode(target.to_str().unwrap())
+        ),
+    );
+    assert_eq!(status, 303);
+    assert!(location.contains("ok="), "{location}");
+    let restored = target
+        .join(source.strip_prefix("/").unwrap())
+        .join("page.txt");
+    wait("the restored file", Duration::from_secs(60), || {
+        std::fs::read(&restored).ok()
+    });
+    assert_eq!(std::fs::read(&restored).unwrap(), b"served to the UI\n");
+    let (status, location, _) = web(
+        "POST",
+        &format!("/peers/{client_id}/restore"),
+        "repository=main&snapshot=latest&target=relative&include=",
+    );
+    assert_eq!(status, 303);
+    assert!(
+        location.contains("error=") && location.contains("relative"),
+        "{location}"
+    );
+}
