@@ -20,7 +20,13 @@ pub enum Message {
     /// First message of each side after the handshake (the server's only once admitted).
     Hello(Hello),
     /// Every 20 s from each side; the other answers with `HeartbeatAck`.
-    Heartbeat { seq: u64, sent_at_ms: u64 },
+    /// `log_end` is the client's last change seq (its change log's end; 0 from the server),
+    /// so the server can show how far behind its replica is (`lag`).
+    Heartbeat {
+        seq: u64,
+        sent_at_ms: u64,
+        log_end: u64,
+    },
     /// Echoes a heartbeat; the sender of the heartbeat computes the round trip. `rtt_ms` is
     /// the acker's own last measured round trip (0 if none yet), for display on both sides.
     HeartbeatAck {

@@ -75,6 +75,9 @@ pub enum SessionEvent {
     },
     /// Server: a batch was applied.
     OpsApplied { high_water: u64, changes: usize },
+    /// Server: the client's changes not yet in the replica, as of its last heartbeat (its
+    /// log's end) and the replica's high-water mark.
+    Lag { changes: u64 },
     /// Client: the server holds everything up to `upto`.
     OpsAcknowledged { upto: u64 },
     /// An authorized message for the caller to act on: `ConfigPush`, `ConfigAck`,
@@ -118,6 +121,8 @@ pub struct Session {
     next_heartbeat_ms: u64,
     heartbeat_seq: u64,
     last_rtt_ms: Option<u64>,
+    /// Server: the client's change-log end from its last heartbeat.
+    peer_log_end: Option<u64>,
     closed: bool,
 }
 
@@ -205,6 +210,7 @@ impl Session {
             next_heartbeat_ms: now_ms + config.heartbeat_interval_ms,
             heartbeat_seq: 0,
             last_rtt_ms: None,
+            peer_log_end: None,
             closed: false,
         }
     }
@@ -298,9 +304,14 @@ impl Session {
         }
         if now_ms >= self.next_heartbeat_ms {
             self.heartbeat_seq += 1;
+            let log_end = match &self.role {
+                Role::Client { log, .. } => log.last_seq()?,
+                Role::Server { .. } => 0,
+            };
             self.outgoing.push_back(Message::Heartbeat {
                 seq: self.heartbeat_seq,
                 sent_at_ms: now_ms,
+                log_end,
             });
             self.next_heartbeat_ms = now_ms + self.config.heartbeat_interval_ms;
         }
@@ -437,12 +448,25 @@ impl Session {
                 let reason = Refusal::Protocol("a second Hello".into());
                 self.refuse(&message, reason);
             }
-            Message::Heartbeat { seq, sent_at_ms } => {
+            Message::Heartbeat {
+                seq,
+                sent_at_ms,
+                log_end,
+            } => {
                 self.outgoing.push_back(Message::HeartbeatAck {
                     seq,
                     sent_at_ms,
                     rtt_ms: self.last_rtt_ms.unwrap_or(0),
                 });
+                if let Role::Server {
+                    sync: Some(sync), ..
+                } = &self.role
+                {
+                    self.peer_log_end = Some(log_end);
+                    self.events.push_back(SessionEvent::Lag {
+                        changes: log_end.saturating_sub(sync.high_water()),
+                    });
+                }
             }
             Message::HeartbeatAck { sent_at_ms, .. } => {
                 if sent_at_ms <= now_ms {
@@ -621,6 +645,11 @@ impl Session {
                                 high_water: *upto,
                                 changes: changes.len(),
                             });
+                            if let Some(log_end) = self.peer_log_end {
+                                self.events.push_back(SessionEvent::Lag {
+                                    changes: log_end.saturating_sub(*upto),
+                                });
+                            }
                         }
                         self.outgoing.extend(answer);
                         Ok(())

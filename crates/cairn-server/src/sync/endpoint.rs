@@ -219,6 +219,10 @@ impl SessionHooks for ServerHooks {
                 tracing::info!("sync: {peer} ({}) connected", hello.label);
                 self.shared_seen = super::config::server_connected(&self.hub, peer, connection);
             }
+            SessionEvent::Lag { changes } => {
+                self.hub
+                    .update_live(peer, self.session, |live| live.lag = Some(changes));
+            }
             SessionEvent::RoundTrip { rtt_ms } => {
                 self.hub
                     .update_live(peer, self.session, |live| live.rtt_ms = Some(rtt_ms));

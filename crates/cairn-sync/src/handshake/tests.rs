@@ -112,6 +112,7 @@ fn client_and_server_complete_and_keys_differ_per_run() {
     let probe = Message::Heartbeat {
         seq: 1,
         sent_at_ms: 0,
+        log_end: 0,
     };
     assert_ne!(
         first.channel.seal(&probe).unwrap(),
@@ -369,6 +370,7 @@ fn tampered_replayed_and_reordered_frames_are_refused() {
     let heartbeat = |seq| Message::Heartbeat {
         seq,
         sent_at_ms: seq,
+        log_end: 0,
     };
 
     // Tampered: one flipped bit anywhere fails authentication, and the channel stays broken.

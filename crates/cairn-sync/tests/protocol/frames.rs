@@ -12,6 +12,7 @@ fn samples() -> Vec<Message> {
         Message::Heartbeat {
             seq: 3,
             sent_at_ms: 99,
+            log_end: 0,
         },
         Message::OpsBatch {
             incarnation: incarnation(1),

@@ -30,7 +30,8 @@ fn heartbeats_every_20_seconds_measure_the_round_trip() {
         heartbeat,
         Message::Heartbeat {
             seq: 1,
-            sent_at_ms: 20_000
+            sent_at_ms: 20_000,
+            log_end: 0,
         }
     );
     link.server.handle_message(heartbeat, 20_040).unwrap();
@@ -79,6 +80,7 @@ fn nothing_but_hello_is_accepted_first() {
             Message::Heartbeat {
                 seq: 1,
                 sent_at_ms: 0,
+                log_end: 0,
             },
             1,
         )
@@ -98,4 +100,42 @@ fn nothing_but_hello_is_accepted_first() {
         .handle_message(Message::Hello(forged), 1)
         .unwrap_err();
     assert!(error.to_string().contains("but its key is"), "{error}");
+}
+
+#[test]
+fn the_server_learns_its_replicas_lag_from_the_clients_heartbeat() {
+    let ends = ends();
+    let mut link = ends.connect(0);
+    assert!(link.run_clean(0));
+    // Three changes the session has not been told of yet: the replica is three behind.
+    for id in 1..=3 {
+        ends.log
+            .lock()
+            .unwrap()
+            .upsert(crate::common::job(id, "web", "main", "succeeded"));
+    }
+    link.client.tick(20_000).unwrap();
+    let heartbeat = link.client.poll_message().unwrap();
+    assert!(
+        matches!(heartbeat, Message::Heartbeat { log_end: 3, .. }),
+        "{heartbeat:?}"
+    );
+    link.server.handle_message(heartbeat, 20_010).unwrap();
+    let events: Vec<_> = std::iter::from_fn(|| link.server.poll_event()).collect();
+    assert!(
+        events.contains(&SessionEvent::Lag { changes: 3 }),
+        "{events:?}"
+    );
+    // Once the batches are in, the lag is 0.
+    link.client.tick(20_020).unwrap();
+    assert!(link.run_clean(20_030));
+    let events: Vec<_> = std::iter::from_fn(|| link.server.poll_event()).collect();
+    assert_eq!(
+        events.iter().rev().find_map(|e| match e {
+            SessionEvent::Lag { changes } => Some(*changes),
+            _ => None,
+        }),
+        Some(0),
+        "{events:?}"
+    );
 }
