@@ -13,6 +13,7 @@ use cairn_sync::{
     PairingToken, PeerGrant, ServerExpectation, Session, SessionConfig, SessionEvent, SessionId,
 };
 use chrono::Utc;
+use futures::FutureExt;
 use rand::rngs::OsRng;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{mpsc, oneshot};
@@ -45,7 +46,10 @@ enum DialEnd {
 }
 
 pub(crate) async fn run(hub: Arc<Multihost>) {
-    let mut backoff = Backoff::from_rng(&mut OsRng);
+    let mut backoff = match hub.settings.backoff_seed {
+        Some(seed) => Backoff::new(seed),
+        None => Backoff::from_rng(&mut OsRng),
+    };
     // A refusal of the config's token is final (used up, expired, revoked); a failure to
     // reach the server is not, and the token is tried again after the backoff.
     let mut config_token_refused = false;
@@ -54,6 +58,10 @@ pub(crate) async fn run(hub: Arc<Multihost>) {
             Some(target) => target,
             None => continue,
         };
+        // A wake-up from before this dial was for this target: left stored, it would cut
+        // the backoff's first delay after the session ends, and every client paired in this
+        // run would dial again at the same instant (a storm after a server restart).
+        let _ = hub.dial_now.notified().now_or_never();
         let pairing = target.grant.is_none();
         let from_config = target.from_config;
         let started = Instant::now();

@@ -39,6 +39,9 @@ pub struct MultihostSettings {
     /// `[multihost] ca_file`: the certificate(s) to trust for the server's HTTPS, instead of
     /// the system's roots.
     pub ca_file: Option<PathBuf>,
+    /// The seed of the dialer's backoff jitter; `None` (the daemon) draws it from the OS.
+    /// Tests fix it so that when each client dials again can be predicted.
+    pub backoff_seed: Option<u64>,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -229,6 +229,7 @@ fn multihost_settings(config: &cairn_config::Config) -> cairn_server::sync::Mult
         server_urls: config.server.iter().map(|server| server.origin()).collect(),
         server_token: config.multihost.server.clone(),
         ca_file: config.multihost.ca_file.clone(),
+        backoff_seed: None,
     }
 }
 

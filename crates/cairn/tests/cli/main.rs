@@ -18,6 +18,7 @@ mod mirror;
 mod multihost;
 mod multihost_commands;
 mod multihost_config;
+mod multihost_storm;
 mod notify;
 mod offsite_lock;
 mod oracle;

@@ -17,7 +17,13 @@ fn server() -> (DaemonSetup, Daemon) {
     (setup, daemon)
 }
 
-fn token(server: &DaemonSetup, label: &str, ttl: &str, max_uses: u32, scopes: &[&str]) -> String {
+pub(crate) fn token(
+    server: &DaemonSetup,
+    label: &str,
+    ttl: &str,
+    max_uses: u32,
+    scopes: &[&str],
+) -> String {
     token_for(server, label, ttl, max_uses, "ops.read", scopes)
 }
 
@@ -53,7 +59,7 @@ fn token_for(
     text
 }
 
-fn peers(setup: &DaemonSetup) -> Vec<Value> {
+pub(crate) fn peers(setup: &DaemonSetup) -> Vec<Value> {
     let output = run_ok(setup.cairn().args(["peer", "list", "--json"]));
     serde_json::from_slice(&output.stdout).expect("peer list --json")
 }
@@ -64,7 +70,7 @@ fn peer_jobs(server: &DaemonSetup, peer: &str) -> Vec<Value> {
 }
 
 /// Polls `check` every 100 ms until it gives a value, or panics after `limit`.
-fn wait<T>(what: &str, limit: Duration, mut check: impl FnMut() -> Option<T>) -> T {
+pub(crate) fn wait<T>(what: &str, limit: Duration, mut check: impl FnMut() -> Option<T>) -> T {
     let deadline = Instant::now() + limit;
     loop {
         if let Some(value) = check() {
