@@ -11,7 +11,7 @@ use serde_json::Value;
 use crate::daemon::{Daemon, DaemonSetup};
 use crate::support::{run_fail, run_ok, stderr, stdout};
 
-fn server() -> (DaemonSetup, Daemon) {
+pub(crate) fn server() -> (DaemonSetup, Daemon) {
     let setup = DaemonSetup::new(&[], "[server]\nlisten = \"127.0.0.1:0\"\n");
     let daemon = setup.start();
     (setup, daemon)
@@ -27,7 +27,7 @@ pub(crate) fn token(
     token_for(server, label, ttl, max_uses, "ops.read", scopes)
 }
 
-fn token_for(
+pub(crate) fn token_for(
     server: &DaemonSetup,
     label: &str,
     ttl: &str,
@@ -64,7 +64,7 @@ pub(crate) fn peers(setup: &DaemonSetup) -> Vec<Value> {
     serde_json::from_slice(&output.stdout).expect("peer list --json")
 }
 
-fn peer_jobs(server: &DaemonSetup, peer: &str) -> Vec<Value> {
+pub(crate) fn peer_jobs(server: &DaemonSetup, peer: &str) -> Vec<Value> {
     let output = run_ok(server.cairn().args(["peer", "jobs", peer, "--json"]));
     serde_json::from_slice(&output.stdout).expect("peer jobs --json")
 }
@@ -81,7 +81,7 @@ pub(crate) fn wait<T>(what: &str, limit: Duration, mut check: impl FnMut() -> Op
     }
 }
 
-fn state_of(peers: &[Value], id: &str) -> String {
+pub(crate) fn state_of(peers: &[Value], id: &str) -> String {
     peers
         .iter()
         .find(|p| p["id"] == id)
@@ -90,7 +90,7 @@ fn state_of(peers: &[Value], id: &str) -> String {
 }
 
 /// Pairs `client` with the token; returns the server's instance id as the client sees it.
-fn pair(client: &DaemonSetup, token: &str) -> String {
+pub(crate) fn pair(client: &DaemonSetup, token: &str) -> String {
     let output = run_ok(client.cairn().args(["peer", "pair", token, "--json"]));
     let peer: Value = serde_json::from_slice(&output.stdout).expect("peer pair --json");
     assert_eq!(peer["role"], "server", "{peer}");
@@ -112,7 +112,7 @@ fn new_client_id(server: &DaemonSetup, known: &[String]) -> String {
 }
 
 /// (id, state, snapshot) of jobs, sorted: what must agree on both sides.
-fn summary(jobs: &[Value]) -> Vec<(i64, String, Value)> {
+pub(crate) fn summary(jobs: &[Value]) -> Vec<(i64, String, Value)> {
     let mut out: Vec<(i64, String, Value)> = jobs
         .iter()
         .map(|j| {
@@ -127,7 +127,7 @@ fn summary(jobs: &[Value]) -> Vec<(i64, String, Value)> {
     out
 }
 
-fn run_plan(client: &DaemonSetup, plan: &str) -> i64 {
+pub(crate) fn run_plan(client: &DaemonSetup, plan: &str) -> i64 {
     let output = run_ok(client.cairn().args(["jobs", "start", plan, "--json"]));
     let job: Value = serde_json::from_slice(&output.stdout).expect("jobs start --json");
     let id = job["id"].as_i64().expect("job id");

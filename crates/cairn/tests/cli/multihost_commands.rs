@@ -14,69 +14,14 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::daemon::{Daemon, DaemonSetup};
+use crate::multihost::{pair, peer_jobs, peers, run_plan, state_of, summary, wait};
 use crate::support::{run_fail, run_ok, stderr, stdout};
 
 use relay::{Mode, Relay};
 
+/// A one-use token valid for an hour.
 fn token_for(server: &DaemonSetup, label: &str, permissions: &str, scopes: &[&str]) -> String {
-    let mut command = server.cairn();
-    command.args([
-        "peer",
-        "token",
-        "create",
-        "--label",
-        label,
-        "--ttl",
-        "1h",
-        "--max-uses",
-        "1",
-        "--permissions",
-        permissions,
-    ]);
-    for scope in scopes {
-        command.args(["--scope", scope]);
-    }
-    let text = stdout(&run_ok(&mut command)).trim().to_string();
-    assert!(text.starts_with("cairn-pair-v1:"), "{text}");
-    text
-}
-
-fn peers(setup: &DaemonSetup) -> Vec<Value> {
-    let output = run_ok(setup.cairn().args(["peer", "list", "--json"]));
-    serde_json::from_slice(&output.stdout).expect("peer list --json")
-}
-
-fn peer_jobs(server: &DaemonSetup, peer: &str) -> Vec<Value> {
-    let output = run_ok(server.cairn().args(["peer", "jobs", peer, "--json"]));
-    serde_json::from_slice(&output.stdout).expect("peer jobs --json")
-}
-
-/// Polls `check` every 100 ms until it gives a value, or panics after `limit`.
-fn wait<T>(what: &str, limit: Duration, mut check: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(value) = check() {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-fn state_of(peers: &[Value], id: &str) -> String {
-    peers
-        .iter()
-        .find(|p| p["id"] == id)
-        .map(|p| p["state"].as_str().unwrap_or("").to_string())
-        .unwrap_or_default()
-}
-
-/// Pairs `client` with the token; returns the server's id as the client knows it.
-fn pair(client: &DaemonSetup, token: &str) -> String {
-    let output = run_ok(client.cairn().args(["peer", "pair", token, "--json"]));
-    let peer: Value = serde_json::from_slice(&output.stdout).expect("peer pair --json");
-    assert_eq!(peer["role"], "server", "{peer}");
-    peer["id"].as_str().unwrap().to_string()
+    crate::multihost::token_for(server, label, "1h", 1, permissions, scopes)
 }
 
 /// The id the server knows its one new client by, once it is connected.
@@ -92,33 +37,6 @@ fn connected_client(server: &DaemonSetup, known: &[String]) -> String {
                 .find(|id| !known.contains(id))
         },
     )
-}
-
-/// (id, state, snapshot) of jobs, sorted: what must agree on both sides.
-fn summary(jobs: &[Value]) -> Vec<(i64, String, Value)> {
-    let mut out: Vec<(i64, String, Value)> = jobs
-        .iter()
-        .map(|j| {
-            (
-                j["id"].as_i64().unwrap(),
-                j["state"].as_str().unwrap().to_string(),
-                j["snapshot"].clone(),
-            )
-        })
-        .collect();
-    out.sort_by_key(|(id, _, _)| *id);
-    out
-}
-
-fn run_plan(client: &DaemonSetup, plan: &str) -> i64 {
-    let output = run_ok(client.cairn().args(["jobs", "start", plan, "--json"]));
-    let job: Value = serde_json::from_slice(&output.stdout).expect("jobs start --json");
-    let id = job["id"].as_i64().expect("job id");
-    client.wait_for(&format!("job {id}"), Duration::from_secs(60), |jobs| {
-        jobs.iter()
-            .any(|j| j["id"] == id && j["state"] == "succeeded")
-    });
-    id
 }
 
 fn append(config: &Path, text: &str) {

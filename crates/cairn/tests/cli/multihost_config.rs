@@ -6,30 +6,13 @@
 
 use std::io::Write;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::daemon::{Daemon, DaemonSetup};
+use crate::daemon::DaemonSetup;
+use crate::multihost::{run_plan, server, wait};
 use crate::support::{restic, run_fail, run_ok, stderr, stdout};
-
-fn server() -> (DaemonSetup, Daemon) {
-    let setup = DaemonSetup::new(&[], "[server]\nlisten = \"127.0.0.1:0\"\n");
-    let daemon = setup.start();
-    (setup, daemon)
-}
-
-/// Polls `check` every 100 ms until it gives a value, or panics after `limit`.
-fn wait<T>(what: &str, limit: Duration, mut check: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(value) = check() {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
 
 /// Pairs `client` with a token of `server` granting `permissions` (scopes: `scopes`);
 /// returns the id the server knows the client by.
@@ -91,17 +74,6 @@ fn acked(server: &DaemonSetup, peer: &str, generation: u64) -> Value {
             (shown["acked_generation"].as_u64() == Some(generation)).then_some(shown)
         },
     )
-}
-
-fn run_plan(client: &DaemonSetup, plan: &str) -> i64 {
-    let output = run_ok(client.cairn().args(["jobs", "start", plan, "--json"]));
-    let job: Value = serde_json::from_slice(&output.stdout).expect("jobs start --json");
-    let id = job["id"].as_i64().expect("job id");
-    client.wait_for(&format!("job {id}"), Duration::from_secs(60), |jobs| {
-        jobs.iter()
-            .any(|j| j["id"] == id && j["state"] == "succeeded")
-    });
-    id
 }
 
 fn source(dir: &Path, text: &str) -> String {
