@@ -25,6 +25,12 @@ pub enum StateError {
         known: u32,
     },
 
+    #[error("state database {path} stayed locked for {waited:?} while copying it; try again when no checkpoint runs")]
+    Busy {
+        path: PathBuf,
+        waited: std::time::Duration,
+    },
+
     #[error("no job {0} in the state database; see `cairn jobs`")]
     NoSuchJob(i64),
 

@@ -1,21 +1,23 @@
 //! A consistent copy of the state database while the daemon keeps writing: SQLite's online
-//! backup API copies pages in steps and starts over when a writer changed a page it had
-//! copied, so the copy is one transaction's view, never a torn file (a plain file copy of a
-//! WAL database can be).
+//! backup API, in one step. One step copies every page under one read transaction, and in WAL
+//! mode a reader does not hold writers up, so the copy is one transaction's view, never a torn
+//! file (a plain file copy of a WAL database can be). A copy in several steps would start over
+//! each time another connection wrote between them: under a busy daemon (progress written every
+//! second, a large database) it could start over forever, and did in the test below.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::Duration;
 
-use rusqlite::backup::Backup;
+use rusqlite::backup::{Backup, StepResult};
 use rusqlite::{Connection, OpenFlags};
 
 use crate::store::STATE_FILE;
 use crate::{Result, StateError};
 
-/// Pages copied per step, and the pause between steps that lets writers in.
-const PAGES_PER_STEP: std::ffi::c_int = 256;
-const PAUSE: Duration = Duration::from_millis(5);
+/// Waits between tries while the source is locked (a checkpoint), and for how long in all.
+const BUSY_PAUSE: Duration = Duration::from_millis(20);
+const BUSY_LIMIT: Duration = Duration::from_secs(30);
 
 /// Copies `STATE_DIR/state.db` into `target` (a new file, mode 0600).
 pub fn backup_state(state_dir: &Path, target: &Path) -> Result<()> {
@@ -43,9 +45,20 @@ pub fn backup_state(state_dir: &Path, target: &Path) -> Result<()> {
     })?;
     {
         let backup = Backup::new(&source, &mut copy).map_err(sqlite(target))?;
-        backup
-            .run_to_completion(PAGES_PER_STEP, PAUSE, None)
-            .map_err(sqlite(target))?;
+        let started = std::time::Instant::now();
+        loop {
+            match backup.step(-1).map_err(sqlite(target))? {
+                StepResult::Done => break,
+                StepResult::More => continue,
+                _ if started.elapsed() < BUSY_LIMIT => std::thread::sleep(BUSY_PAUSE),
+                _ => {
+                    return Err(StateError::Busy {
+                        path: source_path.clone(),
+                        waited: BUSY_LIMIT,
+                    })
+                }
+            }
+        }
     }
     // The copy is a standalone file: no WAL beside it.
     copy.execute_batch("PRAGMA journal_mode = DELETE;")

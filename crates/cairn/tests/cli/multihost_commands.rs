@@ -636,6 +636,56 @@ fn a_server_stopped_for_five_seconds_loses_nothing_and_duplicates_nothing() {
     });
 }
 
+/// The other side frozen: a client stopped for five seconds. A command the server sends
+/// meanwhile is answered once the client runs again (or fails with a reason, never hangs),
+/// and a job the client made just before the freeze reaches the server with no duplicate.
+#[test]
+fn a_client_stopped_for_five_seconds_answers_afterwards_and_loses_nothing() {
+    let server = DaemonSetup::new(&[], "[server]\nlisten = \"127.0.0.1:0\"\n");
+    let _server_daemon = server.start();
+    let client = DaemonSetup::new(&[("web", "")], "");
+    let client_daemon = client.start();
+    pair(
+        &client,
+        &token_for(&server, "client", "ops.read,cmd.run", &[]),
+    );
+    let client_id = connected_client(&server, &[]);
+    let before = run_plan(&client, "web");
+
+    client_daemon.signal(libc::SIGSTOP);
+    let stopped = Instant::now();
+    // `peer run` while the client cannot answer: it waits, bounded, and ends either way.
+    let mut run = server.cairn();
+    run.args(["peer", "run", &client_id, "web", "--json"]);
+    let waiting = std::thread::spawn(move || run.output().expect("cairn peer run"));
+    std::thread::sleep(Duration::from_secs(5).saturating_sub(stopped.elapsed()));
+    client_daemon.signal(libc::SIGCONT);
+    let answered = waiting.join().unwrap();
+    assert!(
+        answered.status.success() || !stderr(&answered).trim().is_empty(),
+        "a refused or failed command says why"
+    );
+    let remote = answered.status.success().then(|| {
+        serde_json::from_slice::<Value>(&answered.stdout).unwrap()["id"]
+            .as_i64()
+            .unwrap()
+    });
+    let after = run_plan(&client, "web");
+
+    let copied = wait("the histories to agree", Duration::from_secs(30), || {
+        let copied = peer_jobs(&server, &client_id);
+        (summary(&copied) == summary(&client.jobs())).then_some(copied)
+    });
+    let mut ids: Vec<i64> = copied.iter().map(|j| j["id"].as_i64().unwrap()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), copied.len(), "a duplicate: {copied:#?}");
+    for id in [Some(before), remote, Some(after)].into_iter().flatten() {
+        assert!(ids.contains(&id), "job {id} missing: {copied:#?}");
+    }
+    assert_eq!(state_of(&peers(&server), &client_id), "connected");
+}
+
 /// One HTTP/1.1 request to the server's web listener with an API token; (status, Location
 /// header, body).
 fn web_request(
