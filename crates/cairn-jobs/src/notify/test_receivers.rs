@@ -171,8 +171,13 @@ fn read_request(stream: &mut TcpStream) -> Option<ReceivedRequest> {
     })
 }
 
-/// A loopback port nothing listens on (bound, then released).
-pub fn closed_port() -> u16 {
+/// A loopback port nothing listens on and no test server takes (they all bind port 0, so
+/// none can land on it): an "unreachable receiver" that stays unreachable while other tests
+/// start servers in parallel.
+pub const UNREACHABLE_PORT: u16 = 1;
+
+/// A free loopback port for a server to listen on (bound, then released).
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
@@ -201,7 +206,7 @@ impl SmtpSink {
     pub fn start(auth: Option<(&str, &str)>) -> SmtpSink {
         let script =
             PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/smtp-test-sink.py");
-        let port = closed_port();
+        let port = free_port();
         let mut command = Command::new("python3");
         command
             .arg(&script)

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cairn_config::{NotifyEvent, NotifyKind};
-use cairn_jobs::notify::test_receivers::{closed_port, HttpReceiver};
+use cairn_jobs::notify::test_receivers::{HttpReceiver, UNREACHABLE_PORT};
 use cairn_jobs::notify::{DeliveryErrorKind, Notifier, RetryPolicy, SystemClock};
 
 use crate::support::{block_on, channel, webhook, Setup, WEBHOOK_SECRET};
@@ -108,7 +108,7 @@ fn a_refusal_is_not_retried() {
 #[test]
 fn an_unreachable_receiver_is_retried_and_its_url_credentials_never_shown() {
     let setup = Setup::new();
-    let port = closed_port();
+    let port = UNREACHABLE_PORT;
     let notifier = setup.notifier(vec![channel(
         "phone",
         NotifyKind::Ntfy {
@@ -174,7 +174,7 @@ fn an_unreadable_webhook_secret_is_named_by_its_file_and_not_retried() {
     let notifier = setup.notifier(vec![channel(
         "hook",
         webhook(
-            format!("http://127.0.0.1:{}/", closed_port()),
+            format!("http://127.0.0.1:{UNREACHABLE_PORT}/"),
             Some(&missing),
         ),
         &[NotifyEvent::Failure],

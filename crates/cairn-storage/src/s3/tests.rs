@@ -76,12 +76,10 @@ fn a_missing_bucket_says_to_create_it() {
 
 #[test]
 fn an_unreachable_endpoint_fails_after_bounded_retries() {
-    // A port nobody listens on: every attempt is refused at once.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    // A port nobody listens on: every attempt is refused at once. Port 1 rather than a port
+    // picked free and released: a test server started meanwhile (tests run in parallel) could
+    // take a released ephemeral port, and did; servers here bind port 0, never port 1.
+    let port = 1;
     let location = S3Location::parse(&format!("s3:http://127.0.0.1:{port}/bucket/r")).unwrap();
     let mut options = S3Options::new(S3TestServer::credentials());
     options.retry = RetryPolicy {

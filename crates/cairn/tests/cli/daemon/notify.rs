@@ -182,7 +182,7 @@ fn an_offsite_that_never_syncs_raises_offsite_stale_once() {
          [repositories.main.offsite]\n\
          destination = \"s3:http://127.0.0.1:{}/offsite/main\"\nstale_after = \"2s\"\n",
         hook.url("/hook"),
-        cairn_jobs::notify::test_receivers::closed_port(),
+        cairn_jobs::notify::test_receivers::UNREACHABLE_PORT,
     );
     let setup = DaemonSetup::new(&[("web", "")], &extra);
     let _daemon = setup.start();
