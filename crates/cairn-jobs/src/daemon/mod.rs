@@ -136,6 +136,16 @@ impl Daemon {
         if let Err(e) = cairn_access::RecoveryKey::ensure(&config.state_dir) {
             tracing::warn!("cannot make the recovery key: {e}");
         }
+        // A server that never backs itself up would go unnoticed until the day it is lost:
+        // say so at every start.
+        if config.server.is_some() && !config.server_backup.configured {
+            if let Err(why) = config.server_backup.resolve(config.repositories.values()) {
+                tracing::warn!(
+                    "this server does not back itself up ({why}); add [server_backup] \
+                     (README \"Disaster recovery\")"
+                );
+            }
+        }
         let now = (options.clock)();
         let (events, _) = broadcast::channel(1024);
         let daemon = Arc::new(Daemon {

@@ -69,6 +69,28 @@ pub(crate) fn peer_jobs(server: &DaemonSetup, peer: &str) -> Vec<Value> {
     serde_json::from_slice(&output.stdout).expect("peer jobs --json")
 }
 
+/// A free loopback port (bound, then released) for a server that must come back on the same
+/// address: clients' pairings name it.
+pub(crate) fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Appends `text` and a newline to a config file.
+pub(crate) fn append(config: &std::path::Path, text: &str) {
+    writeln!(
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(config)
+            .unwrap(),
+        "{text}"
+    )
+    .unwrap();
+}
+
 /// Polls `check` every 100 ms until it gives a value, or panics after `limit`.
 pub(crate) fn wait<T>(what: &str, limit: Duration, mut check: impl FnMut() -> Option<T>) -> T {
     let deadline = Instant::now() + limit;
@@ -491,11 +513,7 @@ fn a_client_pairs_from_its_config_over_https_trusting_only_its_ca_file() {
 #[test]
 fn a_client_dials_again_after_the_server_is_killed_and_history_resumes() {
     // A fixed port: the client's pairing names the server's address.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let server = DaemonSetup::new(&[], &format!("[server]\nlisten = \"127.0.0.1:{port}\"\n"));
     let mut server_daemon = server.start();
     let client = DaemonSetup::new(&[("web", "")], "");

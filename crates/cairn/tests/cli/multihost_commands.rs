@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::daemon::{Daemon, DaemonSetup};
-use crate::multihost::{pair, peer_jobs, peers, run_plan, state_of, summary, wait};
+use crate::multihost::{append, pair, peer_jobs, peers, run_plan, state_of, summary, wait};
 use crate::support::{run_fail, run_ok, stderr, stdout};
 
 use relay::{Mode, Relay};
@@ -37,17 +37,6 @@ fn connected_client(server: &DaemonSetup, known: &[String]) -> String {
                 .find(|id| !known.contains(id))
         },
     )
-}
-
-fn append(config: &Path, text: &str) {
-    writeln!(
-        std::fs::OpenOptions::new()
-            .append(true)
-            .open(config)
-            .unwrap(),
-        "{text}"
-    )
-    .unwrap();
 }
 
 /// Deterministic bytes that are not text (so "byte-identical" means something).

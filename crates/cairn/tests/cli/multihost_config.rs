@@ -4,14 +4,13 @@
 //! refused on the server, `peer config show` carries no secret, and a repository the server
 //! shares is usable on the client for backups while forget and prune are refused there.
 
-use std::io::Write;
 use std::path::Path;
 use std::time::Duration;
 
 use serde_json::Value;
 
 use crate::daemon::DaemonSetup;
-use crate::multihost::{run_plan, server, wait};
+use crate::multihost::{append, run_plan, server, wait};
 use crate::support::{restic, run_fail, run_ok, stderr, stdout};
 
 /// Pairs `client` with a token of `server` granting `permissions` (scopes: `scopes`);
@@ -80,17 +79,6 @@ fn source(dir: &Path, text: &str) -> String {
     std::fs::create_dir_all(dir).unwrap();
     std::fs::write(dir.join("file.txt"), text).unwrap();
     dir.display().to_string()
-}
-
-fn append(config: &Path, text: &str) {
-    write!(
-        std::fs::OpenOptions::new()
-            .append(true)
-            .open(config)
-            .unwrap(),
-        "{text}"
-    )
-    .unwrap();
 }
 
 #[test]

@@ -76,11 +76,7 @@ fn densest_window(sorted_ms: &[u64]) -> usize {
 #[test]
 fn a_hundred_clients_reconnect_spread_out_after_a_server_restart() {
     // A fixed port: the clients' pairings name the server's address.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = crate::multihost::free_port();
     let server = DaemonSetup::new(&[], &format!("[server]\nlisten = \"127.0.0.1:{port}\"\n"));
     let mut server_daemon = server.start();
     let pairing = token(&server, "storm", "1h", CLIENTS as u32, &[]);
