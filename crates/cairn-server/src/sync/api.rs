@@ -41,7 +41,9 @@ fn api_error(error: MultihostError) -> ApiError {
     }
 }
 
-async fn blocking<T: Send + 'static>(
+/// Runs a `Multihost` call off the async threads; a refusal is a 400 with its reason (the API
+/// and the Peers pages share it).
+pub(crate) async fn blocking<T: Send + 'static>(
     hub: &Arc<Multihost>,
     call: impl FnOnce(&Multihost) -> Result<T, MultihostError> + Send + 'static,
 ) -> Result<T, ApiError> {
@@ -141,13 +143,8 @@ async fn run(
     Path(id): Path<String>,
     Json(request): Json<RunRequest>,
 ) -> Result<Json<Value>, ApiError> {
-    let answer = hub
-        .command(&id, CommandKind::RunPlan { plan: request.plan })
-        .await
-        .map_err(ApiError::BadRequest)?;
-    let job: Value = serde_json::from_slice(&answer)
-        .map_err(|e| ApiError::Internal(format!("the peer's answer is not JSON: {e}")))?;
-    Ok(Json(job))
+    let kind = CommandKind::RunPlan { plan: request.plan };
+    Ok(Json(json_command(&hub, &id, kind).await?))
 }
 
 #[derive(Deserialize)]
@@ -169,14 +166,16 @@ async fn ls(
         snapshot: request.snapshot,
         path: request.path.unwrap_or_else(|| "/".into()),
     };
-    let answer = hub.command(&id, kind).await.map_err(ApiError::BadRequest)?;
-    let listing: Value = serde_json::from_slice(&answer)
-        .map_err(|e| ApiError::Internal(format!("the peer's answer is not JSON: {e}")))?;
-    Ok(Json(listing))
+    Ok(Json(json_command(&hub, &id, kind).await?))
 }
 
-/// Sends `kind` to a connected client and parses its JSON answer.
-async fn json_command(hub: &Multihost, id: &str, kind: CommandKind) -> Result<Value, ApiError> {
+/// Sends `kind` to a connected client and parses its JSON answer (the API and the Peers pages
+/// share it).
+pub(crate) async fn json_command(
+    hub: &Multihost,
+    id: &str,
+    kind: CommandKind,
+) -> Result<Value, ApiError> {
     let answer = hub.command(id, kind).await.map_err(ApiError::BadRequest)?;
     serde_json::from_slice(&answer)
         .map_err(|e| ApiError::Internal(format!("the peer's answer is not JSON: {e}")))

@@ -20,7 +20,6 @@ use super::layout::{page, Section};
 use super::peers::require;
 use super::{redirect_error, redirect_ok, WebError};
 use crate::sync::Multihost;
-use crate::ApiError;
 
 fn peer_page(id: &str) -> String {
     format!("/peers/{}", percent_encode(id))
@@ -28,15 +27,7 @@ fn peer_page(id: &str) -> String {
 
 /// Sends `kind` and parses the client's JSON answer; a refusal is a 400 with its reason.
 async fn ask(hub: &Multihost, id: &str, kind: CommandKind) -> Result<Value, WebError> {
-    let answer = hub
-        .command(id, kind)
-        .await
-        .map_err(|refusal| WebError(ApiError::BadRequest(refusal)))?;
-    serde_json::from_slice(&answer).map_err(|e| {
-        WebError(ApiError::Internal(format!(
-            "the peer's answer is not JSON: {e}"
-        )))
-    })
+    Ok(crate::sync::api::json_command(hub, id, kind).await?)
 }
 
 fn text(value: &Value) -> String {

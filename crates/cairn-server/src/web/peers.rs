@@ -21,7 +21,6 @@ use super::layout::{page, Section};
 use super::peer_actions;
 use super::{redirect_error, redirect_ok, WebError};
 use crate::sync::{Multihost, MultihostError, PeerView};
-use crate::ApiError;
 
 pub fn routes(hub: Arc<Multihost>) -> Router {
     Router::new()
@@ -34,20 +33,6 @@ pub fn routes(hub: Arc<Multihost>) -> Router {
         .route("/peers/{id}/browse", get(peer_actions::browse))
         .route("/peers/{id}/restore", post(peer_actions::restore))
         .with_state(hub)
-}
-
-async fn on_hub<T: Send + 'static>(
-    hub: &Arc<Multihost>,
-    call: impl FnOnce(&Multihost) -> Result<T, MultihostError> + Send + 'static,
-) -> Result<T, WebError> {
-    crate::api::off_async_threads(hub, move |hub| {
-        call(hub).map_err(|error| match error {
-            MultihostError::Refused(message) => ApiError::BadRequest(message),
-            other => ApiError::Internal(other.to_string()),
-        })
-    })
-    .await
-    .map_err(WebError)
 }
 
 pub(super) fn require(context: &PageContext, action: Action) -> Result<(), WebError> {
@@ -68,7 +53,7 @@ fn peer_state(peer: &PeerView) -> Markup {
 
 async fn list(State(hub): State<Arc<Multihost>>, context: PageContext) -> Result<Markup, WebError> {
     require(&context, Action::Read)?;
-    let peers = on_hub(&hub, |hub| hub.peers()).await?;
+    let peers = crate::sync::api::blocking(&hub, |hub| hub.peers()).await?;
     let body = html! {
         @if peers.is_empty() {
             p { "No instance is paired with this one. Create a pairing token with "
@@ -97,7 +82,7 @@ async fn show(
     Path(id): Path<String>,
 ) -> Result<Markup, WebError> {
     require(&context, Action::Read)?;
-    let (peer, jobs, config) = on_hub(&hub, {
+    let (peer, jobs, config) = crate::sync::api::blocking(&hub, {
         let id = id.clone();
         move |hub| {
             let peer = hub
@@ -245,7 +230,7 @@ async fn revoke(
 ) -> Result<Redirect, WebError> {
     require(&context, Action::Administer)?;
     let back = format!("/peers/{}", percent_encode(&id));
-    let revoked = on_hub(&hub, {
+    let revoked = crate::sync::api::blocking(&hub, {
         let id = id.clone();
         move |hub| hub.revoke(&id)
     })
